@@ -1,0 +1,44 @@
+# dualtune: `make demo` runs the main job, `make test` the whole suite.
+# Both install what they need first and are idempotent.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev
+export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S ?= 0.2
+
+.PHONY: install system-deps demo test test-fast bench ui clean
+
+install: $(STAMP)
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml | system-deps
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q numpy
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/dualtune tune --space smoke
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+ui: install
+	$(BIN)/dualtune ui
+
+clean:
+	rm -rf runs .pytest_cache

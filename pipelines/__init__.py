@@ -1,0 +1,1 @@
+"""Data: .beton writing, two-view SSL loaders, evaluation loaders and augmentations."""

@@ -1,0 +1,113 @@
+"""Writing and checking .beton files: an image field and an int label field.
+
+Writes are atomic (a temporary name, renamed when complete) and never replace an existing
+file unless asked; a class-index file is written beside each .beton.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+FIELDS = ("image", "label")
+
+
+class BetonError(ValueError):
+    """A .beton that is missing, unreadable or not of the expected layout."""
+
+
+class ArraySource:
+    """An indexable (image, label) source over in-memory (N, H, W, 3) uint8 images."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.images[index], int(self.labels[index])
+
+
+def classes_path(beton: str | Path) -> Path:
+    """Where the class-index file of a .beton lives: ``X.beton`` -> ``X.classes.json``."""
+    beton = Path(beton)
+    return beton.with_name(beton.stem + ".classes.json")
+
+
+def write_beton(source, out: str | Path, classes: Sequence[str], *, write_mode: str = "raw",
+                max_resolution: int | None = None, jpeg_quality: int = 90,
+                compress_probability: float = 0.5, workers: int = 1, force: bool = False) -> Path:
+    """Write ``source`` (indexable, items (HWC uint8 image or PIL image, int label)) to ``out``.
+
+    ``write_mode`` is FFCV's: raw | jpg | proportion | smart.  Refuses to overwrite unless
+    ``force``; an interrupted write leaves no file under ``out``.
+    """
+    from ffcv.fields import IntField, RGBImageField
+    from ffcv.writer import DatasetWriter
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists; pass force=True (--force) to overwrite it")
+    if len(source) == 0:
+        raise ValueError("nothing to write: the source has no images")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    image_field = RGBImageField(write_mode=write_mode, max_resolution=max_resolution,
+                                jpeg_quality=jpeg_quality, compress_probability=compress_probability)
+    try:
+        DatasetWriter(str(partial), {"image": image_field, "label": IntField()},
+                      num_workers=workers).from_indexed_dataset(source)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    classes_path(out).write_text(json.dumps(list(classes)))
+    return out
+
+
+def check_beton(path: str | Path) -> dict:
+    """Open a .beton's header and tables; BetonError if missing, corrupt or lacking the
+    ``image`` and ``label`` fields.  Returns {"path", "num_samples", "fields", "classes"}."""
+    from ffcv.reader import Reader
+
+    path = Path(path)
+    if not path.is_file():
+        raise BetonError(f".beton file {str(path)!r} does not exist (write one with `dualtune data write`)")
+    try:
+        reader = Reader(str(path))
+        num_samples = int(reader.num_samples)
+        reader.alloc_table  # noqa: B018 - read eagerly above; raises if the table is cut short
+    except Exception as error:  # FFCV raises assorted errors on damaged files
+        raise BetonError(f".beton file {str(path)!r} is corrupt or truncated: {error}") from None
+    missing = [f for f in FIELDS if f not in reader.field_names]
+    if missing:
+        raise BetonError(f".beton file {str(path)!r} has fields {reader.field_names}; "
+                         f"dualtune needs {list(FIELDS)} (missing {missing})")
+    if num_samples == 0:
+        raise BetonError(f".beton file {str(path)!r} holds no samples")
+    expected_bytes = int(reader.alloc_table["ptr"].max() + reader.alloc_table["size"][reader.alloc_table["ptr"].argmax()])
+    if path.stat().st_size < expected_bytes:
+        raise BetonError(f".beton file {str(path)!r} is truncated: {path.stat().st_size} bytes, "
+                         f"its tables point to {expected_bytes}")
+    cls_file = classes_path(path)
+    classes = json.loads(cls_file.read_text()) if cls_file.is_file() else None
+    return {"path": str(path), "num_samples": num_samples, "fields": reader.field_names, "classes": classes}
+
+
+def ensure_digits_betons(data_dir: str | Path, resolution: int = 32) -> tuple[Path, Path]:
+    """Write the bundled digits train/val .beton files into ``data_dir`` once; reuse them after."""
+    from pipelines.digits import digits_splits
+
+    data_dir = Path(data_dir)
+    train, val = data_dir / f"digits{resolution}_train.beton", data_dir / f"digits{resolution}_val.beton"
+    if not (train.is_file() and val.is_file()):
+        (x_tr, y_tr), (x_va, y_va) = digits_splits(resolution)
+        classes = [str(d) for d in range(10)]
+        write_beton(ArraySource(x_tr, y_tr), train, classes, force=True)
+        write_beton(ArraySource(x_va, y_va), val, classes, force=True)
+    return train, val

@@ -1,0 +1,224 @@
+"""Search spaces and presets as YAML, and the Optuna define-by-run function they become.
+
+A space names a base config (a preset), dotted-key overrides, and parameters: each a
+dotted config path with a distribution (float / int / categorical, optionally log), and
+optionally ``when`` conditions on other paths (conditional parameters).  Loading checks
+every parameter's bounds and choices, and every starting point, against the strict
+config before any compute is spent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tuning.config import ConfigError, PretrainConfig, flatten, validate_config, with_overrides
+
+SPACES_DIR = Path(__file__).resolve().parent
+PRESETS_DIR = SPACES_DIR / "presets"
+
+
+class SearchSpaceError(ValueError):
+    """A search space that cannot be used, with a message naming the bad entry."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Param(_Strict):
+    when: dict[str, list[Any]] = Field(default_factory=dict, description="sample only if path's value is listed")
+
+
+class FloatParam(_Param):
+    distribution: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _range(self):
+        if not self.low < self.high:
+            raise ValueError(f"empty range: low={self.low} must be < high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log range needs low > 0, got low={self.low}")
+        return self
+
+    def candidates(self) -> list[Any]:
+        return [self.low, self.high]
+
+    def suggest(self, trial, name: str):
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+
+class IntParam(_Param):
+    distribution: Literal["int"]
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _range(self):
+        if not self.low <= self.high:
+            raise ValueError(f"empty range: low={self.low} must be <= high={self.high}")
+        return self
+
+    def candidates(self) -> list[Any]:
+        return [self.low, self.high]
+
+    def suggest(self, trial, name: str):
+        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+
+class CategoricalParam(_Param):
+    distribution: Literal["categorical"]
+    choices: list[Any] = Field(min_length=1)
+
+    def candidates(self) -> list[Any]:
+        return list(self.choices)
+
+    def suggest(self, trial, name: str):
+        return trial.suggest_categorical(name, self.choices)
+
+
+Param = Union[FloatParam, IntParam, CategoricalParam]
+
+
+class SchedulerSpec(_Strict):
+    type: Literal["asha", "fifo"] = "asha"
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(2.0, gt=1)
+
+
+class SearchSpace(_Strict):
+    name: str
+    description: str = ""
+    base: str = Field(description="preset name or YAML path of the base config")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    metric: str = "online_top1"
+    mode: Literal["max", "min"] = "max"
+    num_samples: int = Field(8, ge=1)
+    max_concurrent_trials: int = Field(1, ge=1)
+    seed: int = 0
+    sampler: Literal["tpe", "random"] = "tpe"
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    params: dict[str, Param] = Field(default_factory=dict)
+    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
+    source: str = ""
+
+    def base_tree(self) -> dict[str, Any]:
+        """The base config with the space's overrides applied, as plain data."""
+        base = load_preset(self.base).model_dump(mode="json")
+        return with_overrides(base, self.overrides)
+
+    def base_config(self) -> PretrainConfig:
+        return validate_config(self.base_tree(), source=f"search space {self.name!r} base + overrides")
+
+    def is_active(self, param: Param, chosen: dict[str, Any], base_flat: dict[str, Any]) -> bool:
+        """Whether a conditional parameter applies, given the values chosen so far."""
+        return all({**base_flat, **chosen}.get(path) in allowed for path, allowed in param.when.items())
+
+    def define_by_run(self, trial) -> None:
+        """The Optuna define-by-run function: suggests every active parameter in file order."""
+        base_flat = flatten(self.base_tree())
+        chosen: dict[str, Any] = {}
+        for name, param in self.params.items():
+            if self.is_active(param, chosen, base_flat):
+                chosen[name] = param.suggest(trial, name)
+
+    def trial_config(self, sampled: dict[str, Any]) -> PretrainConfig:
+        """The full config of one trial: base + overrides + sampled values."""
+        return validate_config(with_overrides(self.base_tree(), sampled),
+                               source=f"search space {self.name!r} trial {sampled}")
+
+    def check(self) -> None:
+        """Every path, bound, choice and starting point must give a valid config."""
+        base_tree = self.base_tree()
+        self.base_config()
+        known = set(flatten(base_tree)) | {f"loss.params.{p}" for p in _all_loss_params()}
+        for name, param in self.params.items():
+            for path in [name, *param.when]:
+                if path not in known:
+                    raise SearchSpaceError(f"search space {self.name!r}: parameter {path!r} is not a config path; "
+                                           f"known paths include: {', '.join(sorted(flatten(base_tree)))}")
+            for value in param.candidates():
+                try:
+                    validate_config(with_overrides(base_tree, {**_when_example(param), name: value}))
+                except ConfigError as error:
+                    raise SearchSpaceError(f"search space {self.name!r}: parameter {name!r} value {value!r} "
+                                           f"is not valid: {error}") from None
+        for point in self.points_to_evaluate:
+            unknown = set(point) - set(self.params)
+            if unknown:
+                raise SearchSpaceError(f"search space {self.name!r}: starting point {point} sets {sorted(unknown)}, "
+                                       f"which are not parameters of the space ({', '.join(self.params)})")
+            try:
+                self.trial_config(point)
+            except ConfigError as error:
+                raise SearchSpaceError(f"search space {self.name!r}: starting point {point} is not valid: "
+                                       f"{error}") from None
+
+
+def _when_example(param: Param) -> dict[str, Any]:
+    return {path: allowed[0] for path, allowed in param.when.items()}
+
+
+def _all_loss_params() -> set[str]:
+    from models.registry import METHODS
+
+    return {p for method in METHODS.values() for p in method.params}
+
+
+def _read_yaml(path: Path, what: str) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise SearchSpaceError(f"{what} {str(path)!r} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise SearchSpaceError(f"{what} {str(path)!r} must be a YAML mapping")
+    return data
+
+
+def _resolve(name_or_path: str, directory: Path, kind: str, available: list[str]) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    named = directory / f"{name_or_path}.yaml"
+    if named.is_file():
+        return named
+    raise SearchSpaceError(f"unknown {kind} {name_or_path!r}; available: {', '.join(available)} "
+                           f"(or a path to a .yaml file)")
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets (full configs)."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def list_spaces() -> list[str]:
+    """Names of the shipped search spaces."""
+    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
+
+
+def load_preset(name_or_path: str) -> PretrainConfig:
+    """A preset by name (search_spaces/presets/NAME.yaml) or a config YAML path, strictly validated."""
+    path = _resolve(name_or_path, PRESETS_DIR, "preset", list_presets())
+    return validate_config(_read_yaml(path, "preset"), source=str(path))
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    """A search space by name (search_spaces/NAME.yaml) or path, fully checked."""
+    path = _resolve(name_or_path, SPACES_DIR, "search space", list_spaces())
+    raw = _read_yaml(path, "search space")
+    try:
+        space = SearchSpace.model_validate({**raw, "source": str(path)})
+    except ValidationError as error:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: "
+                            f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+                            for e in error.errors())
+        raise SearchSpaceError(f"search space {str(path)!r}: {details}") from None
+    space.check()
+    return space

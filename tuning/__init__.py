@@ -1,0 +1,1 @@
+"""Ray Train loop, trials, campaigns, MLflow logging, export and the dualtune CLI."""

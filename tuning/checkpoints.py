@@ -1,0 +1,39 @@
+"""Checkpoint files: plain tensors and numbers, loaded with ``weights_only=True``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+STATE_FILE = "state.pt"
+BACKBONE_FILE = "backbone.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def save_training_state(directory: Path, state: dict, config: dict) -> None:
+    """Write the resumable training state and its config into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(state, directory / STATE_FILE)
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+
+
+def load_training_state(directory: Path) -> dict:
+    """Read a training state; refuses pickled objects (``weights_only=True``)."""
+    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def save_backbone(directory: Path, backbone: torch.nn.Module) -> Path:
+    """The backbone alone, as safetensors: portable and free of executable code."""
+    from safetensors.torch import save_file
+
+    path = Path(directory) / BACKBONE_FILE
+    save_file({k: v.detach().contiguous().cpu() for k, v in backbone.state_dict().items()}, str(path))
+    return path
+
+
+def load_backbone_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A backbone state_dict from a safetensors file written by ``save_backbone``."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))

@@ -1,0 +1,128 @@
+"""The ``dualtune`` command line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Ray-distributed hyperparameter tuning for SSL pretraining (SimCLR/VICReg duality).")
+spaces_app = typer.Typer(help="List and show search spaces.", invoke_without_command=True)
+app.add_typer(spaces_app, name="spaces")
+data_app = typer.Typer(help="Write .beton datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="where .beton caches, Ray results and mlflow.db live")
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/] {error}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def tune(space: str = typer.Option("smoke", "--space", help="search space name or YAML path"),
+         runs_dir: Path = RUNS_DIR,
+         name: Optional[str] = typer.Option(None, help="campaign name (default: SPACE-timestamp)"),
+         address: Optional[str] = typer.Option(None, help="Ray cluster address (auto, ray://host:port); "
+                                                          "default: a private local cluster"),
+         num_samples: Optional[int] = typer.Option(None, help="override the space's number of trials"),
+         num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster")):
+    """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export."""
+    from search_spaces.loader import load_space
+    from tuning.campaign import run_campaign
+    from tuning.report import print_summary
+
+    try:
+        loaded = load_space(space)
+        if num_samples is not None:
+            loaded.num_samples = num_samples
+        console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
+        result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus)
+    except (ValueError, FileExistsError, RuntimeError) as error:
+        _fail(error)
+    print_summary(result, console)
+
+
+@app.command()
+def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="config YAML (e.g. an exported best)"),
+             preset: Optional[str] = typer.Option(None, "--preset", help="preset name from search_spaces/presets"),
+             data: Optional[Path] = typer.Option(None, "--data", help="train .beton (val: --val-data)"),
+             val_data: Optional[Path] = typer.Option(None, "--val-data"),
+             workers: Optional[int] = typer.Option(None, "--workers"),
+             gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker"),
+             epochs: Optional[int] = typer.Option(None, "--epochs"),
+             runs_dir: Path = RUNS_DIR,
+             address: Optional[str] = typer.Option(None)):
+    """Run one pretraining (the same code path as a campaign trial), logged as its own MLflow run."""
+    from tuning.campaign import run_pretrain
+    from tuning.report import print_summary
+
+    if (config is None) == (preset is None):
+        _fail(ValueError("give exactly one of --config FILE or --preset NAME"))
+    flags = {"data.train": data and str(data), "data.val": val_data and str(val_data),
+             "resources.workers": workers, "resources.gpus_per_worker": gpus_per_worker,
+             "schedule.epochs": epochs}
+    try:
+        result = run_pretrain(str(config) if config else preset, runs_dir, address=address,
+                              overrides={k: v for k, v in flags.items() if v is not None})
+    except (ValueError, FileExistsError, RuntimeError) as error:
+        _fail(error)
+    print_summary(result, console)
+
+
+@spaces_app.callback()
+def spaces(ctx: typer.Context):
+    """List the shipped search spaces and presets with a one-line description each."""
+    if ctx.invoked_subcommand:
+        return
+    from search_spaces.loader import SPACES_DIR, list_presets, list_spaces
+
+    for space in list_spaces():
+        description = (yaml.safe_load((SPACES_DIR / f"{space}.yaml").read_text()) or {}).get("description", "")
+        console.print(f"[bold]{space}[/]: {description}")
+    console.print("presets: " + ", ".join(list_presets()))
+
+
+@spaces_app.command("show")
+def spaces_show(name: str):
+    """Print a search space's YAML."""
+    from search_spaces.loader import SearchSpaceError, load_space
+
+    try:
+        space = load_space(name)
+    except (SearchSpaceError, ValueError) as error:
+        _fail(error)
+    console.print(Path(space.source).read_text(), markup=False)
+
+
+@data_app.command("digits")
+def data_digits(out_dir: Path = typer.Option(Path("runs/data"), "--out-dir")):
+    """Write the bundled scikit-learn digits (train/val, 32 px RGB) as .beton files."""
+    from pipelines.beton import check_beton, ensure_digits_betons
+
+    for path in ensure_digits_betons(out_dir):
+        info = check_beton(path)
+        console.print(f"{path}: {info['num_samples']} images, {len(info['classes'])} classes")
+
+
+@app.command()
+def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="interface to bind"),
+       port: int = typer.Option(5000)):
+    """Serve the MLflow UI on the campaigns' store (bound to 127.0.0.1 unless --host is given)."""
+    from tuning.mlflow_logging import tracking_uri
+
+    uri = tracking_uri(runs_dir / "mlflow.db")
+    console.print(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C stops it")
+    subprocess.run([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+                    "--host", host, "--port", str(port)], check=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,46 @@
+"""Starting or joining the Ray cluster, and checking a trial fits on it before launch."""
+from __future__ import annotations
+
+import os
+
+import ray
+
+from tuning.config import PretrainConfig
+
+TUNE_FUNCTION_CPUS = 0.01
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """Join ``address`` ("auto", "ray://host:port", "host:port"), or start a private local
+    cluster.  A local cluster gets ``num_cpus`` logical CPUs (default: twice the cores plus
+    one, so two-worker trials can share a small machine); its dashboard binds 127.0.0.1."""
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return
+    ray.init(address="local", num_cpus=num_cpus or 2 * (os.cpu_count() or 1) + 1,
+             object_store_memory=256 * 1024 ** 2, include_dashboard=True, dashboard_host="127.0.0.1",
+             log_to_driver=False, configure_logging=False)
+
+
+def trial_demand(cfg: PretrainConfig) -> dict[str, float]:
+    """CPUs and GPUs one trial holds: its Train workers plus the Tune function."""
+    workers = cfg.resources.workers
+    return {"CPU": workers * cfg.resources.cpus_per_worker + TUNE_FUNCTION_CPUS,
+            "GPU": workers * cfg.resources.gpus_per_worker}
+
+
+def check_fits(cfg: PretrainConfig, available: dict[str, float] | None = None) -> None:
+    """Raise a clear error when one trial needs more CPUs or GPUs than the cluster has
+    (otherwise Ray would wait for them forever)."""
+    available = available if available is not None else ray.cluster_resources()
+    for resource, needed in trial_demand(cfg).items():
+        have = float(available.get(resource, 0.0))
+        if needed > have + 1e-9:
+            raise RuntimeError(
+                f"one trial needs {needed:g} {resource} (resources.workers={cfg.resources.workers} x "
+                f"{'cpus' if resource == 'CPU' else 'gpus'}_per_worker="
+                f"{cfg.resources.cpus_per_worker if resource == 'CPU' else cfg.resources.gpus_per_worker}) "
+                f"but the cluster has {have:g}; lower resources.* or add nodes")

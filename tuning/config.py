@@ -1,0 +1,187 @@
+"""The typed, strict pretraining config: every trial, preset and export is one of these.
+
+Unknown keys and wrong types are errors naming the key.  ``flatten``/``unflatten`` map it
+to and from dotted keys ("loss.params.temperature"), the form MLflow params and search
+spaces use.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.backbones import BACKBONES
+from models.projector import parse_projector_spec
+from models.registry import check_loss_params
+
+BUNDLED_DATA = "digits"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used, with a message naming the bad key and value."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=True)
+
+
+class DataConfig(Strict):
+    train: str = Field(BUNDLED_DATA, description="train .beton path, or 'digits' for the bundled data")
+    val: str = Field(BUNDLED_DATA, description="val .beton path, or 'digits' for the bundled data")
+    resolution: int = Field(32, ge=8, le=1024)
+    batch_size: int = Field(256, ge=2, description="global batch size over all workers")
+    loader_workers: int = Field(1, ge=1)
+    center_crop_ratio: float = Field(0.875, gt=0, le=1)
+
+
+class ModelConfig(Strict):
+    backbone: Literal["small_cnn", "resnet18", "resnet50"] = "small_cnn"
+    small_stem: bool = True
+    projector: str = "512-512-128"
+    embedding_dim: int | None = Field(None, ge=1, description="value of 'd' in the projector spec")
+    channels_last: bool = True
+
+    @model_validator(mode="after")
+    def _projector_parses(self):
+        parse_projector_spec(self.projector, self.embedding_dim)
+        return self
+
+
+class LossConfig(Strict):
+    method: str = "simclr"
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _params_fit_method(self):
+        object.__setattr__(self, "params", check_loss_params(self.method, self.params))
+        return self
+
+
+class OptimConfig(Strict):
+    name: Literal["lars", "sgd", "adamw"] = "lars"
+    base_lr: float = Field(0.3, gt=0, description="lr = base_lr * global batch / 256")
+    weight_decay: float = Field(1e-6, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    eta: float = Field(0.001, gt=0, description="LARS trust coefficient")
+
+
+class ScheduleConfig(Strict):
+    epochs: int = Field(10, ge=1)
+    warmup_epochs: float = Field(10, ge=0, description="capped at 10% of epochs for short runs")
+    final_lr_ratio: float = Field(0.001, ge=0, le=1)
+
+
+class ProbeConfig(Strict):
+    online_lr: float = Field(1e-3, gt=0, description="AdamW lr of the online linear probe")
+    offline_epochs: int = Field(30, ge=0, description="0 skips the offline linear probe")
+    offline_lr: float = Field(0.5, gt=0)
+    offline_batch_size: int = Field(256, ge=1)
+    knn: bool = True
+
+
+class ResourcesConfig(Strict):
+    workers: int = Field(2, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    torch_threads: int = Field(1, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+
+
+class CheckpointConfig(Strict):
+    every_epochs: int = Field(1, ge=1)
+    keep_last: int = Field(2, ge=1)
+    max_failures: int = Field(1, ge=0, description="Train worker-group restarts from the last checkpoint")
+
+
+class PretrainConfig(Strict):
+    """One pretraining run: what a trial trains, what export writes and pretrain reads."""
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+    @model_validator(mode="after")
+    def _batch_splits_over_workers(self):
+        if self.data.batch_size % self.resources.workers:
+            raise ValueError(f"data.batch_size={self.data.batch_size} must be divisible by "
+                             f"resources.workers={self.resources.workers}")
+        return self
+
+    def effective_lr(self) -> float:
+        """The peak learning rate, base_lr * global batch / 256 (paper App. D)."""
+        return self.optim.base_lr * self.data.batch_size / 256
+
+    def digest(self) -> str:
+        """A short hash of the full config, recorded on exports and MLflow runs."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key {where!r}")
+        else:
+            got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+            lines.append(f"{where}: {e['msg']}{got}")
+    return "; ".join(lines)
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> PretrainConfig:
+    """A PretrainConfig from plain data, or ConfigError naming every bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of config sections, got {type(raw).__name__}")
+    try:
+        return PretrainConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_describe(error)}") from None
+
+
+def load_config(path: str | Path) -> PretrainConfig:
+    """Read a YAML config (``yaml.safe_load``) strictly."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    return validate_config(yaml.safe_load(path.read_text()) or {}, source=str(path))
+
+
+def dump_config(config: PretrainConfig, header: str = "") -> str:
+    """YAML text that ``load_config`` reads back to an equal config."""
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    return comment + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {"a.b.c": value}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def with_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``base`` with dotted-key ``overrides`` set (intermediate dicts created)."""
+    tree = json.loads(json.dumps(base))
+    for dotted, value in overrides.items():
+        node = tree
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"cannot set {dotted!r}: {part!r} is not a section")
+        node[leaf] = value
+    return tree

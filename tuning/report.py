@@ -1,0 +1,47 @@
+"""Rich tables of a campaign's trials."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from tuning.campaign import CampaignResult
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 0.01 else f"{value:.3g}"
+    return str(value)
+
+
+def trials_table(result: CampaignResult) -> Table:
+    """One row per trial: params, online and linear-probe top-1, status, duration."""
+    table = Table(title=f"campaign {result.name}: {len(result.rows)} trials")
+    table.add_column("trial")
+    for name in result.param_names:
+        table.add_column(name.split(".")[-1], justify="right")
+    for column in ("epochs", "online top-1", "linear-probe top-1", "k-NN top-1", "status", "time (s)"):
+        table.add_column(column, justify="right")
+    best_id = result.best["trial_id"] if result.best else None
+    for r in result.rows:
+        marker = " *" if r["trial_id"] == best_id else ""
+        table.add_row(r["trial_id"] + marker, *(_fmt(r["params"].get(p), 3) for p in result.param_names),
+                      _fmt(r.get("epoch")), _fmt(r.get("online_top1")), _fmt(r.get("linear_probe_top1")),
+                      _fmt(r.get("knn_top1")), r["status"], _fmt(r.get("duration_s"), 1))
+    return table
+
+
+def print_summary(result: CampaignResult, console: Console | None = None) -> None:
+    """The trials table, where MLflow holds the runs, and the exported best config."""
+    console = console or Console()
+    console.print(trials_table(result))
+    console.print(f"MLflow tracking URI: {result.tracking_uri}  (experiment {result.experiment!r}"
+                  + (f", parent run {result.parent_run_id})" if result.parent_run_id else ")"))
+    console.print(f"Browse it: dualtune ui --runs-dir {result.storage_path.parent}")
+    if result.exported:
+        best = result.best
+        console.print(f"Best trial {best['trial_id']}: linear-probe top-1 {_fmt(best.get('linear_probe_top1'))}, "
+                      f"online top-1 {_fmt(best.get('online_top1'))}")
+        console.print(f"Best config: {result.exported}\nRerun it: dualtune pretrain --config {result.exported}")
+    console.print(f"Wall time: {result.wall_time_s:.1f} s")

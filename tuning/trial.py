@@ -1,0 +1,45 @@
+"""One trial: the Tune function trainable that runs a Ray Train DDP pretraining.
+
+It lives in an importable module so ``Tuner.restore`` can find it.  The Train run is named
+after the campaign and the Tune trial id, so a new trial never loads another's checkpoint.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import ray.train
+from ray import tune
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from tuning.config import PretrainConfig, validate_config, with_overrides
+from tuning.train_loop import train_worker
+
+
+def build_trainer(cfg: PretrainConfig, data: dict, run_name: str, storage_path: str,
+                  callbacks: list | None = None) -> TorchTrainer:
+    """A TorchTrainer for ``cfg``: its workers, resources, checkpoint retention and retries."""
+    resources = {"CPU": cfg.resources.cpus_per_worker}
+    if cfg.resources.gpus_per_worker:
+        resources["GPU"] = cfg.resources.gpus_per_worker
+    return TorchTrainer(
+        train_worker,
+        train_loop_config={"config": cfg.model_dump(mode="json"), "data": data},
+        scaling_config=ray.train.ScalingConfig(num_workers=cfg.resources.workers,
+                                               use_gpu=cfg.resources.gpus_per_worker > 0,
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(
+            name=run_name, storage_path=storage_path, callbacks=callbacks or [],
+            failure_config=ray.train.FailureConfig(max_failures=cfg.checkpoint.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last)),
+    )
+
+
+def run_trial(sampled: dict[str, Any], *, base: dict[str, Any], campaign: dict[str, Any]) -> None:
+    """Tune function trainable: base config + sampled values -> one Ray Train pretraining,
+    whose per-epoch reports reach Tune through TuneReportCallback."""
+    trial_id = tune.get_context().get_trial_id()
+    cfg = validate_config(with_overrides(base, sampled), source=f"trial {trial_id}")
+    trainer = build_trainer(cfg, campaign["data"], f"{campaign['name']}-{trial_id}", campaign["storage_path"],
+                            callbacks=[TuneReportCallback()])
+    trainer.fit()
