@@ -36,6 +36,7 @@ class DataConfig(Strict):
     batch_size: int = Field(256, ge=2, description="global batch size over all workers")
     loader_workers: int = Field(1, ge=1)
     center_crop_ratio: float = Field(0.875, gt=0, le=1)
+    crop_scale_min: float = Field(0.08, gt=0, le=1, description="random-resized-crop scale range (min, 1)")
 
 
 class ModelConfig(Strict):
@@ -80,6 +81,7 @@ class ProbeConfig(Strict):
     offline_epochs: int = Field(30, ge=0, description="0 skips the offline linear probe")
     offline_lr: float = Field(0.5, gt=0)
     offline_batch_size: int = Field(256, ge=1)
+    offline_train_augment: bool = Field(True, description="RRC + flip on probe-train images (App. E)")
     knn: bool = True
 
 

@@ -70,7 +70,8 @@ def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, devic
     (center crop).  Run by rank 0 only."""
     common = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution, device=device,
                   workers=cfg.data.loader_workers, channels_last=cfg.model.channels_last)
-    train_x, train_y = extract_features(backbone, eval_loader(data["train"], train=True, seed=cfg.seed, **common),
+    train_x, train_y = extract_features(backbone, eval_loader(data["train"], train=cfg.probe.offline_train_augment,
+                                                                      seed=cfg.seed, **common),
                                         device, cfg.model.channels_last)
     val_x, val_y = extract_features(backbone, eval_loader(data["val"], train=False,
                                                           center_crop_ratio=cfg.data.center_crop_ratio, **common),
@@ -110,7 +111,7 @@ def train_worker(loop_config: dict) -> None:
     loss_fn = build_loss(cfg.loss.method, cfg.loss.params)
     loader = ssl_loader(data["train"], cfg.data.batch_size // world, cfg.data.resolution, device, seed=cfg.seed,
                         distributed=world > 1, workers=cfg.data.loader_workers,
-                        channels_last=cfg.model.channels_last)
+                        channels_last=cfg.model.channels_last, crop_scale=(cfg.data.crop_scale_min, 1.0))
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise ValueError(f"data.batch_size={cfg.data.batch_size} is larger than the training set")

@@ -1,0 +1,18 @@
+"""Shared fixtures: one real local Ray cluster for the tests that need it."""
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A private local Ray cluster (address="local"), never a stale one on this machine."""
+    import ray
+
+    from tuning import cluster
+
+    cluster.connect(None, num_cpus=5)
+    yield ray
+    ray.shutdown()

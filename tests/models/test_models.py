@@ -1,0 +1,135 @@
+"""Projector specs, backbones, LARS, the schedule, probes and embedding health."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from models.backbones import build_backbone
+from models.health import normalized_embedding_std, rankme
+from models.lars import LARS, lars_param_groups
+from models.probes import best_knn_accuracy, topk_correct, train_linear_probe
+from models.projector import build_projector, parse_projector_spec
+from models.schedules import scaled_lr, warmup_cosine
+from models.ssl_model import SSLModel
+
+
+@pytest.mark.parametrize("spec,dim,sizes", [("8192-8192-8192", None, [8192, 8192, 8192]),
+                                             ("2048-d", 256, [2048, 256]), ("d-d-d", 64, [64, 64, 64]),
+                                             ("128", None, [128])])
+def test_projector_specs_parse(spec, dim, sizes):
+    assert parse_projector_spec(spec, dim) == sizes
+
+
+@pytest.mark.parametrize("spec", ["", "8192--8192", "2048-x", "-1-2", "2048-0", "1.5-2", None])
+def test_malformed_projector_specs_are_named(spec):
+    with pytest.raises(ValueError, match="projector spec"):
+        parse_projector_spec(spec, 16)
+
+
+def test_d_without_embedding_dim_is_an_error():
+    with pytest.raises(ValueError, match="uses 'd' but model.embedding_dim is not set"):
+        parse_projector_spec("2048-d")
+
+
+def test_projector_layers_follow_the_paper():
+    proj = build_projector(32, "64-48-16")
+    kinds = [type(m) for m in proj]
+    assert kinds == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert proj[-1].bias is None and proj[-1].out_features == 16
+    assert proj(torch.randn(5, 32)).shape == (5, 16)
+
+
+@pytest.mark.parametrize("name,small_stem,dim", [("small_cnn", False, 256), ("resnet18", True, 512),
+                                                 ("resnet50", True, 2048)])
+def test_backbones_give_their_representation_dim(name, small_stem, dim):
+    net, out_dim = build_backbone(name, small_stem)
+    assert out_dim == dim
+    assert net.eval()(torch.randn(2, 3, 32, 32)).shape == (2, dim)
+
+
+def test_small_stem_keeps_resolution_in_the_first_layer():
+    net, _ = build_backbone("resnet18", small_stem=True)
+    assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
+    assert isinstance(net.maxpool, nn.Identity)
+
+
+def test_unknown_backbone_is_named():
+    with pytest.raises(ValueError, match="unknown backbone 'vit'"):
+        build_backbone("vit")
+
+
+def test_ssl_model_probe_does_not_train_the_backbone():
+    model = SSLModel("small_cnn", "32-8", None, num_classes=3)
+    _, emb, logits = model(torch.randn(4, 3, 16, 16))
+    assert emb.shape == (4, 8) and logits.shape == (4, 3)
+    nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
+    assert all(p.grad is None for p in model.backbone.parameters())
+    assert model.probe.weight.grad is not None
+
+
+def test_lars_step_matches_hand_computation():
+    torch.manual_seed(0)
+    weight = nn.Parameter(torch.randn(3, 4))
+    bias = nn.Parameter(torch.randn(3))
+    weight.grad, bias.grad = torch.randn(3, 4), torch.randn(3)
+    w0, b0, gw, gb = weight.detach().clone(), bias.detach().clone(), weight.grad.clone(), bias.grad.clone()
+    module = nn.Module()
+    module.weight, module.bias = weight, bias
+    opt = LARS(lars_param_groups(module), lr=0.5, weight_decay=0.01, momentum=0.9, eta=0.02)
+    opt.step()
+    g = gw + 0.01 * w0
+    trust = 0.02 * w0.norm() / g.norm()
+    torch.testing.assert_close(weight.detach(), w0 - 0.5 * trust * g)
+    torch.testing.assert_close(bias.detach(), b0 - 0.5 * gb)  # bias: no decay, no trust ratio
+    # second step uses momentum: buf = 0.9 * buf + g'
+    buf_w = trust * g
+    weight.grad = gw.clone()
+    w1 = weight.detach().clone()
+    opt.step()
+    g2 = gw + 0.01 * w1
+    buf_w = 0.9 * buf_w + 0.02 * w1.norm() / g2.norm() * g2
+    torch.testing.assert_close(weight.detach(), w1 - 0.5 * buf_w)
+
+
+def test_lars_groups_exclude_biases_and_norms():
+    groups = lars_param_groups(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)))
+    assert [p.ndim for p in groups[0]["params"]] == [2]
+    assert sorted(p.ndim for p in groups[1]["params"]) == [1, 1, 1]
+    assert groups[1]["lars_exclude"] and groups[1]["weight_decay"] == 0.0
+
+
+def test_schedule_values_at_chosen_steps():
+    assert scaled_lr(0.5, 2048) == 4.0
+    peak, total, warm = 4.0, 1000, 100
+    assert warmup_cosine(0, total, warm, peak) == pytest.approx(0.04)
+    assert warmup_cosine(49, total, warm, peak) == pytest.approx(2.0)
+    assert warmup_cosine(100, total, warm, peak) == pytest.approx(4.0)
+    mid = 0.004 + (4.0 - 0.004) * 0.5 * (1 + math.cos(math.pi * 0.5))
+    assert warmup_cosine(550, total, warm, peak) == pytest.approx(mid)
+    assert warmup_cosine(1000, total, warm, peak) == pytest.approx(0.004)
+
+
+def test_linear_probe_learns_separable_features():
+    g = torch.Generator().manual_seed(0)
+    centers = 4 * torch.randn(5, 16, generator=g)
+    labels = torch.randint(0, 5, (600,), generator=g)
+    feats = centers[labels] + torch.randn(600, 16, generator=g)
+    result = train_linear_probe(feats[:500], labels[:500], feats[500:], labels[500:], 5, epochs=30, lr=0.5,
+                                batch_size=64)
+    assert result["linear_probe_top1"] > 95.0
+    assert result["linear_probe_top5"] == 100.0
+    knn = best_knn_accuracy(feats[:500], labels[:500], feats[500:], labels[500:], 5)
+    assert knn["knn_top1"] > 95.0
+
+
+def test_topk_correct_counts():
+    logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    assert topk_correct(logits, torch.tensor([1, 2]), ks=(1, 2)) == {1: 1, 2: 1}
+
+
+def test_health_flags_collapse():
+    spread = torch.randn(256, 32)
+    collapsed = torch.randn(1, 32).repeat(256, 1) + 1e-6 * torch.randn(256, 32)
+    assert rankme(spread) > 25 and rankme(collapsed) < 3
+    assert normalized_embedding_std(spread) > 0.1 > normalized_embedding_std(collapsed)

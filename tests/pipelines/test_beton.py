@@ -1,0 +1,105 @@
+"""Writing and checking real .beton files."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.beton import ArraySource, BetonError, check_beton, classes_path, ensure_digits_betons, write_beton
+from pipelines.loaders import eval_loader, ssl_loader
+
+
+def _images(n=24, size=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8), np.arange(n) % 3
+
+
+@pytest.fixture(scope="module")
+def small_beton(tmp_path_factory):
+    images, labels = _images()
+    out = tmp_path_factory.mktemp("beton") / "small.beton"
+    write_beton(ArraySource(images, labels), out, ["a", "b", "c"])
+    return out, images, labels
+
+
+def test_written_beton_reads_back_images_and_labels(small_beton):
+    path, images, labels = small_beton
+    info = check_beton(path)
+    assert info["num_samples"] == 24 and info["classes"] == ["a", "b", "c"]
+    assert json.loads(classes_path(path).read_text()) == ["a", "b", "c"]
+    batches = list(eval_loader(str(path), 8, 12, torch.device("cpu"), train=False, center_crop_ratio=1.0))
+    got_images = torch.cat([x for x, _ in batches]).permute(0, 2, 3, 1).numpy()
+    got_labels = torch.cat([y for _, y in batches]).numpy()
+    assert np.array_equal(got_labels, labels)
+    assert np.abs(got_images.astype(int) - images.astype(int)).max() <= 1  # raw pixels, resize is identity
+
+
+def test_ssl_loader_gives_two_different_views_with_labels(small_beton):
+    path, _, labels = small_beton
+    seen = []
+    for view1, view2, y in ssl_loader(str(path), 8, 10, torch.device("cpu"), seed=0, distributed=False):
+        assert view1.shape == view2.shape == (8, 3, 10, 10) and view1.dtype == torch.uint8
+        assert not torch.equal(view1, view2)
+        seen.append(y)
+    assert sorted(torch.cat(seen).tolist()) == sorted(labels.tolist())
+
+
+def test_existing_output_is_not_overwritten(small_beton, tmp_path):
+    path, images, labels = small_beton
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="exists; pass force=True"):
+        write_beton(ArraySource(images[:2], labels[:2]), path, ["a"])
+    assert path.read_bytes() == before
+
+
+def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
+    # A crash while the file is being finalised (simulated: the disk "fills up").
+    from ffcv.writer import DatasetWriter
+
+    def disk_full(self, allocations):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(DatasetWriter, "finalize", disk_full)
+    images, labels = _images()
+    out = tmp_path / "broken.beton"
+    with pytest.raises(OSError, match="No space left"):
+        write_beton(ArraySource(images, labels), out, ["a", "b", "c"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_beton_is_a_clear_error(tmp_path):
+    with pytest.raises(BetonError, match="does not exist"):
+        check_beton(tmp_path / "nope.beton")
+
+
+def test_truncated_beton_is_detected(small_beton, tmp_path):
+    path, _, _ = small_beton
+    cut = tmp_path / "cut.beton"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(BetonError, match="corrupt or truncated|is truncated"):
+        check_beton(cut)
+
+
+def test_garbage_file_is_detected(tmp_path):
+    bad = tmp_path / "bad.beton"
+    bad.write_bytes(b"not a beton at all" * 10)
+    with pytest.raises(BetonError, match="corrupt or truncated"):
+        check_beton(bad)
+
+
+def test_beton_with_other_fields_is_rejected(tmp_path):
+    from ffcv.fields import FloatField, IntField
+    from ffcv.writer import DatasetWriter
+
+    out = tmp_path / "tabular.beton"
+    DatasetWriter(str(out), {"x": FloatField(), "y": IntField()}).from_indexed_dataset([(1.0, 1), (2.0, 0)])
+    with pytest.raises(BetonError, match=r"missing \['image', 'label'\]"):
+        check_beton(out)
+
+
+def test_digits_betons_are_written_once(tmp_path):
+    train, val = ensure_digits_betons(tmp_path)
+    assert check_beton(train)["num_samples"] + check_beton(val)["num_samples"] == 1797
+    stamp = train.stat().st_mtime_ns
+    assert ensure_digits_betons(tmp_path) == (train, val)
+    assert train.stat().st_mtime_ns == stamp

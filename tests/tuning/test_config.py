@@ -1,0 +1,80 @@
+"""The strict config: errors name the key, and what dump writes, load reads back."""
+import pytest
+
+from tuning.config import ConfigError, PretrainConfig, dump_config, flatten, load_config, validate_config, with_overrides
+
+
+def test_defaults_are_valid_and_effective_lr_scales_with_batch():
+    cfg = validate_config({"data": {"batch_size": 2048}, "optim": {"base_lr": 0.5}, "resources": {"workers": 8}})
+    assert cfg.effective_lr() == 4.0
+    assert cfg.loss.params == {"temperature": 0.15, "normalization": "embedding"}
+
+
+def test_unknown_top_level_key_is_named():
+    with pytest.raises(ConfigError, match="unknown key 'optimiser'"):
+        validate_config({"optimiser": {"base_lr": 1.0}})
+
+
+def test_unknown_nested_key_is_named():
+    with pytest.raises(ConfigError, match="unknown key 'optim.lr'"):
+        validate_config({"optim": {"lr": 1.0}})
+
+
+def test_wrong_type_names_key_and_value():
+    with pytest.raises(ConfigError, match=r"optim.base_lr: .*\(got 'fast'\)"):
+        validate_config({"optim": {"base_lr": "fast"}})
+
+
+def test_out_of_range_value_is_named():
+    with pytest.raises(ConfigError, match="schedule.epochs"):
+        validate_config({"schedule": {"epochs": 0}})
+
+
+def test_malformed_projector_is_named():
+    with pytest.raises(ConfigError, match="malformed projector spec '8192-x'"):
+        validate_config({"model": {"projector": "8192-x"}})
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(ConfigError, match="unknown method 'moco'.*allowed:.*vicreg"):
+        validate_config({"loss": {"method": "moco"}})
+
+
+def test_loss_params_must_belong_to_the_method():
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['temperature'\] for method 'vicreg'"):
+        validate_config({"loss": {"method": "vicreg", "params": {"temperature": 0.1}}})
+
+
+def test_batch_must_split_over_workers():
+    with pytest.raises(ConfigError, match="batch_size=255 must be divisible by resources.workers=2"):
+        validate_config({"data": {"batch_size": 255}, "resources": {"workers": 2}})
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = validate_config({"loss": {"method": "vicreg-exp", "params": {"cov_weight": 4}},
+                           "model": {"projector": "2048-d", "embedding_dim": 256}, "seed": 3})
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_config(cfg, header="campaign: x\ntrial_id: y"))
+    assert path.read_text().startswith("# campaign: x\n# trial_id: y\n")
+    again = load_config(path)
+    assert again == cfg and again.digest() == cfg.digest()
+    assert flatten(again.model_dump(mode="json")) == flatten(cfg.model_dump(mode="json"))
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("seed: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(Exception, match="could not determine a constructor"):
+        load_config(path)
+
+
+def test_overrides_set_dotted_paths_without_touching_the_base():
+    base = PretrainConfig().model_dump(mode="json")
+    tree = with_overrides(base, {"loss.params.temperature": 0.5, "optim.base_lr": 2.0})
+    assert tree["loss"]["params"]["temperature"] == 0.5 and tree["optim"]["base_lr"] == 2.0
+    assert base["optim"]["base_lr"] == 0.3
