@@ -20,6 +20,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces.loader import SearchSpace
 from tuning import cluster
+from tuning.checkpoints import latest_checkpoint
 from tuning.data import prepare_data
 from tuning.export import best_row, export_config
 from tuning.mlflow_logging import TrialLogger, open_store, start_parent_run, trial_status, tracking_uri
@@ -59,7 +60,7 @@ def _scheduler(space: SearchSpace, epochs: int):
                          reduction_factor=space.scheduler.reduction_factor)
 
 
-def _rows(grid, logger: TrialLogger, param_names: list[str]) -> list[dict[str, Any]]:
+def _rows(grid, logger: TrialLogger, param_names: list[str], train_runs: Path) -> list[dict[str, Any]]:
     rows = []
     for result in grid:
         metrics = result.metrics or {}
@@ -67,7 +68,8 @@ def _rows(grid, logger: TrialLogger, param_names: list[str]) -> list[dict[str, A
         row = {"trial_id": trial_id, "status": trial_status(metrics, result.error is not None),
                "duration_s": metrics.get("time_total_s"), "run_id": logger.run_ids.get(trial_id),
                "params": {p: result.config.get(p) for p in param_names if p in result.config},
-               "config": result.config, "error": str(result.error).splitlines()[0] if result.error else None}
+               "config": result.config, "error": str(result.error).splitlines()[0] if result.error else None,
+               "checkpoint": latest_checkpoint(train_runs / f"{logger.campaign}-{trial_id}")}
         row.update({m: metrics.get(m) for m in SUMMARY_METRICS})
         rows.append(row)
     return sorted(rows, key=lambda r: r["trial_id"])
@@ -124,12 +126,12 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     grid = tuner.fit()
 
     param_names = list(space.params)
-    rows = _rows(grid, logger, param_names)
+    rows = _rows(grid, logger, param_names, storage_path)
     best = best_row(rows, space.metric)
     exported = None
     if best is not None:
         provenance = {"campaign": campaign, "trial_id": best["trial_id"], "mlflow_run_id": best["run_id"],
-                      "tracking_uri": tracking_uri(db_path)}
+                      "tracking_uri": tracking_uri(db_path), "checkpoint": best["checkpoint"]}
         exported = export_config(space.trial_config(best["config"]), campaign_dir / "best_config.yaml", provenance)
         if best["run_id"]:
             client.set_tag(best["run_id"], "dualtune.exported_to", str(exported))

@@ -37,3 +37,9 @@ def load_backbone_weights(path: str | Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(path))
+
+
+def latest_checkpoint(train_run_dir: Path) -> Path | None:
+    """The newest ``checkpoint_*`` folder of a Ray Train run (their names sort by time)."""
+    found = sorted(p for p in Path(train_run_dir).glob("checkpoint_*") if p.is_dir())
+    return found[-1] if found else None

@@ -16,7 +16,7 @@ spaces_app = typer.Typer(help="List and show search spaces.", invoke_without_com
 app.add_typer(spaces_app, name="spaces")
 data_app = typer.Typer(help="Write .beton datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get full rows
 
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="where .beton caches, Ray results and mlflow.db live")
 
@@ -110,6 +110,33 @@ def data_digits(out_dir: Path = typer.Option(Path("runs/data"), "--out-dir")):
     for path in ensure_digits_betons(out_dir):
         info = check_beton(path)
         console.print(f"{path}: {info['num_samples']} images, {len(info['classes'])} classes")
+
+
+@app.command("duality-check")
+def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder"),
+                  batch_size: int = typer.Option(256, help="validation images in the batch (N)"),
+                  runs_dir: Path = RUNS_DIR,
+                  run_id: Optional[str] = typer.Option(None, help="MLflow run to log to (default: a new run "
+                                                                 "in experiment 'duality-check')")):
+    """The paper's Table S4 for a checkpoint: L_c, L_nc, four-norm sums, Lemma 3.4 bounds; logged to MLflow."""
+    from tuning.duality_check import run_duality_check
+    from tuning.mlflow_logging import open_store
+
+    try:
+        report = run_duality_check(checkpoint, runs_dir / "data", batch_size)
+        client, experiment_id = open_store(runs_dir / "mlflow.db", "duality-check")
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        _fail(error)
+    created = run_id is None
+    if created:
+        run_id = client.create_run(experiment_id, tags={"dualtune.checkpoint": str(checkpoint)}).info.run_id
+    for key, value in report.items():
+        client.log_metric(run_id, f"duality/{key}", value)
+    if created:
+        client.set_terminated(run_id)
+    for key, value in report.items():
+        console.print(f"{key:>24}: {value:.6g}")
+    console.print(f"logged to MLflow run {run_id}")
 
 
 @app.command()

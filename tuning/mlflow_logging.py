@@ -37,7 +37,8 @@ def open_store(db_path: Path, experiment: str) -> tuple[MlflowClient, str]:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         client = MlflowClient(tracking_uri(db_path))
         found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        artifacts = (db_path.parent / "mlartifacts" / experiment).as_uri()  # not ./mlruns of the cwd
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifacts)
     except Exception as error:
         raise RuntimeError(f"cannot open the MLflow store at {db_path}: {error}") from None
     return client, experiment_id

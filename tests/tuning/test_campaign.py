@@ -79,3 +79,20 @@ def test_exported_config_reruns_and_logs_the_same_params(campaign):
     assert "mlflow.parentRunId" not in rerun_run.data.tags
     assert rerun_run.data.params == best_run.data.params
     assert rerun_run.data.tags[CONFIG_HASH_TAG] == exported.digest()
+
+
+def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
+    from typer.testing import CliRunner
+
+    from tuning.cli import app
+
+    result, root = campaign
+    checkpoint = result.best["checkpoint"]
+    assert checkpoint is not None and (checkpoint / "backbone.safetensors").is_file()
+    out = CliRunner().invoke(app, ["duality-check", "--checkpoint", str(checkpoint), "--runs-dir",
+                                   str(root / "runs"), "--batch-size", "64", "--run-id", result.best["run_id"]])
+    assert out.exit_code == 0, out.output
+    metrics = MlflowClient(result.tracking_uri).get_run(result.best["run_id"]).data.metrics
+    assert metrics["duality/N"] == 64 and metrics["duality/M"] == 128
+    assert abs(metrics["duality/theorem33_residual"]) < 1e-6 * metrics["duality/L_c"]
+    assert metrics["duality/colnorm_lower_bound"] <= metrics["duality/colnorm_sum_row_norm4"]

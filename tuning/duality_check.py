@@ -1,0 +1,43 @@
+"""The paper's Table S4 as a tool: both criteria, the four-norm sums and the Lemma 3.4 bounds
+for a trained checkpoint's embeddings on one validation batch, logged to MLflow."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from models.duality import duality_report
+from models.ssl_model import SSLModel
+from pipelines.augment import normalize
+from pipelines.loaders import eval_loader
+from tuning import checkpoints
+from tuning.config import validate_config
+from tuning.data import prepare_data
+
+
+@torch.no_grad()
+def embeddings_of(checkpoint_dir: Path, data_dir: Path, batch_size: int) -> tuple[torch.Tensor, dict]:
+    """Embeddings (projector outputs) of the first ``batch_size`` validation images under the
+    checkpoint's model, and the data it used."""
+    checkpoint_dir = Path(checkpoint_dir)
+    config_file = checkpoint_dir / checkpoints.CONFIG_FILE
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{checkpoint_dir} is not a dualtune checkpoint (no {checkpoints.CONFIG_FILE})")
+    cfg = validate_config(json.loads(config_file.read_text()), source=str(config_file))
+    data = prepare_data(cfg, data_dir)
+    model = SSLModel(cfg.model.backbone, cfg.model.projector, cfg.model.embedding_dim, data["num_classes"],
+                     cfg.model.small_stem)
+    model.load_state_dict(checkpoints.load_training_state(checkpoint_dir)["model"])
+    model.eval()
+    loader = eval_loader(data["val"], batch_size, cfg.data.resolution, torch.device("cpu"), train=False,
+                         center_crop_ratio=cfg.data.center_crop_ratio)
+    images, _ = next(iter(loader))
+    _, embeddings, _ = model(normalize(images.float() / 255.0))
+    return embeddings, data
+
+
+def run_duality_check(checkpoint_dir: Path, data_dir: Path, batch_size: int = 256) -> dict[str, float]:
+    """Table S4's quantities for one checkpoint (see models.duality.duality_report)."""
+    embeddings, _ = embeddings_of(checkpoint_dir, data_dir, batch_size)
+    return duality_report(embeddings)
