@@ -21,6 +21,14 @@ console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and p
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="where .beton caches, Ray results and mlflow.db live")
 
 
+def _short(value: str) -> str:
+    """A param value as logged (a string), numbers to 4 significant digits."""
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
+
+
 def _fail(error: Exception) -> None:
     console.print(f"[bold red]error:[/] {error}")
     raise typer.Exit(code=2)
@@ -102,6 +110,32 @@ def spaces_show(name: str):
     console.print(Path(space.source).read_text(), markup=False)
 
 
+@data_app.command("write")
+def data_write(source: Path = typer.Option(..., "--source", help="ImageFolder root: SOURCE/<class>/<image>"),
+               out: Path = typer.Option(..., "--out", help="the .beton file to write"),
+               max_resolution: int = typer.Option(256, help="longest image side kept"),
+               jpeg_quality: int = typer.Option(90),
+               compress_probability: float = typer.Option(0.5, help="share of images stored as JPEG"),
+               write_mode: str = typer.Option("proportion", help="raw | jpg | proportion | smart"),
+               workers: int = typer.Option(1, help="decode/encode processes"),
+               force: bool = typer.Option(False, "--force", help="overwrite an existing output")):
+    """Write a class-per-folder image tree as a .beton (+ class-index file); corrupt images are skipped."""
+    from pipelines.image_folder import write_image_folder
+
+    try:
+        summary = write_image_folder(source, out, max_resolution=max_resolution, jpeg_quality=jpeg_quality,
+                                     compress_probability=compress_probability, write_mode=write_mode,
+                                     workers=workers, force=force)
+    except (ValueError, FileExistsError) as error:
+        _fail(error)
+    console.print(f"{summary['out']}: {summary['images']} images, {summary['classes']} classes, "
+                  f"{summary['bytes'] / 1e6:.1f} MB, {summary['images_per_s']:.0f} images/s")
+    if summary["skipped"]:
+        console.print(f"skipped {len(summary['skipped'])} unreadable file(s):")
+        for path, reason in summary["skipped"]:
+            console.print(f"  {path}: {reason}", markup=False)
+
+
 @data_app.command("digits")
 def data_digits(out_dir: Path = typer.Option(Path("runs/data"), "--out-dir")):
     """Write the bundled scikit-learn digits (train/val, 32 px RGB) as .beton files."""
@@ -137,6 +171,44 @@ def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a t
     for key, value in report.items():
         console.print(f"{key:>24}: {value:.6g}")
     console.print(f"logged to MLflow run {run_id}")
+
+
+@app.command()
+def status(campaign: str = typer.Argument(..., help="campaign name (as printed by dualtune tune)"),
+           runs_dir: Path = RUNS_DIR):
+    """A table of a campaign's trials from the MLflow store: status, params, metrics, time."""
+    from rich.table import Table
+
+    from tuning.campaign_store import trial_summaries
+
+    try:
+        rows = trial_summaries(runs_dir, campaign)
+    except ValueError as error:
+        _fail(error)
+    searched = sorted({k for r in rows for k in r["params"]} & {"loss.params.temperature", "optim.base_lr",
+                                                                 "loss.method", "model.projector"})
+    table = Table(title=f"campaign {campaign}: {len(rows)} trials")
+    for column in ["trial", "status", *searched, "epochs", "online top-1", "linear-probe top-1", "time (s)"]:
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["trial_id"], r["status"], *(_short(r["params"].get(p, "-")) for p in searched),
+                      *(f"{v:.2f}" if v is not None else "-" for v in (r["epoch"], r["online_top1"],
+                                                                        r["linear_probe_top1"], r["duration_s"])))
+    console.print(table)
+
+
+@app.command()
+def export(campaign: str = typer.Argument(...), top: int = typer.Option(1, "--top", min=1),
+           out_dir: Path = typer.Option(Path("exported"), "-o", "--out-dir"), runs_dir: Path = RUNS_DIR):
+    """Write the top K completed trials of a campaign as runnable YAML configs."""
+    from tuning.campaign_store import export_top
+
+    try:
+        paths = export_top(runs_dir, campaign, top, out_dir)
+    except ValueError as error:
+        _fail(error)
+    for path in paths:
+        console.print(f"{path}  (rerun: dualtune pretrain --config {path})")
 
 
 @app.command()

@@ -45,6 +45,8 @@ class ModelConfig(Strict):
     projector: str = "512-512-128"
     embedding_dim: int | None = Field(None, ge=1, description="value of 'd' in the projector spec")
     channels_last: bool = True
+    sync_batchnorm: bool = Field(False, description="SyncBatchNorm across ranks (CUDA workers only)")
+    compile: bool = Field(False, description="torch.compile the model")
 
     @model_validator(mode="after")
     def _projector_parses(self):
@@ -110,6 +112,12 @@ class PretrainConfig(Strict):
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+    @model_validator(mode="after")
+    def _sync_batchnorm_needs_gpus(self):
+        if self.model.sync_batchnorm and self.resources.gpus_per_worker == 0:
+            raise ValueError("model.sync_batchnorm=true needs CUDA workers (resources.gpus_per_worker > 0)")
+        return self
 
     @model_validator(mode="after")
     def _batch_splits_over_workers(self):

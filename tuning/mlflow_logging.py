@@ -19,7 +19,7 @@ TRIAL_ID_TAG = "dualtune.trial_id"
 STATUS_TAG = "dualtune.status"
 CAMPAIGN_TAG = "dualtune.campaign"
 CONFIG_HASH_TAG = "dualtune.config_hash"
-NON_METRIC_KEYS = {"epoch", "status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
+NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
                    "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config"}
 

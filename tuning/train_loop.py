@@ -107,7 +107,11 @@ def train_worker(loop_config: dict) -> None:
 
     net = SSLModel(cfg.model.backbone, cfg.model.projector, cfg.model.embedding_dim, data["num_classes"],
                    cfg.model.small_stem).to(memory_format=memory_format)
+    if cfg.model.sync_batchnorm and world > 1:
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     model = ray.train.torch.prepare_model(net)
+    if cfg.model.compile:
+        model = torch.compile(model)
     loss_fn = build_loss(cfg.loss.method, cfg.loss.params)
     loader = ssl_loader(data["train"], cfg.data.batch_size // world, cfg.data.resolution, device, seed=cfg.seed,
                         distributed=world > 1, workers=cfg.data.loader_workers,

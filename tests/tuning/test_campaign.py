@@ -96,3 +96,70 @@ def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
     assert metrics["duality/N"] == 64 and metrics["duality/M"] == 128
     assert abs(metrics["duality/theorem33_residual"]) < 1e-6 * metrics["duality/L_c"]
     assert metrics["duality/colnorm_lower_bound"] <= metrics["duality/colnorm_sum_row_norm4"]
+
+
+def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path):
+    from typer.testing import CliRunner
+
+    from tuning.cli import app
+
+    result, root = campaign
+    runner = CliRunner()
+    status = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs")])
+    assert status.exit_code == 0, status.output
+    for row in result.rows:
+        assert row["trial_id"] in status.output
+    assert status.output.count("completed") == 2
+    exported = runner.invoke(app, ["export", "tiny-campaign", "--top", "2", "-o", str(tmp_path),
+                                   "--runs-dir", str(root / "runs")])
+    assert exported.exit_code == 0, exported.output
+    files = sorted(tmp_path.glob("tiny-campaign-top*.yaml"))
+    assert [f.name.split("-")[2] for f in files] == ["top1", "top2"]
+    top1 = load_config(files[0])
+    assert top1.digest() == load_config(result.exported).digest()  # same trial as the campaign's own export
+    client = MlflowClient(result.tracking_uri)
+    assert client.get_run(result.best["run_id"]).data.tags["dualtune.exported_to"] == str(files[0])
+    missing = runner.invoke(app, ["status", "nope", "--runs-dir", str(root / "runs")])
+    assert missing.exit_code == 2 and "known: " in missing.output and "tiny-campaign" in missing.output
+
+
+def test_ui_serves_the_campaign_store_on_loopback(campaign):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    result, root = campaign
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tuning.cli", "ui", "--runs-dir", str(root / "runs"),
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search"
+        body = json.dumps({"experiment_ids": [MlflowClient(result.tracking_uri)
+                                              .get_experiment_by_name("tiny").experiment_id]}).encode()
+        deadline, answer = time.time() + 90, None
+        while time.time() < deadline and answer is None:
+            try:
+                request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+                answer = json.loads(urllib.request.urlopen(request, timeout=5).read())
+            except OSError:
+                time.sleep(1)
+        assert answer is not None, "MLflow server did not answer"
+        runs = {r["info"]["run_id"]: r for r in answer["runs"]}
+        best = runs[result.best["run_id"]]
+        params = {p["key"]: p["value"] for p in best["data"]["params"]}
+        metrics = {m["key"]: m["value"] for m in best["data"]["metrics"]}
+        assert float(params["loss.params.temperature"]) == pytest.approx(result.best["params"]["loss.params.temperature"])
+        assert metrics["linear_probe_top1"] == pytest.approx(result.best["linear_probe_top1"])
+        with pytest.raises(OSError):  # bound to loopback only: the machine's other address refuses
+            other = socket.gethostbyname(socket.gethostname())
+            if other.startswith("127."):
+                raise OSError("no non-loopback address to probe")
+            socket.create_connection((other, port), timeout=2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

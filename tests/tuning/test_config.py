@@ -78,3 +78,22 @@ def test_overrides_set_dotted_paths_without_touching_the_base():
     tree = with_overrides(base, {"loss.params.temperature": 0.5, "optim.base_lr": 2.0})
     assert tree["loss"]["params"]["temperature"] == 0.5 and tree["optim"]["base_lr"] == 2.0
     assert base["optim"]["base_lr"] == 0.3
+
+
+def test_sync_batchnorm_on_cpu_workers_is_refused():
+    with pytest.raises(ConfigError, match="sync_batchnorm=true needs CUDA workers"):
+        validate_config({"model": {"sync_batchnorm": True}})
+
+
+def test_table_s6_presets_carry_the_papers_hyperparameters():
+    from search_spaces.loader import load_preset
+
+    simclr = load_preset("simclr-tuned")
+    assert (simclr.data.batch_size, simclr.optim.base_lr, simclr.loss.params["temperature"]) == (2048, 0.5, 0.15)
+    assert simclr.effective_lr() == 4.0 and simclr.optim.name == "lars" and simclr.optim.weight_decay == 1e-6
+    assert simclr.model.projector == "8192-8192-d" and simclr.model.embedding_dim == 8192
+    covs = {d: load_preset(f"vicreg-d{d}").loss.params["cov_weight"] for d in (256, 512, 1024, 2048, 8192)}
+    assert covs == {256: 4.0, 512: 2.0, 1024: 2.0, 2048: 2.0, 8192: 0.5}
+    assert load_preset("vicreg-exp-d8192").optim.base_lr == 0.8 and load_preset("vicreg-exp").optim.base_lr == 0.5
+    ctr = load_preset("vicreg-ctr")
+    assert (ctr.optim.base_lr, ctr.loss.params["temperature"], ctr.data.batch_size) == (0.6, 0.15, 1024)

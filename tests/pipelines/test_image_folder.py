@@ -1,0 +1,77 @@
+"""Writing class-per-folder trees that the test makes: JPEG and PNG, odd sizes, grayscale,
+CMYK and a corrupt file."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from pipelines.beton import check_beton, classes_path
+from pipelines.image_folder import ImageFolderSource, write_image_folder
+from pipelines.loaders import eval_loader
+from tuning.cli import app
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    (root / "cat").mkdir(parents=True)
+    (root / "dog").mkdir()
+    Image.fromarray(rng.integers(0, 255, (37, 51, 3), dtype=np.uint8)).save(root / "cat" / "a.jpg")
+    Image.fromarray(rng.integers(0, 255, (64, 20, 3), dtype=np.uint8)).save(root / "cat" / "b.png")
+    Image.fromarray(rng.integers(0, 255, (30, 30), dtype=np.uint8), mode="L").save(root / "dog" / "gray.png")
+    Image.new("CMYK", (40, 33), (10, 200, 30, 0)).save(root / "dog" / "cmyk.jpg")
+    (root / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (root / "dog" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_readable_images_are_written_with_labels_and_corrupt_ones_listed(tree, tmp_path):
+    out = tmp_path / "out.beton"
+    summary = write_image_folder(tree, out, max_resolution=48)
+    assert summary["images"] == 4 and summary["classes"] == 2
+    assert [p for p, _ in summary["skipped"]] == [str(tree / "dog" / "broken.jpg")]
+    assert summary["bytes"] == out.stat().st_size > 0
+    assert json.loads(classes_path(out).read_text()) == ["cat", "dog"]
+    assert check_beton(out)["num_samples"] == 4
+    labels = torch.cat([y for _, y in eval_loader(str(out), 4, 16, torch.device("cpu"), train=False)])
+    assert sorted(labels.tolist()) == [0, 0, 1, 1]
+
+
+def test_grayscale_and_cmyk_become_rgb(tree):
+    source = ImageFolderSource(tree)
+    for index in range(len(source)):
+        image, _ = source[index]
+        assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+    gray = dict(source.samples)
+    image, _ = source[list(gray).index(str(tree / "dog" / "gray.png"))]
+    assert np.array_equal(image[..., 0], image[..., 1])
+
+
+def test_empty_and_flat_sources_are_clear_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no class sub-folders"):
+        ImageFolderSource(tmp_path / "empty")
+    (tmp_path / "noimg" / "cls").mkdir(parents=True)
+    (tmp_path / "noimg" / "cls" / "x.txt").write_text("x")
+    with pytest.raises(ValueError, match="has class folders but no image files"):
+        ImageFolderSource(tmp_path / "noimg")
+    with pytest.raises(ValueError, match="is not a directory"):
+        ImageFolderSource(tmp_path / "missing")
+
+
+def test_cli_refuses_to_overwrite_and_reports_the_summary(tree, tmp_path):
+    out = tmp_path / "cli.beton"
+    runner = CliRunner()
+    first = runner.invoke(app, ["data", "write", "--source", str(tree), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    assert "4 images, 2 classes" in first.output and "skipped 1 unreadable file(s)" in first.output
+    before = out.read_bytes()
+    second = runner.invoke(app, ["data", "write", "--source", str(tree), "--out", str(out)])
+    assert second.exit_code == 2 and "exists; pass --force" in second.output
+    assert out.read_bytes() == before
+    forced = runner.invoke(app, ["data", "write", "--source", str(tree), "--out", str(out), "--force"])
+    assert forced.exit_code == 0
