@@ -102,6 +102,22 @@ def _covariance_penalty(k: torch.Tensor, denominator: int, penalty: str, tempera
     return torch.logsumexp(off_diagonal(cov / temperature), dim=1).mean() / 2
 
 
+def vicreg_terms(z_a: torch.Tensor, z_b: torch.Tensor, covariance: str = "squares", temperature: float = 0.1,
+                 transpose: bool = False) -> dict[str, torch.Tensor]:
+    """The unweighted invariance, variance and covariance terms of the VICReg family
+    (see ``vicreg``), for logging each term and for weighting them."""
+    if covariance not in COVARIANCE_PENALTIES:
+        raise ValueError(f"unknown covariance penalty {covariance!r}; allowed: {', '.join(COVARIANCE_PENALTIES)}")
+    denominator = z_a.shape[0] - 1
+    a, b = (z_a.T, z_b.T) if transpose else (z_a, z_b)
+    return {
+        "invariance": F.mse_loss(z_a, z_b),
+        "variance": (_variance_hinge(a) + _variance_hinge(b)) / 2,
+        "covariance": (_covariance_penalty(a, denominator, covariance, temperature)
+                       + _covariance_penalty(b, denominator, covariance, temperature)),
+    }
+
+
 def vicreg(z_a: torch.Tensor, z_b: torch.Tensor, sim_weight: float = 25.0, var_weight: float = 25.0,
            cov_weight: float = 1.0, covariance: str = "squares", temperature: float = 0.1,
            transpose: bool = False) -> torch.Tensor:
@@ -113,15 +129,8 @@ def vicreg(z_a: torch.Tensor, z_b: torch.Tensor, sim_weight: float = 25.0, var_w
     transposed matrices (VICReg-ctr, sample-contrastive); the covariance keeps the
     (N - 1) denominator, as printed in Algorithm 2.
     """
-    if covariance not in COVARIANCE_PENALTIES:
-        raise ValueError(f"unknown covariance penalty {covariance!r}; allowed: {', '.join(COVARIANCE_PENALTIES)}")
-    invariance = F.mse_loss(z_a, z_b)
-    denominator = z_a.shape[0] - 1
-    a, b = (z_a.T, z_b.T) if transpose else (z_a, z_b)
-    variance = (_variance_hinge(a) + _variance_hinge(b)) / 2
-    cov = (_covariance_penalty(a, denominator, covariance, temperature)
-           + _covariance_penalty(b, denominator, covariance, temperature))
-    return sim_weight * invariance + var_weight * variance + cov_weight * cov
+    terms = vicreg_terms(z_a, z_b, covariance, temperature, transpose)
+    return sim_weight * terms["invariance"] + var_weight * terms["variance"] + cov_weight * terms["covariance"]
 
 
 def barlow_twins(z_a: torch.Tensor, z_b: torch.Tensor, lambd: float = 0.0051) -> torch.Tensor:

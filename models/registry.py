@@ -21,6 +21,7 @@ class Method:
     fixed: dict[str, Any] = field(default_factory=dict)
     family: str = "sample-contrastive"
     description: str = ""
+    terms: Callable[..., dict[str, torch.Tensor]] | None = None
 
     def __post_init__(self):
         accepted = set(inspect.signature(self.loss).parameters) - {"z_a", "z_b"}
@@ -46,13 +47,15 @@ METHODS: dict[str, Method] = {
                   description="Spectral contrastive loss, exactly L_c (Eqs. 18/32)"),
     "vicreg": Method(losses.vicreg, {"sim_weight": 25.0, "var_weight": 25.0, "cov_weight": 1.0},
                      {"covariance": "squares"}, family="dimension-contrastive",
-                     description="VICReg (Eqs. 20-21)"),
+                     description="VICReg (Eqs. 20-21)", terms=losses.vicreg_terms),
     "vicreg-exp": Method(losses.vicreg, {"sim_weight": 1.0, "var_weight": 1.0, "cov_weight": 2.0, "temperature": 0.1},
                          {"covariance": "logsumexp"}, family="dimension-contrastive",
-                         description="VICReg with a LogSumExp covariance term (Eq. 12, Algorithm 1)"),
+                         description="VICReg with a LogSumExp covariance term (Eq. 12, Algorithm 1)",
+                         terms=losses.vicreg_terms),
     "vicreg-ctr": Method(losses.vicreg, {"sim_weight": 1.0, "var_weight": 1.0, "cov_weight": 1.0, "temperature": 0.15},
                          {"covariance": "logsumexp", "transpose": True},
-                         description="VICReg-exp on the transposed matrix (Eq. 13, Algorithm 2)"),
+                         description="VICReg-exp on the transposed matrix (Eq. 13, Algorithm 2)",
+                         terms=losses.vicreg_terms),
     "barlow-twins": Method(losses.barlow_twins, {"lambd": 0.0051}, family="dimension-contrastive",
                            description="Barlow Twins (Eqs. 19/33)"),
     "tcr": Method(losses.tcr, {"eps": 0.5, "inv_weight": 1.0}, family="dimension-contrastive",
@@ -92,3 +95,14 @@ def build_loss(name: str, params: dict[str, Any] | None = None) -> LossFn:
     """The loss of method ``name`` with ``params`` bound: a function of (z_a, z_b)."""
     method = get_method(name)
     return functools.partial(method.loss, **method.fixed, **check_loss_params(name, params or {}))
+
+
+def build_loss_terms(name: str, params: dict[str, Any] | None = None) -> Callable | None:
+    """For methods made of weighted terms (the VICReg family), a function of (z_a, z_b)
+    returning the unweighted terms by name; None for the others."""
+    method = get_method(name)
+    if method.terms is None:
+        return None
+    accepted = set(inspect.signature(method.terms).parameters)
+    bound = {k: v for k, v in {**method.fixed, **check_loss_params(name, params or {})}.items() if k in accepted}
+    return functools.partial(method.terms, **bound)

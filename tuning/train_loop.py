@@ -23,7 +23,7 @@ from models.gather import gather_batch
 from models.health import normalized_embedding_std, rankme
 from models.lars import LARS, lars_param_groups
 from models.probes import best_knn_accuracy, topk_correct, train_linear_probe
-from models.registry import build_loss
+from models.registry import build_loss, build_loss_terms
 from models.schedules import warmup_cosine
 from models.ssl_model import SSLModel
 from pipelines.augment import VIEW_1, VIEW_2, augment_view, normalize
@@ -113,6 +113,7 @@ def train_worker(loop_config: dict) -> None:
     if cfg.model.compile:
         model = torch.compile(model)
     loss_fn = build_loss(cfg.loss.method, cfg.loss.params)
+    terms_fn = build_loss_terms(cfg.loss.method, cfg.loss.params)
     loader = ssl_loader(data["train"], cfg.data.batch_size // world, cfg.data.resolution, device, seed=cfg.seed,
                         distributed=world > 1, workers=cfg.data.loader_workers,
                         channels_last=cfg.model.channels_last, crop_scale=(cfg.data.crop_scale_min, 1.0))
@@ -140,6 +141,7 @@ def train_worker(loop_config: dict) -> None:
         generator.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + rank)
         loader.loader.next_epoch = epoch
         totals = {"loss": 0.0, "top1": 0.0, "top5": 0.0, "seen": 0.0, "steps": 0.0}
+        term_totals: dict[str, float] = {}
         lr = peak_lr
         diverged = False
         data_wait = 0.0
@@ -158,7 +160,12 @@ def train_worker(loop_config: dict) -> None:
             with autocast:
                 _, embeddings, logits = model(images)
             z1, z2 = embeddings.float().chunk(2)
-            ssl_loss = loss_fn(gather_batch(z1), gather_batch(z2))
+            global_z1, global_z2 = gather_batch(z1), gather_batch(z2)
+            ssl_loss = loss_fn(global_z1, global_z2)
+            if terms_fn is not None:
+                with torch.no_grad():
+                    for name, value in terms_fn(global_z1.detach(), global_z2.detach()).items():
+                        term_totals[name] = term_totals.get(name, 0.0) + float(value)
             probe_loss = F.cross_entropy(logits.float(), torch.cat([labels, labels]))
             if not torch.isfinite(ssl_loss):
                 diverged = True
@@ -191,6 +198,7 @@ def train_worker(loop_config: dict) -> None:
             "data_wait_fraction": data_wait / epoch_time,
             "status": "diverged" if diverged else "running",
         }
+        metrics.update({f"loss_{name}": total / max(totals["steps"], 1) for name, total in term_totals.items()})
         if not diverged and steps:
             metrics["embedding_std"] = normalized_embedding_std(z1)
             metrics["rankme"] = rankme(z1)

@@ -23,21 +23,17 @@ def test_theorem_3_3_identity(k):
 
 
 @settings(max_examples=60, deadline=None)
-@given(matrices)
-def test_corollary_3_4_1_bounds_for_normalised_embeddings(k):
+@given(matrices, st.sampled_from(["embeddings", "dimensions"]))
+def test_corollary_3_4_1_bounds(k, normalised):
     m, n = k.shape
-    k = k / k.norm(dim=0, keepdim=True)  # unit columns: embeddings normalised
-    l_c, l_nc = float(sample_contrastive_criterion(k)), float(dimension_contrastive_criterion(k))
-    assert l_nc - n + n * n / m - 1e-9 <= l_c <= l_nc - n + n * n + 1e-9
-
-
-@settings(max_examples=60, deadline=None)
-@given(matrices)
-def test_corollary_3_4_1_bounds_for_normalised_dimensions(k):
-    m, n = k.shape
-    k = k / k.norm(dim=1, keepdim=True)  # unit rows: dimensions normalised
-    l_c, l_nc = float(sample_contrastive_criterion(k)), float(dimension_contrastive_criterion(k))
-    assert l_c - m + m * m / n - 1e-9 <= l_nc <= l_c - m + m * m + 1e-9
+    if normalised == "embeddings":  # unit columns: L_nc - N + N^2/M <= L_c <= L_nc - N + N^2
+        k = k / k.norm(dim=0, keepdim=True)
+        low, value, size, other = dimension_contrastive_criterion, sample_contrastive_criterion, n, m
+    else:  # unit rows: L_c - M + M^2/N <= L_nc <= L_c - M + M^2
+        k = k / k.norm(dim=1, keepdim=True)
+        low, value, size, other = sample_contrastive_criterion, dimension_contrastive_criterion, m, n
+    base, target = float(low(k)), float(value(k))
+    assert base - size + size * size / other - 1e-9 <= target <= base - size + size * size + 1e-9
 
 
 def test_criteria_match_explicit_pair_sums():

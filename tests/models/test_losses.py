@@ -99,3 +99,22 @@ def test_gradients_are_finite(method, precision, collapsed):
     assert torch.isfinite(loss)
     assert torch.isfinite(z_a.grad).all() and torch.isfinite(z_b.grad).all()
     assert z_a.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("method", ["vicreg", "vicreg-exp", "vicreg-ctr"])
+def test_vicreg_family_is_the_weighted_sum_of_its_terms(method):
+    from models.registry import build_loss_terms, get_method
+
+    a, b = _pair((8, 5), seed=4)
+    terms = build_loss_terms(method)(a, b)
+    weights = get_method(method).params
+    expected = (weights["sim_weight"] * terms["invariance"] + weights["var_weight"] * terms["variance"]
+                + weights["cov_weight"] * terms["covariance"])
+    assert float(build_loss(method)(a, b)) == pytest.approx(float(expected), rel=1e-12)
+    assert set(terms) == {"invariance", "variance", "covariance"}
+
+
+def test_methods_without_terms_have_none():
+    from models.registry import build_loss_terms
+
+    assert build_loss_terms("simclr") is None
