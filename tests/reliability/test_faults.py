@@ -61,6 +61,9 @@ def test_killed_worker_resumes_from_checkpoint_with_identical_results(ray_cluste
     assert len(runs) == 1
     history = client.get_metric_history(runs[0].info.run_id, "loss")
     assert sorted(m.step for m in history) == [1, 2, 3]
+    # Disk: 3 epochs checkpointed every epoch, checkpoint.keep_last=2 of them kept.
+    kept = [p for p in (tmp_path / "ref" / "ray").glob("uninterrupted-*/checkpoint_*") if p.is_dir()]
+    assert len(kept) == 2
 
 
 def test_diverging_trial_is_marked_and_the_campaign_goes_on(ray_cluster, tmp_path):

@@ -1,0 +1,42 @@
+"""Checkpoints load without executing code: plain tensors pass, pickled objects are refused."""
+import os
+
+import pytest
+import torch
+
+from tuning.checkpoints import (STATE_FILE, latest_checkpoint, load_backbone_weights, load_training_state,
+                                save_backbone, save_training_state)
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_training_state_round_trips(tmp_path):
+    state = {"model": {"w": torch.arange(4.0)}, "epoch": 3}
+    save_training_state(tmp_path, state, {"seed": 1})
+    loaded = load_training_state(tmp_path)
+    assert loaded["epoch"] == 3 and torch.equal(loaded["model"]["w"], torch.arange(4.0))
+
+
+def test_pickled_payload_in_a_checkpoint_is_refused(tmp_path):
+    torch.save({"model": {}, "epoch": Payload()}, tmp_path / STATE_FILE)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        load_training_state(tmp_path)
+
+
+def test_backbone_is_saved_as_safetensors(tmp_path):
+    backbone = torch.nn.Linear(3, 2)
+    path = save_backbone(tmp_path, backbone)
+    assert path.read_bytes()[:8] != b"\x80\x04\x95" and path.suffix == ".safetensors"
+    weights = load_backbone_weights(path)
+    assert torch.equal(weights["weight"], backbone.weight.detach())
+
+
+def test_latest_checkpoint_ignores_files(tmp_path):
+    (tmp_path / "checkpoint_2026-01-01").mkdir()
+    (tmp_path / "checkpoint_2026-01-02").mkdir()
+    (tmp_path / "checkpoint_manager_snapshot.json").write_text("{}")
+    assert latest_checkpoint(tmp_path).name == "checkpoint_2026-01-02"
+    assert latest_checkpoint(tmp_path / "none") is None
