@@ -103,11 +103,28 @@ class SearchSpace(_Strict):
     num_samples: int = Field(8, ge=1)
     max_concurrent_trials: int = Field(1, ge=1)
     seed: int = 0
-    sampler: Literal["tpe", "random"] = "tpe"
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="grid: every combination of the "
+                                                      "categorical parameters (num_samples is set to their count)")
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     params: dict[str, Param] = Field(default_factory=dict)
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
     source: str = ""
+
+    @model_validator(mode="after")
+    def _grid_is_categorical(self):
+        if self.sampler == "grid":
+            loose = [n for n, p in self.params.items() if not isinstance(p, CategoricalParam) or p.when]
+            if loose:
+                raise ValueError(f"sampler 'grid' needs unconditional categorical parameters; not: {loose}")
+            self.num_samples = self.grid_size()
+        return self
+
+    def grid_size(self) -> int:
+        """How many combinations a grid space has."""
+        size = 1
+        for param in self.params.values():
+            size *= len(param.choices)
+        return size
 
     def base_tree(self) -> dict[str, Any]:
         """The base config with the space's overrides applied, as plain data."""
@@ -144,9 +161,10 @@ class SearchSpace(_Strict):
                 if path not in known:
                     raise SearchSpaceError(f"search space {self.name!r}: parameter {path!r} is not a config path; "
                                            f"known paths include: {', '.join(sorted(flatten(base_tree)))}")
+            others = {other: p.candidates()[0] for other, p in self.params.items() if other != name and not p.when}
             for value in param.candidates():
                 try:
-                    validate_config(with_overrides(base_tree, {**_when_example(param), name: value}))
+                    validate_config(with_overrides(base_tree, {**others, **_when_example(param), name: value}))
                 except ConfigError as error:
                     raise SearchSpaceError(f"search space {self.name!r}: parameter {name!r} value {value!r} "
                                            f"is not valid: {error}") from None

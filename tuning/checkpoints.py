@@ -9,13 +9,21 @@ import torch
 STATE_FILE = "state.pt"
 BACKBONE_FILE = "backbone.safetensors"
 CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
 
 
-def save_training_state(directory: Path, state: dict, config: dict) -> None:
-    """Write the resumable training state and its config into ``directory``."""
+def save_training_state(directory: Path, state: dict, config: dict, metrics: dict | None = None) -> None:
+    """Write the resumable training state, its config and the metrics reported with it."""
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(state, directory / STATE_FILE)
     (directory / CONFIG_FILE).write_text(json.dumps(config))
+    (directory / METRICS_FILE).write_text(json.dumps(metrics or {}))
+
+
+def load_metrics(directory: Path) -> dict:
+    """The metrics reported together with a checkpoint."""
+    path = Path(directory) / METRICS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_training_state(directory: Path) -> dict:

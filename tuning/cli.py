@@ -41,18 +41,23 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          address: Optional[str] = typer.Option(None, help="Ray cluster address (auto, ray://host:port); "
                                                           "default: a private local cluster"),
          num_samples: Optional[int] = typer.Option(None, help="override the space's number of trials"),
-         num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster")):
+         num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
+         resume: Optional[str] = typer.Option(None, "--resume", help="continue the campaign of this name")):
     """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export."""
     from search_spaces.loader import load_space
-    from tuning.campaign import run_campaign
+    from tuning.campaign import resume_campaign, run_campaign
     from tuning.report import print_summary
 
     try:
-        loaded = load_space(space)
-        if num_samples is not None:
-            loaded.num_samples = num_samples
-        console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
-        result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus)
+        if resume:
+            console.print(f"resuming campaign [bold]{resume}[/]")
+            result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus)
+        else:
+            loaded = load_space(space)
+            if num_samples is not None:
+                loaded.num_samples = num_samples
+            console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
+            result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus)
     except (ValueError, FileExistsError, RuntimeError) as error:
         _fail(error)
     print_summary(result, console)

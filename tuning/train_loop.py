@@ -131,10 +131,15 @@ def train_worker(loop_config: dict) -> None:
     if checkpoint:
         with checkpoint.as_directory() as directory:
             state = checkpoints.load_training_state(Path(directory))
+            checkpoint_metrics = checkpoints.load_metrics(Path(directory))
         net.load_state_dict(state["model"])
         ssl_optimizer.load_state_dict(state["ssl_optimizer"])
         probe_optimizer.load_state_dict(state["probe_optimizer"])
         start_epoch = int(state["epoch"]) + 1
+        if start_epoch >= cfg.schedule.epochs:
+            # The run had finished when its driver or worker died: report its final epoch again.
+            ray.train.report(checkpoint_metrics)
+            return
 
     generator = torch.Generator(device=device)
     for epoch in range(start_epoch, cfg.schedule.epochs):
@@ -221,6 +226,6 @@ def _report(metrics: dict, save: bool, net: SSLModel, ssl_optimizer, probe_optim
     with tempfile.TemporaryDirectory() as directory:
         state = {"model": net.state_dict(), "ssl_optimizer": ssl_optimizer.state_dict(),
                  "probe_optimizer": probe_optimizer.state_dict(), "epoch": epoch}
-        checkpoints.save_training_state(Path(directory), state, cfg.model_dump(mode="json"))
+        checkpoints.save_training_state(Path(directory), state, cfg.model_dump(mode="json"), metrics)
         checkpoints.save_backbone(Path(directory), net.backbone)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))

@@ -1,0 +1,65 @@
+"""Fault: the campaign driver is SIGKILLed after its first trial finished; then
+``dualtune tune --resume NAME``.  Expected: every trial completes exactly once; the Tune
+results, the MLflow runs (none left RUNNING, none duplicated) and the Optuna study agree."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tuning.campaign import resume_campaign
+from tuning.mlflow_logging import CAMPAIGN_TAG, STATUS_TAG, TRIAL_ID_TAG, tracking_uri
+
+pytestmark = pytest.mark.slow
+
+
+def _completed_trials(db):
+    if not db.exists():
+        return 0
+    try:
+        client = MlflowClient(tracking_uri(db))
+        experiment = client.get_experiment_by_name("drv")
+        if experiment is None:
+            return 0
+        return sum(r.data.tags.get(STATUS_TAG) == "completed" for r in client.search_runs([experiment.experiment_id]))
+    except Exception:  # the store may be mid-creation
+        return 0
+
+
+def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
+    space = tmp_path / "drv.yaml"
+    space.write_text(yaml.safe_dump({
+        "name": "drv", "base": "digits-simclr", "num_samples": 3, "max_concurrent_trials": 1, "seed": 3,
+        "scheduler": {"type": "fifo"},
+        "overrides": {"schedule.epochs": 1, "data.batch_size": 128, "probe.offline_epochs": 5, "probe.knn": False},
+        "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}},
+    }))
+    runs = tmp_path / "runs"
+    driver = subprocess.Popen([sys.executable, "-m", "tuning.cli", "tune", "--space", str(space), "--runs-dir",
+                               str(runs), "--name", "drv"], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and _completed_trials(runs / "mlflow.db") < 1 and driver.poll() is None:
+        time.sleep(1)
+    assert driver.poll() is None, "the driver ended before it could be killed"
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray cluster it started
+    driver.wait()
+    assert _completed_trials(runs / "mlflow.db") < 3
+
+    result = resume_campaign("drv", runs)
+
+    assert len(result.rows) == 3 and {r["status"] for r in result.rows} == {"completed"}
+    client = MlflowClient(result.tracking_uri)
+    runs_found = client.search_runs([client.get_experiment_by_name("drv").experiment_id],
+                                    f"tags.`{CAMPAIGN_TAG}` = 'drv'")
+    trial_runs = [r for r in runs_found if TRIAL_ID_TAG in r.data.tags]
+    assert sorted(r.data.tags[TRIAL_ID_TAG] for r in trial_runs) == sorted(r["trial_id"] for r in result.rows)
+    assert all(r.info.status == "FINISHED" for r in runs_found)
+    study = optuna.load_study(study_name="drv", storage=f"sqlite:///{runs / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.value for t in complete) == pytest.approx(sorted(r["online_top1"] for r in result.rows))

@@ -1,0 +1,74 @@
+"""Optuna behind Ray Tune: the sampler a space asks for, a study kept in SQLite, and each
+trial's real outcome told to the study.
+
+Tune's stock OptunaSearch tells an ASHA-stopped trial as COMPLETE with its truncated value
+and crashes when a restored driver re-delivers a trial that the persistent study already
+closed.  ``CampaignSearch`` tells COMPLETE / PRUNED (early-stopped; Optuna then ranks it
+by its last intermediate value, as TPE expects) / FAIL (diverged or failed), records the
+status as a user attribute, and ignores reports for trials the study already finished.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from search_spaces.loader import SearchSpace
+from tuning.mlflow_logging import trial_status
+
+STATUS_ATTR = "dualtune_status"
+OPTUNA_STATES = {"completed": TrialState.COMPLETE, "early_stopped": TrialState.PRUNED,
+                 "diverged": TrialState.FAIL, "failed": TrialState.FAIL}
+
+
+def build_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """TPE (default), random, or grid over the space's categorical parameters; seeded."""
+    if space.sampler == "grid":
+        return optuna.samplers.GridSampler({n: p.choices for n, p in space.params.items()}, seed=space.seed)
+    if space.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=space.seed)
+    return optuna.samplers.TPESampler(seed=space.seed)
+
+
+def study_storage(optuna_db: Path) -> optuna.storages.RDBStorage:
+    """The campaigns' Optuna database (one named study per campaign)."""
+    return optuna.storages.RDBStorage(f"sqlite:///{Path(optuna_db).resolve()}")
+
+
+class CampaignSearch(OptunaSearch):
+    """OptunaSearch that tells the study how each trial really ended (see module docstring)."""
+
+    def _already_finished(self, trial_id: str) -> bool:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None:
+            return True
+        return ot_trial.study._storage.get_trial(ot_trial._trial_id).state.is_finished()
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if not self._already_finished(trial_id):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or self._already_finished(trial_id):
+            self._completed_trials.add(trial_id)
+            return
+        status = trial_status(result, error)
+        state = OPTUNA_STATES[status]
+        value = result.get(self.metric) if state == TrialState.COMPLETE else None
+        if state == TrialState.COMPLETE and value is None:
+            state = TrialState.FAIL
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr(STATUS_ATTR, status)
+        self._ot_study.tell(ot_trial, value, state=state)
+        self._completed_trials.add(trial_id)
+
+
+def build_searcher(space: SearchSpace, study_name: str, optuna_db: Path) -> CampaignSearch | None:
+    """The campaign's searcher over ``space`` (None when the space has no parameters)."""
+    if not space.params:
+        return None
+    return CampaignSearch(space=space.define_by_run, metric=space.metric, mode=space.mode,
+                          sampler=build_sampler(space), study_name=study_name, storage=study_storage(optuna_db),
+                          points_to_evaluate=space.points_to_evaluate or None)
