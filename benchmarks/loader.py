@@ -1,7 +1,7 @@
 """Images/s of the FFCV two-view SSL loader vs a torchvision ImageFolder DataLoader.
 
 Same data (the bundled digits written as 128 px JPEGs, as an ImageFolder and as a .beton),
-same crop + flip in the loader, same photometric augmentations applied after loading,
+same random-resized crops in the loader, same flip and photometric augmentations applied after loading,
 same number of workers, same view resolution, in one process.  Prints the ratio per
 resolution; FFCV's first epoch (numba compilation) is timed separately and excluded.
 """
@@ -27,7 +27,7 @@ class _TwoCrops:
         from torchvision import transforms
 
         self.view = transforms.Compose([transforms.RandomResizedCrop(resolution, scale=(0.08, 1.0)),
-                                        transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
+                                        transforms.PILToTensor()])
 
     def __call__(self, image):
         return self.view(image), self.view(image)

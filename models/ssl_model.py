@@ -1,4 +1,4 @@
-"""The network every method trains: backbone, projector and an online linear probe."""
+"""The network every method trains: backbone, projector and online linear probes."""
 from __future__ import annotations
 
 import torch
@@ -9,17 +9,25 @@ from models.projector import build_projector
 
 
 class SSLModel(nn.Module):
-    """backbone -> representation -> projector -> embedding; the probe reads the detached
-    representation, so its loss trains the probe alone (stop-gradient, paper App. D)."""
+    """backbone -> representation -> projector -> embedding.
+
+    The online probes read detached inputs, so their loss trains the probes alone
+    (stop-gradient, paper App. D): ``online`` reads the representation (the paper's metric),
+    ``online_embedding`` (when ``embedding_probe``) reads the embedding.
+    """
 
     def __init__(self, backbone: str, projector: str, embedding_dim: int | None, num_classes: int,
-                 small_stem: bool = False):
+                 small_stem: bool = False, embedding_probe: bool = False):
         super().__init__()
         self.backbone, self.representation_dim = build_backbone(backbone, small_stem)
         self.projector = build_projector(self.representation_dim, projector, embedding_dim)
-        self.probe = nn.Linear(self.representation_dim, num_classes)
+        self.probes = nn.ModuleDict({"online": nn.Linear(self.representation_dim, num_classes)})
+        if embedding_probe:
+            self.probes["online_embedding"] = nn.Linear(self.projector[-1].out_features, num_classes)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(representation, embedding, probe logits) for a batch of images."""
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(representation, embedding, {probe name: logits}) for a batch of images."""
         representation = self.backbone(images)
-        return representation, self.projector(representation), self.probe(representation.detach())
+        embedding = self.projector(representation)
+        inputs = {"online": representation.detach(), "online_embedding": embedding.detach()}
+        return representation, embedding, {name: probe(inputs[name]) for name, probe in self.probes.items()}

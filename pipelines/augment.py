@@ -1,9 +1,10 @@
 """The paper's Table S1 augmentations (BYOL protocol) as batched torch ops on the device.
 
-FFCV 1.0.2 does the random-resized crop and the flip while decoding; colour jitter (with
-hue), grayscale, Gaussian blur and solarization are applied here, after the batch reaches
-the device, with independent randomness per sample.  Normalisation is done here too
-(FFCV's NormalizeImage after ToTorchImage hangs on CPU: see the stack notes).
+FFCV 1.0.2 does the random-resized crop while decoding; the flip, colour jitter (with hue),
+grayscale, Gaussian blur and solarization are applied here, after the batch reaches the
+device, with independent randomness per sample drawn from a seeded generator (FFCV's own
+random ops use unseeded numba state, so a run could not be repeated).  Normalisation is
+done here too (FFCV's NormalizeImage after ToTorchImage hangs on CPU: see the stack notes).
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ _LUMA = (0.299, 0.587, 0.114)
 
 @dataclass(frozen=True)
 class ViewAugmentation:
-    """Probabilities and strengths of one view's photometric augmentations (Table S1)."""
+    """Probabilities and strengths of one view's augmentations after the crop (Table S1)."""
+    flip_p: float = 0.5
     jitter_p: float = 0.8
     brightness: float = 0.4
     contrast: float = 0.4
@@ -97,7 +99,7 @@ def solarize(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
 
 
 def augment_view(images: torch.Tensor, aug: ViewAugmentation, generator: torch.Generator) -> torch.Tensor:
-    """Apply one view's photometric augmentations to a uint8 or [0, 1] float (B, 3, H, W) batch.
+    """Apply one view's flip and photometric augmentations to a uint8 or [0, 1] float (B, 3, H, W) batch.
     Returns float in [0, 1]; each op fires per sample with its Table S1 probability."""
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     n, dev = len(x), x.device
@@ -105,6 +107,7 @@ def augment_view(images: torch.Tensor, aug: ViewAugmentation, generator: torch.G
     def fires(p):
         return _per_sample(torch.rand(n, generator=generator, device=dev) < p)
 
+    x = torch.where(fires(aug.flip_p), x.flip(-1), x)
     x = torch.where(fires(aug.jitter_p), color_jitter(x, aug, generator), x)
     x = torch.where(fires(aug.grayscale_p), grayscale(x), x)
     if aug.blur_p > 0:

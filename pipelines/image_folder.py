@@ -5,6 +5,7 @@ skipped and listed, since FFCV's writer waits forever on a worker that raises.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing import Pool
@@ -64,6 +65,17 @@ class ImageFolderSource:
             return np.asarray(image.convert("RGB")), label
 
 
+def check_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and prove a file can be written there; ValueError naming
+    the folder otherwise (before any image is decoded)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"cannot write to the output folder {str(folder)!r}: {error.strerror or error}") from None
+
+
 def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = 256, jpeg_quality: int = 90,
                        compress_probability: float = 0.5, write_mode: str = "proportion", workers: int = 1,
                        force: bool = False) -> dict:
@@ -74,6 +86,7 @@ def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = 256
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    check_writable_folder(out.parent)
     started = time.perf_counter()
     source = ImageFolderSource(source_dir, workers=workers)
     write_beton(source, out, source.classes, write_mode=write_mode, max_resolution=max_resolution,

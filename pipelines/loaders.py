@@ -1,7 +1,7 @@
 """FFCV loaders: the two-view SSL loader and single-view evaluation loaders.
 
-Crops and flips happen in FFCV's compiled pipeline; the photometric augmentations and
-normalisation run on the device (pipelines.augment).  Batches arrive as uint8 NCHW on
+The SSL views' random-resized crops happen in FFCV's compiled pipeline; their flips,
+photometric augmentations and normalisation run on the device (pipelines.augment).  Batches arrive as uint8 NCHW on
 ``device``.
 """
 from __future__ import annotations
@@ -25,16 +25,15 @@ def _label_pipeline(device: torch.device):
 
 def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, seed: int,
                distributed: bool, workers: int = 1, channels_last: bool = False, crop_scale=(0.08, 1.0)):
-    """Batches (view1, view2, label): two random-resized crops (scale 0.08-1) with flips of
-    the same images, shuffled with ``seed``; sharded over the DDP ranks when ``distributed``."""
+    """Batches (view1, view2, label): two random-resized crops (scale 0.08-1) of the same
+    images, shuffled with ``seed``; sharded over the DDP ranks when ``distributed``."""
     from ffcv.fields.decoders import RandomResizedCropRGBImageDecoder
     from ffcv.loader import Loader, OrderOption
     from ffcv.pipeline import PipelineSpec
-    from ffcv.transforms import RandomHorizontalFlip
 
     def view():
         return PipelineSpec("image", RandomResizedCropRGBImageDecoder((resolution, resolution), scale=crop_scale),
-                            [RandomHorizontalFlip()] + _image_tail(device, channels_last))
+                            _image_tail(device, channels_last))
 
     loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
                     distributed=distributed, drop_last=True, os_cache=True,

@@ -157,6 +157,9 @@ class SearchSpace(_Strict):
         self.base_config()
         known = set(flatten(base_tree)) | {f"loss.params.{p}" for p in _all_loss_params()}
         for name, param in self.params.items():
+            if name.startswith("resources."):
+                raise SearchSpaceError(f"search space {self.name!r}: {name!r} cannot be searched; a campaign's "
+                                       "trials share the base config's resources (set them in overrides)")
             for path in [name, *param.when]:
                 if path not in known:
                     raise SearchSpaceError(f"search space {self.name!r}: parameter {path!r} is not a config path; "

@@ -47,7 +47,22 @@ def load_backbone_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-def latest_checkpoint(train_run_dir: Path) -> Path | None:
-    """The newest ``checkpoint_*`` folder of a Ray Train run (their names sort by time)."""
-    found = sorted(p for p in Path(train_run_dir).glob("checkpoint_*") if p.is_dir())
-    return found[-1] if found else None
+def newest_checkpoint(directory: str | Path, filesystem=None) -> str | None:
+    """The ``checkpoint_*`` folder under ``directory`` whose metrics record the latest epoch
+    (None if there is none).  ``filesystem`` is a pyarrow filesystem for remote storage."""
+    import pyarrow.fs
+
+    filesystem = filesystem or pyarrow.fs.LocalFileSystem()
+    selector = pyarrow.fs.FileSelector(str(directory), allow_not_found=True)
+    best, best_epoch = None, -1
+    for info in filesystem.get_file_info(selector):
+        if info.type != pyarrow.fs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
+            continue
+        try:
+            with filesystem.open_input_stream(f"{info.path}/{METRICS_FILE}") as stream:
+                epoch = int(json.loads(stream.read()).get("epoch", -1))
+        except (OSError, ValueError):  # not one of ours, or still being written
+            continue
+        if epoch > best_epoch:
+            best, best_epoch = info.path, epoch
+    return best

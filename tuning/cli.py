@@ -1,7 +1,8 @@
 """The ``dualtune`` command line."""
 from __future__ import annotations
 
-import subprocess
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -17,6 +18,8 @@ app.add_typer(spaces_app, name="spaces")
 data_app = typer.Typer(help="Write .beton datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get full rows
+
+logging.basicConfig(format="dualtune: %(levelname)s: %(message)s", level=logging.WARNING)
 
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="where .beton caches, Ray results and mlflow.db live")
 
@@ -217,6 +220,20 @@ def export(campaign: str = typer.Argument(...), top: int = typer.Option(1, "--to
 
 
 @app.command()
+def sync(campaign: str = typer.Argument(..., help="campaign name (as printed by dualtune tune)"),
+         runs_dir: Path = RUNS_DIR):
+    """Back-fill a campaign's MLflow runs from Tune's results (after an MLflow outage or a killed driver)."""
+    from tuning.campaign import sync_campaign
+    from tuning.report import print_summary
+
+    try:
+        result = sync_campaign(campaign, runs_dir)
+    except (ValueError, RuntimeError) as error:
+        _fail(error)
+    print_summary(result, console)
+
+
+@app.command()
 def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="interface to bind"),
        port: int = typer.Option(5000)):
     """Serve the MLflow UI on the campaigns' store (bound to 127.0.0.1 unless --host is given)."""
@@ -224,8 +241,10 @@ def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="in
 
     uri = tracking_uri(runs_dir / "mlflow.db")
     console.print(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C stops it")
-    subprocess.run([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-                    "--host", host, "--port", str(port)], check=False)
+    sys.stdout.flush()
+    # Become the server process, so stopping this command stops the server.
+    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+                              "--host", host, "--port", str(port)])
 
 
 if __name__ == "__main__":

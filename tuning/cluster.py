@@ -1,4 +1,5 @@
-"""Starting or joining the Ray cluster, and checking a trial fits on it before launch."""
+"""Starting or joining the Ray cluster, the resources a trial holds, and checking a trial
+fits on the cluster before launch."""
 from __future__ import annotations
 
 import os
@@ -25,11 +26,24 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
              log_to_driver=False, configure_logging=False)
 
 
+def runs_in_trial_process(cfg: PretrainConfig) -> bool:
+    """One-worker runs train in the Tune trial's process: no Train worker group to start."""
+    return cfg.resources.workers == 1
+
+
+def trial_function_resources(cfg: PretrainConfig) -> dict[str, float]:
+    """What the Tune trial's own process asks for (Tune's lower-case resource names)."""
+    if runs_in_trial_process(cfg):
+        return {"cpu": cfg.resources.cpus_per_worker, "gpu": cfg.resources.gpus_per_worker}
+    return {"cpu": TUNE_FUNCTION_CPUS}
+
+
 def trial_demand(cfg: PretrainConfig) -> dict[str, float]:
     """CPUs and GPUs one trial holds: its Train workers plus the Tune function."""
-    workers = cfg.resources.workers
-    return {"CPU": workers * cfg.resources.cpus_per_worker + TUNE_FUNCTION_CPUS,
-            "GPU": workers * cfg.resources.gpus_per_worker}
+    own = trial_function_resources(cfg)
+    workers = 0 if runs_in_trial_process(cfg) else cfg.resources.workers
+    return {"CPU": workers * cfg.resources.cpus_per_worker + own["cpu"],
+            "GPU": workers * cfg.resources.gpus_per_worker + own.get("gpu", 0.0)}
 
 
 def check_fits(cfg: PretrainConfig, available: dict[str, float] | None = None) -> None:

@@ -79,7 +79,8 @@ class ScheduleConfig(Strict):
 
 
 class ProbeConfig(Strict):
-    online_lr: float = Field(1e-3, gt=0, description="AdamW lr of the online linear probe")
+    online_lr: float = Field(1e-3, gt=0, description="AdamW lr of the online linear probes")
+    online_on_embedding: bool = Field(False, description="also probe the embedding (online_embedding_top1)")
     offline_epochs: int = Field(30, ge=0, description="0 skips the offline linear probe")
     offline_lr: float = Field(0.5, gt=0)
     offline_batch_size: int = Field(256, ge=1)

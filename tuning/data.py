@@ -7,12 +7,17 @@ from pipelines.beton import check_beton, ensure_digits_betons
 from tuning.config import BUNDLED_DATA, PretrainConfig
 
 
+def check_user_data(cfg: PretrainConfig) -> None:
+    """Open and check the config's own .beton files (BetonError otherwise); writes nothing."""
+    for user_path in {cfg.data.train, cfg.data.val} - {BUNDLED_DATA}:
+        check_beton(user_path)
+
+
 def prepare_data(cfg: PretrainConfig, data_dir: Path) -> dict:
     """{"train", "val", "num_classes"} for ``cfg``: the bundled digits are written into
     ``data_dir`` once; user .beton files are opened and checked (BetonError otherwise)."""
+    check_user_data(cfg)  # fail on the user's files before writing anything
     train, val = cfg.data.train, cfg.data.val
-    for user_path in {train, val} - {BUNDLED_DATA}:
-        check_beton(user_path)  # fail on the user's files before writing anything
     if BUNDLED_DATA in (train, val):
         digits_train, digits_val = ensure_digits_betons(data_dir)
         train = str(digits_train) if train == BUNDLED_DATA else train

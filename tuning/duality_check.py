@@ -27,7 +27,7 @@ def embeddings_of(checkpoint_dir: Path, data_dir: Path, batch_size: int) -> tupl
     cfg = validate_config(json.loads(config_file.read_text()), source=str(config_file))
     data = prepare_data(cfg, data_dir)
     model = SSLModel(cfg.model.backbone, cfg.model.projector, cfg.model.embedding_dim, data["num_classes"],
-                     cfg.model.small_stem)
+                     cfg.model.small_stem, cfg.probe.online_on_embedding)
     model.load_state_dict(checkpoints.load_training_state(checkpoint_dir)["model"])
     model.eval()
     loader = eval_loader(data["val"], batch_size, cfg.data.resolution, torch.device("cpu"), train=False,

@@ -5,7 +5,9 @@ SQLite store, and a trial restarted from its checkpoint keeps writing to its one
 """
 from __future__ import annotations
 
+import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,16 @@ from ray import tune
 
 from tuning.config import PretrainConfig, dump_config, flatten
 
+logger = logging.getLogger("dualtune")
+
 TRIAL_ID_TAG = "dualtune.trial_id"
+TRIAL_PATH_TAG = "dualtune.ray_trial_path"
 STATUS_TAG = "dualtune.status"
 CAMPAIGN_TAG = "dualtune.campaign"
 CONFIG_HASH_TAG = "dualtune.config_hash"
 NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
-                   "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config"}
+                   "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config", "reported_at"}
 
 
 def tracking_uri(db_path: Path) -> str:
@@ -68,59 +73,97 @@ def trial_status(last_result: dict[str, Any] | None, errored: bool) -> str:
     return "early_stopped"
 
 
-class TrialLogger(tune.Callback):
-    """Creates a child run per trial (under ``parent_run_id`` when given), logs each reported
-    epoch as metrics at step=epoch, and closes the run with the trial's real status."""
+class CampaignRuns:
+    """The MLflow runs of one campaign's trials: found by trial id, created with the full
+    config as params, fed each reported epoch, closed with the trial's status.  Every write
+    is idempotent, so the live logger and ``dualtune sync`` can both call these."""
 
-    def __init__(self, db_path: Path, experiment_id: str, campaign: str, trial_config, parent_run_id: str | None):
+    def __init__(self, db_path: Path, experiment_id: str, campaign: str, trial_config,
+                 parent_run_id: str | None):
         self.db_path, self.experiment_id, self.campaign = Path(db_path), experiment_id, campaign
         self.trial_config = trial_config
         self.parent_run_id = parent_run_id
         self.run_ids: dict[str, str] = {}
-        self.last_results: dict[str, dict] = {}
 
     @property
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri(self.db_path))
+        return MlflowClient(tracking_uri(self.db_path))  # MLflow caches the store per URI
 
-    def _run_for(self, trial) -> str:
-        if trial.trial_id in self.run_ids:
-            return self.run_ids[trial.trial_id]
+    def run_for(self, trial_id: str, sampled: dict[str, Any], trial_path: str) -> str:
+        """The trial's run, created if missing, and holding its params and config.yaml (a run
+        created just before MLflow went down may lack them)."""
+        if trial_id in self.run_ids:
+            return self.run_ids[trial_id]
         client = self.client
-        existing = client.search_runs([self.experiment_id],
-                                      f"tags.`{TRIAL_ID_TAG}` = '{trial.trial_id}' and "
-                                      f"tags.`{CAMPAIGN_TAG}` = '{self.campaign}'")
+        existing = client.search_runs([self.experiment_id], f"tags.`{TRIAL_ID_TAG}` = '{trial_id}' and "
+                                                            f"tags.`{CAMPAIGN_TAG}` = '{self.campaign}'")
+        cfg = self.trial_config(sampled)
         if existing:
-            run_id = existing[0].info.run_id
+            run_id, has_params = existing[0].info.run_id, bool(existing[0].data.params)
         else:
-            cfg = self.trial_config(trial.config)
-            tags = {TRIAL_ID_TAG: trial.trial_id, CAMPAIGN_TAG: self.campaign, STATUS_TAG: "running",
-                    CONFIG_HASH_TAG: cfg.digest(), "mlflow.runName": f"{self.campaign}-{trial.trial_id}"}
+            tags = {TRIAL_ID_TAG: trial_id, CAMPAIGN_TAG: self.campaign, STATUS_TAG: "running",
+                    CONFIG_HASH_TAG: cfg.digest(), TRIAL_PATH_TAG: str(trial_path),
+                    "mlflow.runName": f"{self.campaign}-{trial_id}"}
             if self.parent_run_id:
                 tags["mlflow.parentRunId"] = self.parent_run_id
-            run_id = client.create_run(self.experiment_id, tags=tags).info.run_id
-            client.log_batch(run_id, params=config_params(cfg))
+            run_id, has_params = client.create_run(self.experiment_id, tags=tags).info.run_id, False
+        if not has_params:
             client.log_text(run_id, dump_config(cfg), "config.yaml")
-        self.run_ids[trial.trial_id] = run_id
+            client.log_batch(run_id, params=config_params(cfg))
+        self.run_ids[trial_id] = run_id
         return run_id
 
-    def on_trial_start(self, iteration, trials, trial, **info):
-        self._run_for(trial)
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        run_id = self._run_for(trial)
-        self.last_results[trial.trial_id] = result
-        step = int(result.get("epoch", result.get("training_iteration", 0)))
-        timestamp = int(1000 * result.get("timestamp", 0)) or 0
-        metrics = [Metric(k, v, timestamp, step) for k, v in numeric_metrics(result).items()]
+    def log_results(self, run_id: str, results: list[dict[str, Any]]) -> None:
+        """Each result's metrics at step=epoch, stamped with the time the epoch was reported."""
+        metrics = []
+        for result in results:
+            step = int(result.get("epoch", result.get("training_iteration", 0)))
+            timestamp = int(1000 * result.get("reported_at", result.get("timestamp", 0)))
+            metrics += [Metric(k, v, timestamp, step) for k, v in numeric_metrics(result).items()]
         self.client.log_batch(run_id, metrics=metrics)
 
-    def _finish(self, trial, errored: bool):
-        run_id = self._run_for(trial)
-        status = trial_status(self.last_results.get(trial.trial_id), errored)
+    def close(self, run_id: str, status: str) -> None:
         client = self.client
         client.log_batch(run_id, tags=[RunTag(STATUS_TAG, status)])
         client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+
+
+class TrialLogger(tune.Callback):
+    """Logs every trial live into its MLflow run (see CampaignRuns).
+
+    MLflow being down must not stop training.  The store retries on its own (SQLite waits
+    out a locked database for 20 s; the HTTP client retries with backoff); when a write
+    still fails, the logger warns, pauses writes for ``cooldown_s`` so trials are not held
+    up, and the campaign's end (or ``dualtune sync``) back-fills what was skipped from
+    Tune's results on disk.
+    """
+
+    def __init__(self, runs: CampaignRuns, cooldown_s: float = 60.0):
+        self.runs, self.cooldown_s = runs, cooldown_s
+        self.last_results: dict[str, dict] = {}
+        self._paused_until = 0.0
+
+    def _write(self, trial, action) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        try:
+            action(self.runs.run_for(trial.trial_id, trial.config, trial.path))
+        except Exception as error:  # any MLflow or database failure: never fail the campaign on it
+            self._paused_until = time.monotonic() + self.cooldown_s
+            logger.warning("MLflow write for trial %s failed (%s); training goes on, MLflow writes pause for "
+                           "%.0f s, and the campaign's end (or `dualtune sync %s`) back-fills what was missed",
+                           trial.trial_id, str(error).splitlines()[0], self.cooldown_s, self.runs.campaign)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._write(trial, lambda run_id: None)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.last_results[trial.trial_id] = result
+        self._write(trial, lambda run_id: self.runs.log_results(run_id, [result]))
+
+    def _finish(self, trial, errored: bool):
+        status = trial_status(self.last_results.get(trial.trial_id), errored)
+        self._write(trial, lambda run_id: self.runs.close(run_id, status))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finish(trial, errored=False)
@@ -129,7 +172,37 @@ class TrialLogger(tune.Callback):
         self._finish(trial, errored=True)
 
 
+def package_versions() -> dict[str, str]:
+    """Versions of the stack a campaign ran on, as parent-run tags."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    tags = {}
+    for package in ("dualtune", "ray", "torch", "torchvision", "optuna", "mlflow", "ffcv", "numba"):
+        try:
+            tags[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            tags[f"version.{package}"] = "not installed"
+    return tags
+
+
 def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, tags: dict[str, str]) -> str:
-    """The campaign's parent run."""
-    run = client.create_run(experiment_id, tags={"mlflow.runName": campaign, CAMPAIGN_TAG: campaign, **tags})
+    """The campaign's parent run, tagged with the stack's versions."""
+    run = client.create_run(experiment_id, tags={"mlflow.runName": campaign, CAMPAIGN_TAG: campaign,
+                                                 **package_versions(), **tags})
     return run.info.run_id
+
+
+def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: dict | None,
+                      exported: Path | None, plots_dir: Path | None) -> None:
+    """Log the campaign's outcome to its parent run (trials CSV, best trial and config,
+    Optuna plots) and close it."""
+    client.log_text(run_id, trials_csv, "trials.csv")
+    if plots_dir is not None:
+        client.log_artifacts(run_id, str(plots_dir), "optuna")
+    if exported is not None:
+        client.log_artifact(run_id, str(exported))
+        client.set_tag(run_id, "dualtune.best_trial", best["trial_id"])
+        for key in ("linear_probe_top1", "online_top1"):
+            if best.get(key) is not None:
+                client.log_metric(run_id, f"best_{key}", float(best[key]))
+    client.set_terminated(run_id, "FINISHED")

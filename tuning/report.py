@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from tuning.campaign import CampaignResult
+from tuning.results import CampaignResult
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -39,6 +39,9 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
     console.print(f"MLflow tracking URI: {result.tracking_uri}  (experiment {result.experiment!r}"
                   + (f", parent run {result.parent_run_id})" if result.parent_run_id else ")"))
     console.print(f"Browse it: dualtune ui --runs-dir {result.storage_path.parent}")
+    if not result.mlflow_synced:
+        console.print(f"[bold yellow]MLflow could not be brought up to date; when it is back: "
+                      f"dualtune sync {result.name} --runs-dir {result.storage_path.parent}[/]")
     if result.exported:
         best = result.best
         console.print(f"Best trial {best['trial_id']}: linear-probe top-1 {_fmt(best.get('linear_probe_top1'))}, "

@@ -1,8 +1,9 @@
-"""The one training loop: every method, every trial, CPU/gloo or CUDA/NCCL.
+"""The one training loop: every method, every trial, CPU/gloo or CUDA/NCCL, in a Ray Train
+worker group or (one worker) directly in the Tune trial's process.
 
-``train_worker`` is Ray Train's per-worker function.  Each epoch ends in one
-``ray.train.report`` (one Tune iteration, what ASHA and Optuna see); the last epoch's
-report also carries the offline linear probe and k-NN accuracy.
+Each epoch ends in one report (one Tune iteration, what ASHA and Optuna see); the last
+epoch's report also carries the offline linear probe and k-NN accuracy.  The first
+epoch's report itemises the run's fixed start-up costs (``startup_*`` metrics).
 """
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import contextlib
 import math
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import ray.train
-import ray.train.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -22,14 +22,16 @@ from torch import nn
 from models.gather import gather_batch
 from models.health import normalized_embedding_std, rankme
 from models.lars import LARS, lars_param_groups
-from models.probes import best_knn_accuracy, topk_correct, train_linear_probe
+from models.probes import topk_correct
 from models.registry import build_loss, build_loss_terms
 from models.schedules import warmup_cosine
 from models.ssl_model import SSLModel
 from pipelines.augment import VIEW_1, VIEW_2, augment_view, normalize
-from pipelines.loaders import eval_loader, ssl_loader
+from pipelines.loaders import ssl_loader
 from tuning import checkpoints
 from tuning.config import OptimConfig, PretrainConfig, validate_config
+from tuning.evaluation import final_evaluation
+from tuning.sessions import TrainWorkerSession
 
 
 def build_optimizer(optim: OptimConfig, module: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -43,6 +45,14 @@ def build_optimizer(optim: OptimConfig, module: nn.Module, lr: float) -> torch.o
     return torch.optim.AdamW(groups, lr=lr, weight_decay=optim.weight_decay)
 
 
+def autocast_dtype(cfg: PretrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 on CUDA (``precision: auto``) or when asked; None (fp32) otherwise."""
+    wanted = cfg.resources.precision
+    if wanted == "bf16" or (wanted == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
 def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     if dist.is_available() and dist.is_initialized():
@@ -50,182 +60,203 @@ def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
-@torch.no_grad()
-def extract_features(backbone: nn.Module, loader, device: torch.device, channels_last: bool):
-    """Frozen-backbone representations and labels for every sample of an eval loader."""
-    backbone.eval()
-    feats, labels = [], []
-    for images, y in loader:
-        x = normalize(images.float() / 255.0)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        feats.append(backbone(x).float().cpu())
-        labels.append(y.cpu())
-    backbone.train()
-    return torch.cat(feats), torch.cat(labels)
+@dataclass
+class EpochTotals:
+    """Sums over one epoch's steps on this rank."""
+    loss: float = 0.0
+    steps: int = 0
+    seen: int = 0
+    data_wait_s: float = 0.0
+    first_batch_s: float = 0.0
+    hits: dict[str, float] = field(default_factory=dict)
+    terms: dict[str, float] = field(default_factory=dict)
+    diverged: bool = False
+    lr: float = 0.0
+    last_embeddings: torch.Tensor | None = None
 
 
-def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, device: torch.device) -> dict:
-    """Offline linear probe (and k-NN) on frozen features: train split (RRC + flip), val split
-    (center crop).  Run by rank 0 only."""
-    common = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution, device=device,
-                  workers=cfg.data.loader_workers, channels_last=cfg.model.channels_last)
-    train_x, train_y = extract_features(backbone, eval_loader(data["train"], train=cfg.probe.offline_train_augment,
-                                                                      seed=cfg.seed, **common),
-                                        device, cfg.model.channels_last)
-    val_x, val_y = extract_features(backbone, eval_loader(data["val"], train=False,
-                                                          center_crop_ratio=cfg.data.center_crop_ratio, **common),
-                                    device, cfg.model.channels_last)
-    results = {}
-    if cfg.probe.offline_epochs > 0:
-        results.update(train_linear_probe(train_x, train_y, val_x, val_y, data["num_classes"],
-                                          epochs=cfg.probe.offline_epochs, lr=cfg.probe.offline_lr,
-                                          batch_size=cfg.probe.offline_batch_size, seed=cfg.seed))
-    if cfg.probe.knn:
-        results.update(best_knn_accuracy(train_x, train_y, val_x, val_y, data["num_classes"]))
-    return results
+class Pretraining:
+    """Model, optimisers, loader and loss of one run, built for one session."""
 
+    def __init__(self, cfg: PretrainConfig, data: dict, session):
+        self.cfg, self.data, self.session = cfg, data, session
+        self.device = session.device
+        self.memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
+        self.precision = autocast_dtype(cfg, self.device)
+        torch.set_num_threads(cfg.resources.torch_threads)
+        torch.manual_seed(cfg.seed)
+        self.net = SSLModel(cfg.model.backbone, cfg.model.projector, cfg.model.embedding_dim, data["num_classes"],
+                            cfg.model.small_stem, cfg.probe.online_on_embedding).to(memory_format=self.memory_format)
+        if cfg.model.sync_batchnorm and session.world_size > 1:
+            self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+        self.model = session.prepare_model(self.net)
+        if cfg.model.compile:
+            self.model = torch.compile(self.model)
+        self.loss_fn = build_loss(cfg.loss.method, cfg.loss.params)
+        self.terms_fn = build_loss_terms(cfg.loss.method, cfg.loss.params)
+        self.peak_lr = cfg.effective_lr()
+        self.ssl_optimizer = build_optimizer(cfg.optim, nn.ModuleList([self.net.backbone, self.net.projector]),
+                                             self.peak_lr)
+        self.probe_optimizer = torch.optim.AdamW(self.net.probes.parameters(), lr=cfg.probe.online_lr)
+        self.model_built_at = time.time()
+        world = session.world_size
+        self.loader = ssl_loader(data["train"], cfg.data.batch_size // world, cfg.data.resolution, self.device,
+                                 seed=cfg.seed, distributed=world > 1, workers=cfg.data.loader_workers,
+                                 channels_last=cfg.model.channels_last, crop_scale=(cfg.data.crop_scale_min, 1.0))
+        self.steps_per_epoch = len(self.loader)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"data.batch_size={cfg.data.batch_size} is larger than the training set")
+        self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
+        self.warmup_steps = int(min(cfg.schedule.warmup_epochs, 0.1 * cfg.schedule.epochs) * self.steps_per_epoch)
+        self.generator = torch.Generator(device=self.device)
 
-def _precision(cfg: PretrainConfig, device: torch.device) -> torch.dtype | None:
-    wanted = cfg.resources.precision
-    if wanted == "bf16" or (wanted == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
+    def state(self, epoch: int) -> dict:
+        return {"model": self.net.state_dict(), "ssl_optimizer": self.ssl_optimizer.state_dict(),
+                "probe_optimizer": self.probe_optimizer.state_dict(), "epoch": epoch}
 
+    def load_state(self, state: dict) -> int:
+        """Restore a checkpoint's state; returns the epoch to start from."""
+        self.net.load_state_dict(state["model"])
+        self.ssl_optimizer.load_state_dict(state["ssl_optimizer"])
+        self.probe_optimizer.load_state_dict(state["probe_optimizer"])
+        return int(state["epoch"]) + 1
 
-def train_worker(loop_config: dict) -> None:
-    """Ray Train per-worker loop: pretrain ``loop_config['config']`` on ``loop_config['data']``."""
-    cfg = validate_config(loop_config["config"])
-    data = loop_config["data"]
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    device = ray.train.torch.get_device()
-    torch.set_num_threads(cfg.resources.torch_threads)
-    torch.manual_seed(cfg.seed)
-    autocast_dtype = _precision(cfg, device)
-    memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
+    def _views(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
+        images = torch.cat([normalize(augment_view(view1, VIEW_1, self.generator)),
+                            normalize(augment_view(view2, VIEW_2, self.generator))])
+        return images.contiguous(memory_format=self.memory_format)
 
-    net = SSLModel(cfg.model.backbone, cfg.model.projector, cfg.model.embedding_dim, data["num_classes"],
-                   cfg.model.small_stem).to(memory_format=memory_format)
-    if cfg.model.sync_batchnorm and world > 1:
-        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    model = ray.train.torch.prepare_model(net)
-    if cfg.model.compile:
-        model = torch.compile(model)
-    loss_fn = build_loss(cfg.loss.method, cfg.loss.params)
-    terms_fn = build_loss_terms(cfg.loss.method, cfg.loss.params)
-    loader = ssl_loader(data["train"], cfg.data.batch_size // world, cfg.data.resolution, device, seed=cfg.seed,
-                        distributed=world > 1, workers=cfg.data.loader_workers,
-                        channels_last=cfg.model.channels_last, crop_scale=(cfg.data.crop_scale_min, 1.0))
-    steps_per_epoch = len(loader)
-    if steps_per_epoch == 0:
-        raise ValueError(f"data.batch_size={cfg.data.batch_size} is larger than the training set")
-    total_steps = cfg.schedule.epochs * steps_per_epoch
-    warmup_steps = int(min(cfg.schedule.warmup_epochs, 0.1 * cfg.schedule.epochs) * steps_per_epoch)
-    peak_lr = cfg.effective_lr()
-    ssl_optimizer = build_optimizer(cfg.optim, nn.ModuleList([net.backbone, net.projector]), peak_lr)
-    probe_optimizer = torch.optim.AdamW(net.probe.parameters(), lr=cfg.probe.online_lr)
-
-    start_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as directory:
-            state = checkpoints.load_training_state(Path(directory))
-            checkpoint_metrics = checkpoints.load_metrics(Path(directory))
-        net.load_state_dict(state["model"])
-        ssl_optimizer.load_state_dict(state["ssl_optimizer"])
-        probe_optimizer.load_state_dict(state["probe_optimizer"])
-        start_epoch = int(state["epoch"]) + 1
-        if start_epoch >= cfg.schedule.epochs:
-            # The run had finished when its driver or worker died: report its final epoch again.
-            ray.train.report(checkpoint_metrics)
-            return
-
-    generator = torch.Generator(device=device)
-    for epoch in range(start_epoch, cfg.schedule.epochs):
-        generator.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + rank)
-        loader.loader.next_epoch = epoch
-        totals = {"loss": 0.0, "top1": 0.0, "top5": 0.0, "seen": 0.0, "steps": 0.0}
-        term_totals: dict[str, float] = {}
-        lr = peak_lr
-        diverged = False
-        data_wait = 0.0
-        epoch_start = tick = time.perf_counter()
-        for step_in_epoch, (view1, view2, labels) in enumerate(loader):
-            data_wait += time.perf_counter() - tick
-            lr = warmup_cosine(epoch * steps_per_epoch + step_in_epoch, total_steps, warmup_steps, peak_lr,
-                               cfg.schedule.final_lr_ratio)
-            for group in ssl_optimizer.param_groups:
-                group["lr"] = lr
-            images = torch.cat([normalize(augment_view(view1, VIEW_1, generator)),
-                                normalize(augment_view(view2, VIEW_2, generator))]).contiguous(
-                memory_format=memory_format)
-            autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype
+    def train_epoch(self, epoch: int) -> EpochTotals:
+        """One pass over this rank's shard: SSL loss on the global batch, probes on the views."""
+        cfg = self.cfg
+        self.generator.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + self.session.rank)
+        self.loader.loader.next_epoch = epoch
+        totals = EpochTotals()
+        tick = time.perf_counter()
+        for step_in_epoch, (view1, view2, labels) in enumerate(self.loader):
+            waited = time.perf_counter() - tick
+            totals.data_wait_s += waited
+            if step_in_epoch == 0:
+                totals.first_batch_s = waited
+            totals.lr = warmup_cosine(epoch * self.steps_per_epoch + step_in_epoch, self.total_steps,
+                                      self.warmup_steps, self.peak_lr, cfg.schedule.final_lr_ratio)
+            for group in self.ssl_optimizer.param_groups:
+                group["lr"] = totals.lr
+            autocast = (torch.autocast(self.device.type, dtype=self.precision) if self.precision
                         else contextlib.nullcontext())
             with autocast:
-                _, embeddings, logits = model(images)
+                _, embeddings, logits = self.model(self._views(view1, view2))
             z1, z2 = embeddings.float().chunk(2)
             global_z1, global_z2 = gather_batch(z1), gather_batch(z2)
-            ssl_loss = loss_fn(global_z1, global_z2)
-            if terms_fn is not None:
-                with torch.no_grad():
-                    for name, value in terms_fn(global_z1.detach(), global_z2.detach()).items():
-                        term_totals[name] = term_totals.get(name, 0.0) + float(value)
-            probe_loss = F.cross_entropy(logits.float(), torch.cat([labels, labels]))
+            ssl_loss = self.loss_fn(global_z1, global_z2)
             if not torch.isfinite(ssl_loss):
-                diverged = True
+                totals.diverged = True
                 break
-            ssl_optimizer.zero_grad(set_to_none=True)
-            probe_optimizer.zero_grad(set_to_none=True)
+            both_labels = torch.cat([labels, labels])
+            probe_loss = sum(F.cross_entropy(head.float(), both_labels) for head in logits.values())
+            self.ssl_optimizer.zero_grad(set_to_none=True)
+            self.probe_optimizer.zero_grad(set_to_none=True)
             (ssl_loss + probe_loss).backward()
-            ssl_optimizer.step()
-            probe_optimizer.step()
-            hits = topk_correct(logits[: len(labels)].detach(), labels)
-            totals["loss"] += float(ssl_loss.detach())
-            totals["top1"] += hits[1]
-            totals["top5"] += hits[5]
-            totals["seen"] += len(labels)
-            totals["steps"] += 1
+            self.ssl_optimizer.step()
+            self.probe_optimizer.step()
+            self._accumulate(totals, ssl_loss, logits, labels, global_z1, global_z2)
+            totals.last_embeddings = z1.detach()
             tick = time.perf_counter()
-        epoch_time = time.perf_counter() - epoch_start
-        loss_sum, top1, top5, seen, steps = _all_reduce_sum(
-            [totals["loss"], totals["top1"], totals["top5"], totals["seen"], totals["steps"]], device)
+        return totals
+
+    def _accumulate(self, totals: EpochTotals, ssl_loss, logits, labels, global_z1, global_z2) -> None:
+        totals.loss += float(ssl_loss.detach())
+        totals.steps += 1
+        totals.seen += len(labels)
+        for name, head in logits.items():
+            hits = topk_correct(head[: len(labels)].detach(), labels)
+            for k, count in hits.items():
+                totals.hits[f"{name}_top{k}"] = totals.hits.get(f"{name}_top{k}", 0.0) + count
+        if self.terms_fn is not None:
+            with torch.no_grad():
+                for name, value in self.terms_fn(global_z1.detach(), global_z2.detach()).items():
+                    totals.terms[name] = totals.terms.get(name, 0.0) + float(value)
+
+    def epoch_metrics(self, epoch: int, totals: EpochTotals, epoch_time: float) -> dict:
+        """The epoch's report: sums over ranks turned into means and rates."""
+        hit_names = sorted(totals.hits)
+        summed = _all_reduce_sum([totals.loss, totals.steps, totals.seen, *(totals.hits[n] for n in hit_names)],
+                                 self.device)
+        loss_sum, steps, seen, hit_sums = summed[0], summed[1], summed[2], summed[3:]
+        world = self.session.world_size
         metrics = {
             "epoch": epoch + 1,
-            "loss": loss_sum / max(steps, 1) if not diverged else math.nan,
-            "online_top1": 100.0 * top1 / max(seen, 1),
-            "online_top5": 100.0 * top5 / max(seen, 1),
-            "lr": lr,
-            "base_lr": cfg.optim.base_lr,
+            "loss": loss_sum / max(steps, 1) if not totals.diverged else math.nan,
+            "lr": totals.lr,
+            "base_lr": self.cfg.optim.base_lr,
             "images_per_s": seen / epoch_time,
             "images_per_s_per_worker": seen / epoch_time / world,
             "epoch_time_s": epoch_time,
-            "data_wait_fraction": data_wait / epoch_time,
-            "status": "diverged" if diverged else "running",
+            "data_wait_fraction": totals.data_wait_s / epoch_time,
+            "status": "diverged" if totals.diverged else "running",
         }
-        metrics.update({f"loss_{name}": total / max(totals["steps"], 1) for name, total in term_totals.items()})
-        if not diverged and steps:
-            metrics["embedding_std"] = normalized_embedding_std(z1)
-            metrics["rankme"] = rankme(z1)
+        metrics.update({name: 100.0 * value / max(seen, 1) for name, value in zip(hit_names, hit_sums)})
+        metrics.update({f"loss_{name}": total / max(totals.steps, 1) for name, total in totals.terms.items()})
+        if not totals.diverged and totals.last_embeddings is not None:
+            metrics["embedding_std"] = normalized_embedding_std(totals.last_embeddings)
+            metrics["rankme"] = rankme(totals.last_embeddings)
+        return metrics
+
+
+def pretrain(loop_config: dict, session) -> None:
+    """Pretrain ``loop_config['config']`` on ``loop_config['data']``, reporting each epoch
+    through ``session`` and resuming from its checkpoint when it has one."""
+    entered = time.time()
+    cfg = validate_config(loop_config["config"])
+    run = Pretraining(cfg, loop_config["data"], session)
+    startup = {"startup_worker_s": entered - loop_config.get("trial_started_at", entered),
+               "startup_model_s": run.model_built_at - entered, "startup_loader_s": time.time() - run.model_built_at}
+
+    start_epoch = 0
+    with session.resume_directory() as directory:
+        if directory is not None:
+            start_epoch = run.load_state(checkpoints.load_training_state(directory))
+            finished_metrics = checkpoints.load_metrics(directory)
+    if start_epoch >= cfg.schedule.epochs:
+        # The run had finished when its driver or worker died: report its final epoch again.
+        session.report(finished_metrics)
+        return
+
+    for epoch in range(start_epoch, cfg.schedule.epochs):
+        epoch_start = time.perf_counter()
+        totals = run.train_epoch(epoch)
+        metrics = run.epoch_metrics(epoch, totals, time.perf_counter() - epoch_start)
+        if epoch == start_epoch:
+            metrics.update(startup, startup_first_batch_s=totals.first_batch_s)
         last = epoch + 1 == cfg.schedule.epochs
-        if last and not diverged:
+        if last and not totals.diverged:
             metrics["status"] = "completed"
-            if rank == 0:
-                metrics.update(final_evaluation(cfg, data, net.backbone, device))
-        save = rank == 0 and not diverged and (last or (epoch + 1) % cfg.checkpoint.every_epochs == 0)
-        _report(metrics, save, net, ssl_optimizer, probe_optimizer, epoch, cfg)
-        if diverged:
+            if session.rank == 0:
+                eval_start = time.perf_counter()
+                metrics.update(final_evaluation(cfg, run.data, run.net.backbone, run.device))
+                metrics["eval_time_s"] = time.perf_counter() - eval_start
+        save = (session.rank == 0 and not totals.diverged
+                and (last or (epoch + 1) % cfg.checkpoint.every_epochs == 0))
+        _report(session, metrics, run, epoch, save)
+        if totals.diverged:
             return
 
 
-def _report(metrics: dict, save: bool, net: SSLModel, ssl_optimizer, probe_optimizer, epoch: int,
-            cfg: PretrainConfig) -> None:
+def _report(session, metrics: dict, run: Pretraining, epoch: int, save: bool) -> None:
+    # The report's own time, saved with its checkpoint: a re-delivered final epoch (after a
+    # driver restart) then logs to MLflow with the same timestamp and is de-duplicated.
+    metrics["reported_at"] = time.time()
     if not save:
-        ray.train.report(metrics)
+        session.report(metrics)
         return
     with tempfile.TemporaryDirectory() as directory:
-        state = {"model": net.state_dict(), "ssl_optimizer": ssl_optimizer.state_dict(),
-                 "probe_optimizer": probe_optimizer.state_dict(), "epoch": epoch}
-        checkpoints.save_training_state(Path(directory), state, cfg.model_dump(mode="json"), metrics)
-        checkpoints.save_backbone(Path(directory), net.backbone)
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+        saving_start = time.perf_counter()
+        checkpoints.save_training_state(Path(directory), run.state(epoch), run.cfg.model_dump(mode="json"), metrics)
+        checkpoints.save_backbone(Path(directory), run.net.backbone)
+        metrics["checkpoint_time_s"] = time.perf_counter() - saving_start
+        session.report(metrics, Path(directory))
+
+
+def train_worker(loop_config: dict) -> None:
+    """Ray Train's per-worker function: one rank of a (possibly 1-worker) DDP run."""
+    pretrain(loop_config, TrainWorkerSession())

@@ -59,13 +59,16 @@ def test_unknown_backbone_is_named():
         build_backbone("vit")
 
 
-def test_ssl_model_probe_does_not_train_the_backbone():
-    model = SSLModel("small_cnn", "32-8", None, num_classes=3)
+def test_ssl_model_probes_do_not_train_the_backbone_or_projector():
+    model = SSLModel("small_cnn", "32-8", None, num_classes=3, embedding_probe=True)
     _, emb, logits = model(torch.randn(4, 3, 16, 16))
-    assert emb.shape == (4, 8) and logits.shape == (4, 3)
-    nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
-    assert all(p.grad is None for p in model.backbone.parameters())
-    assert model.probe.weight.grad is not None
+    assert emb.shape == (4, 8) and {k: v.shape for k, v in logits.items()} == {"online": (4, 3),
+                                                                                "online_embedding": (4, 3)}
+    labels = torch.tensor([0, 1, 2, 0])
+    sum(nn.functional.cross_entropy(head, labels) for head in logits.values()).backward()
+    assert all(p.grad is None for p in [*model.backbone.parameters(), *model.projector.parameters()])
+    assert model.probes["online"].weight.grad is not None
+    assert model.probes["online_embedding"].weight.grad is not None
 
 
 def test_lars_step_matches_hand_computation():

@@ -11,13 +11,23 @@ def _batch(n=64, size=16, seed=0):
 
 
 def _only(**kwargs):
-    off = dict(jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0)
+    off = dict(flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0)
     return ViewAugmentation(**{**off, **kwargs})
 
 
 def test_output_is_float_in_unit_range():
     x = augment_view(_batch(), VIEW_2, torch.Generator().manual_seed(0))
     assert x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
+
+
+def test_flip_mirrors_the_fired_samples_only():
+    images = _batch(n=400, size=6)
+    x = augment_view(images, _only(flip_p=0.5), torch.Generator().manual_seed(0))
+    original = images.float() / 255
+    flipped = (x == original.flip(-1)).flatten(1).all(dim=1)
+    kept = (x == original).flatten(1).all(dim=1)
+    assert bool((flipped | kept).all())
+    assert 0.4 < float(flipped.float().mean()) < 0.6
 
 
 def test_grayscale_views_have_equal_channels():

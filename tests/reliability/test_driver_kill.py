@@ -1,5 +1,5 @@
 """Fault: the campaign driver is SIGKILLed after its first trial finished; then
-``dualtune tune --resume NAME``.  Expected: every trial completes exactly once; the Tune
+``dualtune tune --resume NAME`` (one-worker trials, which train in the Tune trial process).  Expected: every trial completes exactly once; the Tune
 results, the MLflow runs (none left RUNNING, none duplicated) and the Optuna study agree."""
 import os
 import signal
@@ -36,7 +36,8 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     space.write_text(yaml.safe_dump({
         "name": "drv", "base": "digits-simclr", "num_samples": 3, "max_concurrent_trials": 1, "seed": 3,
         "scheduler": {"type": "fifo"},
-        "overrides": {"schedule.epochs": 1, "data.batch_size": 128, "probe.offline_epochs": 5, "probe.knn": False},
+        "overrides": {"schedule.epochs": 1, "data.batch_size": 128, "probe.offline_epochs": 5, "probe.knn": False,
+                      "resources.workers": 1},
         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}},
     }))
     runs = tmp_path / "runs"
@@ -60,6 +61,10 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     trial_runs = [r for r in runs_found if TRIAL_ID_TAG in r.data.tags]
     assert sorted(r.data.tags[TRIAL_ID_TAG] for r in trial_runs) == sorted(r["trial_id"] for r in result.rows)
     assert all(r.info.status == "FINISHED" for r in runs_found)
+    by_trial = {r["trial_id"]: r for r in result.rows}
+    for run in trial_runs:  # each trial logged its one epoch once, with the value Tune holds
+        history = client.get_metric_history(run.info.run_id, "online_top1")
+        assert [(m.step, m.value) for m in history] == [(1, by_trial[run.data.tags[TRIAL_ID_TAG]]["online_top1"])]
     study = optuna.load_study(study_name="drv", storage=f"sqlite:///{runs / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(t.value for t in complete) == pytest.approx(sorted(r["online_top1"] for r in result.rows))

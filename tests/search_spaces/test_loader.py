@@ -88,3 +88,9 @@ def test_define_by_run_with_conditions(tmp_path):
         seen.add(params["loss.method"])
         study.tell(trial, 0.0)
     assert seen == {"simclr", "vicreg"}
+
+
+def test_resources_cannot_be_searched(tmp_path):
+    path = _write(tmp_path, params={"resources.workers": {"distribution": "categorical", "choices": [1, 2]}})
+    with pytest.raises(SearchSpaceError, match="'resources.workers' cannot be searched"):
+        load_space(str(path))

@@ -1,5 +1,7 @@
 """The whole campaign path on a tiny budget: real local Ray, real .beton, real MLflow SQLite
 store, read back after the fact; then the exported best config reruns through pretrain."""
+from pathlib import Path
+
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -7,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from search_spaces.loader import load_space
 from tuning.campaign import run_campaign, run_pretrain
 from tuning.config import load_config
-from tuning.mlflow_logging import CONFIG_HASH_TAG, STATUS_TAG
+from tuning.mlflow_logging import CONFIG_HASH_TAG, STATUS_TAG, TRIAL_ID_TAG, TRIAL_PATH_TAG
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +64,12 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
     parent = client.get_run(result.parent_run_id)
     assert parent.data.tags["dualtune.best_trial"] == result.best["trial_id"]
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
-    assert {"trials.csv", "search_space.yaml", "best_config.yaml"} <= artifacts
+    assert {"trials.csv", "search_space.yaml", "best_config.yaml", "optuna"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(result.parent_run_id, "optuna")}
+    assert plots == {f"optuna/{name}" for name in ("plots.html", "optimization_history.png", "param_importances.png",
+                                                   "parallel_coordinate.png", "slice.png")}
+    assert parent.data.tags["version.ray"].startswith("2.60") and parent.data.tags["version.ffcv"] == "1.0.2"
+    assert all(child.data.tags[TRIAL_ID_TAG] in Path(child.data.tags[TRIAL_PATH_TAG]).name for child in children)
 
 
 def test_exported_config_reruns_and_logs_the_same_params(campaign):
@@ -125,6 +132,8 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
 
 def test_ui_serves_the_campaign_store_on_loopback(campaign):
     import json
+    import os
+    import signal
     import socket
     import subprocess
     import sys
@@ -136,7 +145,8 @@ def test_ui_serves_the_campaign_store_on_loopback(campaign):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "tuning.cli", "ui", "--runs-dir", str(root / "runs"),
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # its own process group: the server's workers too
     try:
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search"
         body = json.dumps({"experiment_ids": [MlflowClient(result.tracking_uri)
@@ -161,5 +171,5 @@ def test_ui_serves_the_campaign_store_on_loopback(campaign):
                 raise OSError("no non-loopback address to probe")
             socket.create_connection((other, port), timeout=2)
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

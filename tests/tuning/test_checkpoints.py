@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from tuning.checkpoints import (STATE_FILE, latest_checkpoint, load_backbone_weights, load_training_state,
+from tuning.checkpoints import (STATE_FILE, newest_checkpoint, load_backbone_weights, load_training_state,
                                 save_backbone, save_training_state)
 
 
@@ -34,9 +34,10 @@ def test_backbone_is_saved_as_safetensors(tmp_path):
     assert torch.equal(weights["weight"], backbone.weight.detach())
 
 
-def test_latest_checkpoint_ignores_files(tmp_path):
-    (tmp_path / "checkpoint_2026-01-01").mkdir()
-    (tmp_path / "checkpoint_2026-01-02").mkdir()
+def test_newest_checkpoint_is_chosen_by_recorded_epoch(tmp_path):
+    for name, epoch in (("checkpoint_000002", 2), ("checkpoint_000000", 3), ("checkpoint_000001", 1)):
+        save_training_state(tmp_path / name, {"epoch": epoch}, {}, {"epoch": epoch})
+    (tmp_path / "checkpoint_000009").mkdir()  # a folder still being written: no metrics yet
     (tmp_path / "checkpoint_manager_snapshot.json").write_text("{}")
-    assert latest_checkpoint(tmp_path).name == "checkpoint_2026-01-02"
-    assert latest_checkpoint(tmp_path / "none") is None
+    assert newest_checkpoint(tmp_path) == str(tmp_path / "checkpoint_000000")
+    assert newest_checkpoint(tmp_path / "none") is None

@@ -1,0 +1,118 @@
+"""Bad input through the CLI, as a user meets it.  Each case states the mistake, the message
+that must name the bad value and what is allowed, and what must stay as it was: exit code
+2, no traceback, nothing started, nothing written or lost."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pipelines.beton import ArraySource, write_beton
+from tuning.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def betons(tmp_path_factory):
+    """A valid .beton, a truncated copy, a .beton with other fields, and a 'file' where a
+    folder is needed."""
+    from ffcv.fields import FloatField, IntField
+    from ffcv.writer import DatasetWriter
+
+    root = tmp_path_factory.mktemp("betons")
+    images = np.random.default_rng(0).integers(0, 256, (16, 12, 12, 3), dtype=np.uint8)
+    good = write_beton(ArraySource(images, np.arange(16) % 2), root / "good.beton", ["a", "b"])
+    (root / "cut.beton").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    DatasetWriter(str(root / "tabular.beton"), {"x": FloatField(), "y": IntField()}).from_indexed_dataset(
+        [(1.0, 1), (2.0, 0)])
+    (root / "a_file").write_text("not a folder")
+    return root
+
+
+def _config(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return ["pretrain", "--config", str(path)]
+
+
+def _space(tmp_path, params):
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({"name": "bad", "base": "digits-simclr", "params": params}))
+    return ["tune", "--space", str(path)]
+
+
+def _image_folder_without_images(tmp_path):
+    (tmp_path / "tree" / "cat").mkdir(parents=True)
+    (tmp_path / "tree" / "cat" / "notes.txt").write_text("no image here")
+    return ["data", "write", "--source", str(tmp_path / "tree"), "--out", str(tmp_path / "out.beton")]
+
+
+def _image_folder(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "tree" / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "tree" / "cat" / "a.png")
+    return tmp_path / "tree"
+
+
+CASES = {
+    "unknown config key": (lambda t, b: _config(t, "optim: {base_lr: 0.5, lr: 1}\n"), "unknown key 'optim.lr'"),
+    "wrong type": (lambda t, b: _config(t, "optim: {base_lr: fast}\n"), "optim.base_lr: Input should be a valid number"),
+    "malformed projector spec": (lambda t, b: _config(t, "model: {projector: 8192-x}\n"),
+                                 "malformed projector spec '8192-x'"),
+    "unknown method": (lambda t, b: _config(t, "loss: {method: moco}\n"), "unknown method 'moco'; allowed: barlow-twins"),
+    "unknown search space": (lambda t, b: ["tune", "--space", "nope"], "unknown search space 'nope'; available:"),
+    "empty range in a space": (lambda t, b: _space(t, {"optim.base_lr": {"distribution": "float", "low": 1.0,
+                                                                         "high": 0.1}}),
+                               "empty range: low=1.0 must be < high=0.1"),
+    "unknown distribution": (lambda t, b: _space(t, {"optim.base_lr": {"distribution": "gaussian"}}),
+                             "params.optim.base_lr"),
+    "missing .beton": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data", str(b / "none.beton")],
+                       "none.beton' does not exist"),
+    "truncated .beton": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data", str(b / "cut.beton")],
+                         "cut.beton' is corrupt or truncated"),
+    ".beton with other fields": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data",
+                                               str(b / "tabular.beton")], "missing ['image', 'label']"),
+    "image folder without images": (lambda t, b: _image_folder_without_images(t),
+                                    "has class folders but no image files"),
+    "unwritable output folder": (lambda t, b: ["data", "write", "--source", str(_image_folder(t)), "--out",
+                                               str(b / "a_file" / "x.beton")], "cannot write to the output folder"),
+    "unwritable MLflow store": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--runs-dir",
+                                              str(b / "a_file" / "runs")], "cannot open the MLflow store"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_early_naming_the_value(case, betons, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --runs-dir would be ./runs
+    argv, message = CASES[case]
+    argv = argv(tmp_path, betons)
+    before = sorted(p.name for p in betons.iterdir()), {p.name: p.read_bytes() for p in betons.iterdir()
+                                                        if p.is_file()}
+    out = runner.invoke(app, argv)
+    assert out.exit_code == 2, out.output
+    assert message in " ".join(out.output.split()), out.output
+    assert "Traceback" not in out.output
+    assert not Path("runs").exists() and not (tmp_path / "out.beton").exists()  # nothing started or written
+    after = sorted(p.name for p in betons.iterdir()), {p.name: p.read_bytes() for p in betons.iterdir()
+                                                       if p.is_file()}
+    assert after == before  # nothing lost
+
+
+def test_existing_output_is_kept_without_force(tmp_path):
+    out = tmp_path / "kept.beton"
+    out.write_bytes(b"precious")
+    result = runner.invoke(app, ["data", "write", "--source", str(_image_folder(tmp_path)), "--out", str(out)])
+    assert result.exit_code == 2 and "exists; pass --force" in result.output
+    assert out.read_bytes() == b"precious"
+
+
+def test_a_trial_the_cluster_cannot_place_is_refused_before_launch(ray_cluster, tmp_path):
+    out = runner.invoke(app, ["pretrain", "--preset", "digits-simclr", "--workers", "64", "--runs-dir",
+                              str(tmp_path / "runs")])
+    assert out.exit_code == 2
+    assert "one trial needs 64.01 CPU (resources.workers=64 x cpus_per_worker=1.0) but the cluster has 5" in " ".join(
+        out.output.split())
+    assert not (tmp_path / "runs" / "ray").exists() and not (tmp_path / "runs" / "data").exists()
