@@ -1,37 +1,60 @@
-"""`make bench`: run the benchmarks and rewrite benchmarks/RESULTS.md with their tables."""
+"""`make bench`: run the benchmarks and rewrite benchmarks/RESULTS.md.
+
+``python -m benchmarks [NAME ...]`` runs the named benchmarks (default: all).  Each writes
+its section to benchmarks/results/NAME.md (its docstring as the method, then its table);
+RESULTS.md is assembled from every section file, so one benchmark can be rerun alone.
+"""
 from __future__ import annotations
 
+import argparse
 import datetime
+import importlib
 import importlib.metadata
 import os
 import platform
 from pathlib import Path
 
-import ray
-import torch
-
-from benchmarks import loader
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
+HERE = Path(__file__).parent
+RESULTS, SECTIONS = HERE / "RESULTS.md", HERE / "results"
+BENCHMARKS = ("loader", "train_step", "scaling", "overhead", "search_efficiency")
 
 
-def header() -> list[str]:
-    return ["# Benchmark results", "",
-            f"Written by `make bench` on {datetime.date.today()}: {platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, ffcv {importlib.metadata.version('ffcv')}, "
-            f"ray {ray.__version__}. Each ratio compares two pipelines measured in the same process on the "
-            "same data; absolute numbers are for reference only (shared, noisy machines).", ""]
+def machine() -> str:
+    versions = ", ".join(f"{p} {importlib.metadata.version(p)}" for p in ("torch", "ffcv", "ray", "optuna", "mlflow"))
+    return (f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, no GPU, "
+            f"Python {platform.python_version()}, {versions}")
+
+
+def section(name: str) -> str:
+    """Run one benchmark; its section as markdown."""
+    module = importlib.import_module(f"benchmarks.{name}")
+    method = " ".join(module.__doc__.split())
+    return "\n".join([f"## {module.TITLE}", "", f"_Measured {machine()}._", "", method, "",
+                      *module.report(module.run()), ""])
+
+
+def assemble() -> str:
+    parts = ["# Benchmark results", "",
+             "Written by `make bench` (`python -m benchmarks [NAME ...]`). Every figure is a ratio to a baseline "
+             "measured in the same process on the same data, with absolute numbers for reference only: these are "
+             "shared, noisy 2-core machines.", ""]
+    parts += [(SECTIONS / f"{name}.md").read_text() for name in BENCHMARKS if (SECTIONS / f"{name}.md").is_file()]
+    return "\n".join(parts)
 
 
 def main() -> None:
-    rows = loader.run()
-    text = header() + ["## Loader: FFCV two-view vs torchvision ImageFolder DataLoader", "",
-                       "Digits train split (1,437 images) as 128 px JPEGs; two random-resized crops + flips per "
-                       "image in the loader, 2 workers, batch 256; '+ augs' adds the Table S1 photometric "
-                       "augmentations (on the CPU here, on the GPU in real runs).", "",
-                       *loader.format_rows(rows), ""]
-    RESULTS.write_text("\n".join(text))
-    print("\n".join(text))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of: {', '.join(BENCHMARKS)}")
+    names = parser.parse_args().names or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
+    SECTIONS.mkdir(exist_ok=True)
+    for name in names:
+        text = section(name)
+        (SECTIONS / f"{name}.md").write_text(text)
+        print(text, flush=True)
+    RESULTS.write_text(assemble())
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Images/s of the whole pretraining step, and the share of an epoch spent waiting on data.
 
-For each backbone, one process runs real epochs of the training loop on the bundled digits
-(FFCV two-view loader, Table S1 augmentations, SimCLR on the global batch, backward, LARS,
-online probe) and, as the baseline, the same network's bare forward + backward on a batch
-already in memory.  The ratio says how much of the model's own speed the full step keeps;
-the data-wait fraction (of the second epoch: the first pays FFCV's compilation) says
-whether the loader is the bottleneck (target: under 10%).
+For each backbone, one process runs two real epochs of the training loop on the bundled
+digits (the ResNets on the first 256 training images, to keep a CPU epoch short): FFCV
+two-view loader, Table S1 augmentations, SimCLR on the global batch, backward, LARS and
+online probe.  The baseline, in the same process, is the same network's bare forward +
+backward on a batch already in memory.  The ratio says how much of the model's own speed
+the full step keeps; the data-wait fraction (of the second epoch: the first pays FFCV's
+compilation) says whether the loader is the bottleneck (target: under 10%).
 """
 from __future__ import annotations
 
@@ -15,17 +16,20 @@ from pathlib import Path
 
 import torch
 
+from pipelines.beton import ArraySource, write_beton
+from pipelines.digits import digits_splits
 from tuning.config import validate_config
 from tuning.data import prepare_data
 from tuning.sessions import TuneTrialSession
 from tuning.train_loop import Pretraining
 
-CASES = (  # backbone, small stem, batch size, resolution
-    ("small_cnn", True, 256, 32),
-    ("resnet18", True, 128, 32),
-    ("resnet50", True, 64, 32),
+CASES = (  # backbone, small stem, batch size, resolution, training images (None: the whole split)
+    ("small_cnn", True, 256, 32, None),
+    ("resnet18", True, 64, 32, 256),
+    ("resnet50", True, 64, 32, 256),
 )
 
+TITLE = "Training step: full step vs the bare model, and data wait"
 
 def _bare_model_rate(run: Pretraining, batch_size: int, resolution: int, steps: int = 3) -> float:
     """Images/s of forward + backward of backbone and projector on in-memory views."""
@@ -37,6 +41,16 @@ def _bare_model_rate(run: Pretraining, batch_size: int, resolution: int, steps: 
         net.zero_grad(set_to_none=True)
         net(x)[1].sum().backward()
     return steps * batch_size / (time.perf_counter() - start)
+
+
+def _subset(data: dict, images: int | None, folder: Path) -> dict:
+    """The digits train split, or its first ``images`` images as a .beton of their own."""
+    if images is None:
+        return data
+    (x, y), _ = digits_splits(32)
+    path = write_beton(ArraySource(x[:images], y[:images]), folder / f"digits_first{images}.beton",
+                       [str(d) for d in range(10)], force=True)
+    return {**data, "train": str(path)}
 
 
 def measure(backbone: str, small_stem: bool, batch_size: int, resolution: int, data: dict, threads: int) -> dict:
@@ -60,17 +74,21 @@ def measure(backbone: str, small_stem: bool, batch_size: int, resolution: int, d
 def run(threads: int = 2) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare_data(validate_config({}), Path(tmp))
-        return [measure(*case, data, threads) for case in CASES]
+        return [measure(backbone, stem, batch, resolution, _subset(data, images, Path(tmp)), threads)
+                for backbone, stem, batch, resolution, images in CASES]
 
 
-def format_rows(rows: list[dict]) -> list[str]:
+def report(rows: list[dict]) -> list[str]:
     lines = ["| backbone | batch x views, px | full step img/s | bare fwd+bwd img/s | step / bare | "
              "data wait (epoch 2) |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['backbone']} | {r['batch']} x 2, {r['resolution']} | {r['step']:.0f} | {r['bare']:.0f} | "
                      f"**{r['ratio']:.2f}** | {100 * r['data_wait']:.1f}% |")
-    return lines
+    worst = max(rows, key=lambda r: r["data_wait"])
+    verdict = "met" if worst["data_wait"] < 0.10 else "not met"
+    return lines + ["", f"Target, data wait under 10% of an epoch: **{verdict}** (worst: {worst['backbone']}, "
+                        f"{100 * worst['data_wait']:.1f}%)."]
 
 
 if __name__ == "__main__":
-    print("\n".join(format_rows(run())))
+    print("\n".join(report(run())))

@@ -1,8 +1,8 @@
 """FFCV loaders: the two-view SSL loader and single-view evaluation loaders.
 
 The SSL views' random-resized crops happen in FFCV's compiled pipeline; their flips,
-photometric augmentations and normalisation run on the device (pipelines.augment).  Batches arrive as uint8 NCHW on
-``device``.
+photometric augmentations and normalisation run on the device (pipelines.augment).
+Batches arrive as uint8 NCHW on ``device``.
 """
 from __future__ import annotations
 
@@ -23,8 +23,30 @@ def _label_pipeline(device: torch.device):
     return [IntDecoder(), ToTensor(), Squeeze(1), ToDevice(device, non_blocking=device.type == "cuda")]
 
 
+class Batches:
+    """Iterates an FFCV loader, handing out each batch rearranged by ``arrange``.
+
+    FFCV 1.0.2 sets torch's intra-op thread count to its own worker count whenever an epoch
+    starts (in the caller and in its iterator thread); the count the run asked for
+    (``torch_threads``) is restored once the epoch's first batch has arrived.
+    """
+
+    def __init__(self, loader, torch_threads: int, arrange=lambda batch: batch):
+        self.loader, self.torch_threads, self.arrange = loader, torch_threads, arrange
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for index, batch in enumerate(self.loader):
+            if index == 0:
+                torch.set_num_threads(self.torch_threads)
+            yield self.arrange(batch)
+
+
 def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, seed: int,
-               distributed: bool, workers: int = 1, channels_last: bool = False, crop_scale=(0.08, 1.0)):
+               distributed: bool, workers: int = 1, channels_last: bool = False, crop_scale=(0.08, 1.0),
+               torch_threads: int | None = None) -> Batches:
     """Batches (view1, view2, label): two random-resized crops (scale 0.08-1) of the same
     images, shuffled with ``seed``; sharded over the DDP ranks when ``distributed``."""
     from ffcv.fields.decoders import RandomResizedCropRGBImageDecoder
@@ -35,29 +57,17 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
         return PipelineSpec("image", RandomResizedCropRGBImageDecoder((resolution, resolution), scale=crop_scale),
                             _image_tail(device, channels_last))
 
+    threads = torch_threads or torch.get_num_threads()
     loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
                     distributed=distributed, drop_last=True, os_cache=True,
                     pipelines={"view1": view(), "view2": view(), "image": None, "label": _label_pipeline(device)})
-    return TwoViews(loader)
-
-
-class TwoViews:
-    """Iterates an FFCV loader as (view1, view2, label).  FFCV yields the file's own fields
-    first (``label``) and the added outputs after (``view1``, ``view2``)."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for label, view1, view2 in self.loader:
-            yield view1, view2, label
+    # FFCV yields the file's own fields first (label), then the added outputs (view1, view2).
+    return Batches(loader, threads, lambda batch: (batch[1], batch[2], batch[0]))
 
 
 def eval_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, train: bool,
-                seed: int = 0, workers: int = 1, center_crop_ratio: float = 0.875, channels_last: bool = False):
+                seed: int = 0, workers: int = 1, center_crop_ratio: float = 0.875, channels_last: bool = False,
+                torch_threads: int | None = None) -> Batches:
     """Single-view (image, label) batches over the whole file, in order: random-resized crop
     and flip when ``train`` (probe training), resize + center crop otherwise (validation)."""
     from ffcv.fields.decoders import CenterCropRGBImageDecoder, RandomResizedCropRGBImageDecoder
@@ -68,6 +78,8 @@ def eval_loader(path: str, batch_size: int, resolution: int, device: torch.devic
         image = [RandomResizedCropRGBImageDecoder((resolution, resolution)), RandomHorizontalFlip()]
     else:
         image = [CenterCropRGBImageDecoder((resolution, resolution), ratio=center_crop_ratio)]
-    return Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.SEQUENTIAL, seed=seed,
-                  drop_last=False, os_cache=True,
-                  pipelines={"image": image + _image_tail(device, channels_last), "label": _label_pipeline(device)})
+    threads = torch_threads or torch.get_num_threads()
+    return Batches(Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.SEQUENTIAL, seed=seed,
+                          drop_last=False, os_cache=True,
+                          pipelines={"image": image + _image_tail(device, channels_last),
+                                     "label": _label_pipeline(device)}), threads)

@@ -106,6 +106,8 @@ class SearchSpace(_Strict):
     sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="grid: every combination of the "
                                                       "categorical parameters (num_samples is set to their count)")
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    max_total_epochs: int | None = Field(None, ge=1, description="stop the campaign once its trials have "
+                                                                   "trained this many epochs in total")
     params: dict[str, Param] = Field(default_factory=dict)
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
     source: str = ""

@@ -42,6 +42,20 @@ def _scheduler(space: SearchSpace, epochs: int):
                          reduction_factor=space.scheduler.reduction_factor)
 
 
+class EpochBudget(tune.Stopper):
+    """Stops the whole campaign once its trials have reported ``max_total_epochs`` epochs."""
+
+    def __init__(self, max_total_epochs: int):
+        self.max_total_epochs, self.epochs = max_total_epochs, 0
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self.epochs += 1
+        return False
+
+    def stop_all(self) -> bool:
+        return self.epochs >= self.max_total_epochs
+
+
 @dataclass
 class _Session:
     """What a campaign's driver needs, whether it starts, resumes or syncs the campaign."""
@@ -99,6 +113,7 @@ class _Session:
         return tune.RunConfig(
             name=self.campaign, storage_path=str(self.storage_path), callbacks=[TrialLogger(self.campaign_runs())],
             verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
+            stop=EpochBudget(self.space.max_total_epochs) if self.space.max_total_epochs else None,
             failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
 
 
@@ -194,7 +209,8 @@ def _finish(session: _Session, started: float) -> CampaignResult:
             logger.warning("could not finish the MLflow parent run (%s); run `dualtune sync %s` later",
                            str(error).splitlines()[0], campaign)
             synced = False
-    return CampaignResult(campaign, rows, tracking_uri(session.db_path), space.name, session.parent_run_id, best,
+    return CampaignResult(campaign, rows, tracking_uri(session.db_path), space.name, session.experiment_id,
+                          session.parent_run_id, best,
                           exported, session.storage_path, time.perf_counter() - started, param_names,
                           mlflow_synced=synced)
 

@@ -29,7 +29,8 @@ def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, devic
     """Offline linear probe (and k-NN) on frozen features: train split (RRC + flip when
     ``probe.offline_train_augment``), val split (resize + center crop)."""
     common = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution, device=device,
-                  workers=cfg.data.loader_workers, channels_last=cfg.model.channels_last)
+                  workers=cfg.data.loader_workers, channels_last=cfg.model.channels_last,
+                  torch_threads=cfg.resources.torch_threads)
     train_x, train_y = extract_features(
         backbone, eval_loader(data["train"], train=cfg.probe.offline_train_augment, seed=cfg.seed, **common),
         cfg.model.channels_last)

@@ -21,6 +21,7 @@ class CampaignResult:
     rows: list[dict[str, Any]]
     tracking_uri: str
     experiment: str
+    experiment_id: str
     parent_run_id: str | None
     best: dict[str, Any] | None
     exported: Path | None

@@ -44,6 +44,20 @@ def test_ssl_loader_gives_two_different_views_with_labels(small_beton):
     assert sorted(torch.cat(seen).tolist()) == sorted(labels.tolist())
 
 
+def test_loaders_keep_the_torch_thread_count_the_run_asked_for(small_beton):
+    path, _, _ = small_beton
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        loader = ssl_loader(str(path), 8, 10, torch.device("cpu"), seed=0, distributed=False, workers=1,
+                            torch_threads=2)
+        for _ in loader:  # FFCV sets torch to its 1 worker thread as each epoch starts
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_existing_output_is_not_overwritten(small_beton, tmp_path):
     path, images, labels = small_beton
     before = path.read_bytes()

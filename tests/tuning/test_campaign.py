@@ -1,7 +1,17 @@
 """The whole campaign path on a tiny budget: real local Ray, real .beton, real MLflow SQLite
 store, read back after the fact; then the exported best config reruns through pretrain."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -130,16 +140,9 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
     assert missing.exit_code == 2 and "known: " in missing.output and "tiny-campaign" in missing.output
 
 
-def test_ui_serves_the_campaign_store_on_loopback(campaign):
-    import json
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
+@pytest.fixture(scope="module")
+def mlflow_ui(campaign):
+    """``dualtune ui`` on a free loopback port, serving the campaign's store; yields its URL."""
     result, root = campaign
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,29 +150,65 @@ def test_ui_serves_the_campaign_store_on_loopback(campaign):
     server = subprocess.Popen([sys.executable, "-m", "tuning.cli", "ui", "--runs-dir", str(root / "runs"),
                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # its own process group: the server's workers too
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search"
-        body = json.dumps({"experiment_ids": [MlflowClient(result.tracking_uri)
-                                              .get_experiment_by_name("tiny").experiment_id]}).encode()
-        deadline, answer = time.time() + 90, None
-        while time.time() < deadline and answer is None:
+        deadline = time.time() + 90
+        while time.time() < deadline:
             try:
-                request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-                answer = json.loads(urllib.request.urlopen(request, timeout=5).read())
+                urllib.request.urlopen(f"{url}/health", timeout=5)
+                break
             except OSError:
                 time.sleep(1)
-        assert answer is not None, "MLflow server did not answer"
-        runs = {r["info"]["run_id"]: r for r in answer["runs"]}
-        best = runs[result.best["run_id"]]
-        params = {p["key"]: p["value"] for p in best["data"]["params"]}
-        metrics = {m["key"]: m["value"] for m in best["data"]["metrics"]}
-        assert float(params["loss.params.temperature"]) == pytest.approx(result.best["params"]["loss.params.temperature"])
-        assert metrics["linear_probe_top1"] == pytest.approx(result.best["linear_probe_top1"])
-        with pytest.raises(OSError):  # bound to loopback only: the machine's other address refuses
-            other = socket.gethostbyname(socket.gethostname())
-            if other.startswith("127."):
-                raise OSError("no non-loopback address to probe")
-            socket.create_connection((other, port), timeout=2)
+        else:
+            pytest.fail("the MLflow server did not answer within 90 s")
+        yield url, port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_ui_serves_the_campaign_over_its_rest_api_on_loopback_only(campaign, mlflow_ui):
+    result, _ = campaign
+    url, port = mlflow_ui
+    experiment_id = MlflowClient(result.tracking_uri).get_experiment_by_name("tiny").experiment_id
+    request = urllib.request.Request(f"{url}/api/2.0/mlflow/runs/search",
+                                     json.dumps({"experiment_ids": [experiment_id]}).encode(),
+                                     {"Content-Type": "application/json"})
+    answer = json.loads(urllib.request.urlopen(request, timeout=10).read())
+    runs = {r["info"]["run_id"]: r for r in answer["runs"]}
+    assert len(runs) == 3  # the parent and its two trials
+    best = runs[result.best["run_id"]]
+    params = {p["key"]: p["value"] for p in best["data"]["params"]}
+    metrics = {m["key"]: m["value"] for m in best["data"]["metrics"]}
+    assert float(params["loss.params.temperature"]) == pytest.approx(result.best["params"]["loss.params.temperature"])
+    assert metrics["linear_probe_top1"] == pytest.approx(result.best["linear_probe_top1"])
+    others = [a.address for addresses in psutil.net_if_addrs().values() for a in addresses
+              if a.family == socket.AF_INET and not a.address.startswith("127.")]
+    assert others, "this machine has no non-loopback IPv4 address to probe"
+    for other in others:  # bound to loopback only: the machine's other addresses refuse
+        with pytest.raises(OSError):
+            socket.create_connection((other, port), timeout=2)
+
+
+def _render(url: str, tmp_path) -> str:
+    """The page's DOM after headless Chromium has run its scripts."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is not installed (make test installs it)"
+    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=30000", "--dump-dom",
+                          url], capture_output=True, text=True, timeout=120)
+    return out.stdout
+
+
+def test_ui_renders_the_campaign_and_a_trial_in_chromium(campaign, mlflow_ui, tmp_path):
+    result, _ = campaign
+    url, _ = mlflow_ui
+    client = MlflowClient(result.tracking_uri)
+    experiment_id = client.get_experiment_by_name("tiny").experiment_id
+    experiment_page = _render(f"{url}/#/experiments/{experiment_id}/runs", tmp_path)
+    assert "tiny-campaign" in experiment_page  # the campaign's parent run in the runs table
+    trial = result.rows[0]
+    run_name = client.get_run(trial["run_id"]).info.run_name
+    run_page = _render(f"{url}/#/experiments/{experiment_id}/runs/{trial['run_id']}", tmp_path)
+    assert run_name == f"tiny-campaign-{trial['trial_id']}" and run_name in run_page
