@@ -29,12 +29,11 @@ TITLE = "Search efficiency (TPE + ASHA vs random + FIFO) and a cost model at the
 def _campaign(arm: str, seed: int, budget: int, runs_dir: Path):
     base = load_space("simclr_careful_cpu")
     epochs = base.base_config().schedule.epochs
-    space = base.model_copy(update={
-        **ARMS[arm], "seed": seed, "name": f"efficiency-{seed}", "max_total_epochs": budget,
+    space = type(base).model_validate({
+        **base.model_dump(), **ARMS[arm], "seed": seed, "name": f"efficiency-{seed}", "max_total_epochs": budget,
         "num_samples": budget // epochs if arm == "random + FIFO" else 4 * budget // epochs,
         "max_concurrent_trials": 2,
         "overrides": {**base.overrides, "resources.workers": 1, "resources.torch_threads": 1, "probe.knn": False}})
-    space = type(space).model_validate(space.model_dump())  # re-run the validators (ASHA scheduler spec)
     space.check()
     result = run_campaign(space, runs_dir, name=f"{'asha' if 'ASHA' in arm else 'fifo'}-{seed}", num_cpus=3)
     return read_trial_records(result.storage_path / result.name), epochs

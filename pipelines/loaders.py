@@ -2,25 +2,30 @@
 
 The SSL views' random-resized crops happen in FFCV's compiled pipeline; their flips,
 photometric augmentations and normalisation run on the device (pipelines.augment).
-Batches arrive as uint8 NCHW on ``device``.
+Batches arrive as uint8 (B, C, H, W) on ``device``, with channels-last strides.
+Batch tensors live in FFCV's reused buffers: use or copy each before asking for the next.
 """
 from __future__ import annotations
 
 import torch
 
 
-def _image_tail(device: torch.device, channels_last: bool):
+def _image_tail(device: torch.device):
+    """uint8 HWC batch -> a zero-copy (B, C, H, W) view of FFCV's NHWC buffer (channels-last
+    strides), moved to the device first when it is a GPU (FFCV's ImageNet recipe).  The
+    training loop makes float copies in the model's memory format."""
     from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
 
-    return [ToTensor(), ToTorchImage(channels_last=channels_last),
-            ToDevice(device, non_blocking=device.type == "cuda")]
+    to_gpu = [ToDevice(device, non_blocking=True)] if device.type == "cuda" else []
+    return [ToTensor(), *to_gpu, ToTorchImage(channels_last=True)]
 
 
 def _label_pipeline(device: torch.device):
     from ffcv.fields.decoders import IntDecoder
     from ffcv.transforms import Squeeze, ToDevice, ToTensor
 
-    return [IntDecoder(), ToTensor(), Squeeze(1), ToDevice(device, non_blocking=device.type == "cuda")]
+    to_gpu = [ToDevice(device, non_blocking=True)] if device.type == "cuda" else []
+    return [IntDecoder(), ToTensor(), Squeeze(1), *to_gpu]
 
 
 class Batches:
@@ -45,7 +50,7 @@ class Batches:
 
 
 def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, seed: int,
-               distributed: bool, workers: int = 1, channels_last: bool = False, crop_scale=(0.08, 1.0),
+               distributed: bool, workers: int = 1, crop_scale=(0.08, 1.0),
                torch_threads: int | None = None) -> Batches:
     """Batches (view1, view2, label): two random-resized crops (scale 0.08-1) of the same
     images, shuffled with ``seed``; sharded over the DDP ranks when ``distributed``."""
@@ -55,7 +60,7 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
 
     def view():
         return PipelineSpec("image", RandomResizedCropRGBImageDecoder((resolution, resolution), scale=crop_scale),
-                            _image_tail(device, channels_last))
+                            _image_tail(device))
 
     threads = torch_threads or torch.get_num_threads()
     loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
@@ -66,7 +71,7 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
 
 
 def eval_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, train: bool,
-                seed: int = 0, workers: int = 1, center_crop_ratio: float = 0.875, channels_last: bool = False,
+                seed: int = 0, workers: int = 1, center_crop_ratio: float = 0.875,
                 torch_threads: int | None = None) -> Batches:
     """Single-view (image, label) batches over the whole file, in order: random-resized crop
     and flip when ``train`` (probe training), resize + center crop otherwise (validation)."""
@@ -81,5 +86,5 @@ def eval_loader(path: str, batch_size: int, resolution: int, device: torch.devic
     threads = torch_threads or torch.get_num_threads()
     return Batches(Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.SEQUENTIAL, seed=seed,
                           drop_last=False, os_cache=True,
-                          pipelines={"image": image + _image_tail(device, channels_last),
+                          pipelines={"image": image + _image_tail(device),
                                      "label": _label_pipeline(device)}), threads)

@@ -43,17 +43,18 @@ def _scheduler(space: SearchSpace, epochs: int):
 
 
 class EpochBudget(tune.Stopper):
-    """Stops the whole campaign once its trials have reported ``max_total_epochs`` epochs."""
+    """Stops the whole campaign once its trials have trained ``max_total_epochs`` epochs in
+    total (distinct trial and epoch pairs: Tune's closing result repeats the last epoch)."""
 
     def __init__(self, max_total_epochs: int):
-        self.max_total_epochs, self.epochs = max_total_epochs, 0
+        self.max_total_epochs, self.epochs = max_total_epochs, set()
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self.epochs += 1
+        self.epochs.add((trial_id, result.get("epoch", result.get("training_iteration"))))
         return False
 
     def stop_all(self) -> bool:
-        return self.epochs >= self.max_total_epochs
+        return len(self.epochs) >= self.max_total_epochs
 
 
 @dataclass

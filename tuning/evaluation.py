@@ -16,9 +16,8 @@ def extract_features(backbone: nn.Module, loader, channels_last: bool) -> tuple[
     backbone.eval()
     feats, labels = [], []
     for images, y in loader:
-        x = normalize(images.float() / 255.0)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        x = normalize(images.float() / 255.0).contiguous(memory_format=memory_format)
         feats.append(backbone(x).float().cpu())
         labels.append(y.cpu())
     backbone.train()
@@ -29,8 +28,7 @@ def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, devic
     """Offline linear probe (and k-NN) on frozen features: train split (RRC + flip when
     ``probe.offline_train_augment``), val split (resize + center crop)."""
     common = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution, device=device,
-                  workers=cfg.data.loader_workers, channels_last=cfg.model.channels_last,
-                  torch_threads=cfg.resources.torch_threads)
+                  workers=cfg.data.loader_workers, torch_threads=cfg.resources.torch_threads)
     train_x, train_y = extract_features(
         backbone, eval_loader(data["train"], train=cfg.probe.offline_train_augment, seed=cfg.seed, **common),
         cfg.model.channels_last)

@@ -102,7 +102,7 @@ class Pretraining:
         world = session.world_size
         self.loader = ssl_loader(data["train"], cfg.data.batch_size // world, cfg.data.resolution, self.device,
                                  seed=cfg.seed, distributed=world > 1, workers=cfg.data.loader_workers,
-                                 channels_last=cfg.model.channels_last, crop_scale=(cfg.data.crop_scale_min, 1.0),
+                                 crop_scale=(cfg.data.crop_scale_min, 1.0),
                                  torch_threads=cfg.resources.torch_threads)
         self.steps_per_epoch = len(self.loader)
         if self.steps_per_epoch == 0:
