@@ -20,8 +20,11 @@ BENCHMARKS = ("loader", "train_step", "scaling", "overhead", "search_efficiency"
 
 
 def machine() -> str:
+    import torch
+
     versions = ", ".join(f"{p} {importlib.metadata.version(p)}" for p in ("torch", "ffcv", "ray", "optuna", "mlflow"))
-    return (f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, no GPU, "
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, {gpu}, "
             f"Python {platform.python_version()}, {versions}")
 
 

@@ -54,7 +54,7 @@ def measure(workers: int, runs_dir: Path, epochs: int, trials: int) -> dict:
     started = time.perf_counter()
     result = run_campaign(_space(workers, epochs, trials), runs_dir, name=f"overhead-{workers}w", num_cpus=3)
     wall = time.perf_counter() - started
-    records = read_trial_records(result.storage_path / result.name)
+    records = read_trial_records(f"{result.storage}/{result.name}")
     train = sum(r.get("epoch_time_s", 0.0) for rec in records for r in rec.results)
     evaluation = sum(r.get("eval_time_s", 0.0) for rec in records for r in rec.results)
     checkpoints = sum(r.get("checkpoint_time_s", 0.0) for rec in records for r in rec.results)

@@ -23,7 +23,7 @@ def measure(workers: int, threads: int, runs_dir: Path, epochs: int = 4) -> floa
     result = run_pretrain("digits-simclr", runs_dir, name=f"scaling-{workers}x{threads}", num_cpus=3, overrides={
         "resources.workers": workers, "resources.torch_threads": threads, "schedule.epochs": epochs,
         "probe.offline_epochs": 1, "probe.knn": False})
-    (record,) = read_trial_records(result.storage_path / result.name)
+    (record,) = read_trial_records(f"{result.storage}/{result.name}")
     return statistics.mean(r["images_per_s"] for r in record.results[1:])
 
 

@@ -36,7 +36,7 @@ def _campaign(arm: str, seed: int, budget: int, runs_dir: Path):
         "overrides": {**base.overrides, "resources.workers": 1, "resources.torch_threads": 1, "probe.knn": False}})
     space.check()
     result = run_campaign(space, runs_dir, name=f"{'asha' if 'ASHA' in arm else 'fifo'}-{seed}", num_cpus=3)
-    return read_trial_records(result.storage_path / result.name), epochs
+    return read_trial_records(f"{result.storage}/{result.name}"), epochs
 
 
 def curve(records) -> list[tuple[int, float]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ from tuning.trial import run_trial
 
 logger = logging.getLogger("dualtune")
 STATE_FILE = "campaign.json"
+
+
+def _tune_output(verbose: int) -> int:
+    """Tune's console output for ``verbose``: 0 keeps it quiet (dualtune prints its own summary),
+    1 shows Tune's progress table.  Tune's newer output engine ignores 0, so the classic one is used."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    return verbose
 
 
 def _scheduler(space: SearchSpace, epochs: int):
@@ -66,10 +74,11 @@ class _Session:
     data: dict
     experiment_id: str
     parent_run_id: str | None
+    storage: str  # Ray Tune/Train results and checkpoints: a path or URI every node can reach
 
     @property
-    def storage_path(self) -> Path:
-        return self.runs_dir / "ray"
+    def experiment(self) -> str:
+        return f"{self.storage.rstrip('/')}/{self.campaign}"
 
     @property
     def db_path(self) -> Path:
@@ -83,7 +92,7 @@ class _Session:
         (self.runs_dir / self.campaign).mkdir(parents=True, exist_ok=True)
         (self.runs_dir / self.campaign / STATE_FILE).write_text(json.dumps(
             {"space": self.space.model_dump(mode="json"), "data": self.data, "experiment_id": self.experiment_id,
-             "parent_run_id": self.parent_run_id}))
+             "parent_run_id": self.parent_run_id, "storage": self.storage}))
 
     @classmethod
     def load(cls, campaign: str, runs_dir: Path) -> _Session:
@@ -93,13 +102,13 @@ class _Session:
             raise ValueError(f"no campaign {campaign!r} in {runs_dir}; known: {', '.join(known) or 'none'}")
         state = json.loads(state_file.read_text())
         return cls(SearchSpace.model_validate(state["space"]), campaign, runs_dir, state["data"],
-                   state["experiment_id"], state["parent_run_id"])
+                   state["experiment_id"], state["parent_run_id"], state["storage"])
 
     def trainable(self):
         return tune.with_resources(
             tune.with_parameters(run_trial, base=self.space.base_tree(),
                                  campaign={"name": self.campaign, "data": self.data,
-                                           "storage_path": str(self.storage_path)}),
+                                           "storage_path": self.storage}),
             cluster.trial_function_resources(self.space.base_config()))
 
     def campaign_runs(self) -> CampaignRuns:
@@ -112,17 +121,19 @@ class _Session:
         cfg = self.space.base_config()
         in_process = cluster.runs_in_trial_process(cfg)
         return tune.RunConfig(
-            name=self.campaign, storage_path=str(self.storage_path), callbacks=[TrialLogger(self.campaign_runs())],
+            name=self.campaign, storage_path=self.storage, callbacks=[TrialLogger(self.campaign_runs())],
             verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
             stop=EpochBudget(self.space.max_total_epochs) if self.space.max_total_epochs else None,
             failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
 
 
 def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str | None = None,
-                 address: str | None = None, num_cpus: int | None = None, top_level_runs: bool = False,
-                 verbose: int = 0) -> CampaignResult:
+                 address: str | None = None, num_cpus: int | None = None, storage: str | None = None,
+                 top_level_runs: bool = False, verbose: int = 0) -> CampaignResult:
     """Run ``space`` as a Ray Tune campaign and export its best config.
 
+    ``storage`` (default ``RUNS_DIR/ray``) holds Ray's results and checkpoints: on a
+    multi-node cluster, a shared path or a URI (``s3://...``) every node can reach.
     Everything that can fail on bad input (config, data, MLflow store, resources) is
     checked before the first trial starts.
     """
@@ -143,14 +154,15 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
         parent_run_id = start_parent_run(client, experiment_id, campaign, {"dualtune.space": space.name})
         client.log_text(parent_run_id, Path(space.source).read_text() if space.source else "", "search_space.yaml")
         client.log_param(parent_run_id, "num_samples", space.num_samples)
-    session = _Session(space, campaign, runs_dir, data, experiment_id, parent_run_id)
+    session = _Session(space, campaign, runs_dir, data, experiment_id, parent_run_id,
+                       _storage_location(storage, runs_dir))
     session.save()
     tuner = tune.Tuner(
         session.trainable(),
         tune_config=tune.TuneConfig(search_alg=build_searcher(space, campaign, session.optuna_db),
                                     scheduler=_scheduler(space, base_cfg.schedule.epochs),
                                     num_samples=space.num_samples, max_concurrent_trials=space.max_concurrent_trials),
-        run_config=session.run_config(verbose),
+        run_config=session.run_config(_tune_output(verbose)),
     )
     tuner.fit()
     return _finish(session, started)
@@ -165,7 +177,8 @@ def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: st
     cluster.connect(address, num_cpus)
     if session.parent_run_id:
         open_store(session.db_path, session.space.name)[0].update_run(session.parent_run_id, "RUNNING")
-    tuner = tune.Tuner.restore(str(session.storage_path / campaign), trainable=session.trainable(),
+    _tune_output(verbose)
+    tuner = tune.Tuner.restore(session.experiment, trainable=session.trainable(),
                                resume_unfinished=True, resume_errored=False)
     tuner.fit()
     return _finish(session, started)
@@ -185,7 +198,7 @@ def _finish(session: _Session, started: float) -> CampaignResult:
     trial has ended, close the parent run.  An MLflow failure here is a warning: the
     results stay on disk for ``dualtune sync``."""
     space, campaign = session.space, session.campaign
-    records = read_trial_records(session.storage_path / campaign)
+    records = read_trial_records(session.experiment)
     param_names = list(space.params)
     try:
         run_ids = sync_trial_runs(session.campaign_runs(), records)
@@ -193,7 +206,7 @@ def _finish(session: _Session, started: float) -> CampaignResult:
         logger.warning("could not update MLflow (%s); run `dualtune sync %s` once it is back",
                        str(error).splitlines()[0], campaign)
         run_ids = None
-    rows = trial_rows(records, campaign, run_ids or {}, param_names, session.storage_path)
+    rows = trial_rows(records, campaign, run_ids or {}, param_names, session.storage)
     best = best_row(rows, space.metric)
     exported = None
     if best is not None:
@@ -212,8 +225,15 @@ def _finish(session: _Session, started: float) -> CampaignResult:
             synced = False
     return CampaignResult(campaign, rows, tracking_uri(session.db_path), space.name, session.experiment_id,
                           session.parent_run_id, best,
-                          exported, session.storage_path, time.perf_counter() - started, param_names,
+                          exported, session.runs_dir, session.storage, time.perf_counter() - started, param_names,
                           mlflow_synced=synced)
+
+
+def _storage_location(storage: str | None, runs_dir: Path) -> str:
+    """Ray's storage: a URI as given, a local path made absolute (Ray and pyarrow need that)."""
+    if storage is None:
+        return str(runs_dir / "ray")
+    return storage if "://" in storage else str(Path(storage).resolve())
 
 
 def _close_campaign_runs(session: _Session, rows: list[dict], best: dict | None, exported: Path | None) -> None:
@@ -234,11 +254,11 @@ def _close_campaign_runs(session: _Session, rows: list[dict], best: dict | None,
 
 def run_pretrain(config_source: str, runs_dir: str | Path = "runs", *, overrides: dict[str, Any] | None = None,
                  experiment: str = "pretrain", name: str | None = None, address: str | None = None,
-                 num_cpus: int | None = None, verbose: int = 0) -> CampaignResult:
+                 num_cpus: int | None = None, storage: str | None = None, verbose: int = 0) -> CampaignResult:
     """One pretraining of a preset or config file (with dotted ``overrides``), through the same
     Tune path as a campaign trial, logged as a top-level MLflow run in ``experiment``."""
     space = SearchSpace(name=experiment, base=config_source, overrides=overrides or {}, num_samples=1,
                         scheduler={"type": "fifo"}, metric="online_top1")
     space.check()
     return run_campaign(space, runs_dir, name=name or f"pretrain-{time.strftime('%Y%m%d-%H%M%S')}",
-                        address=address, num_cpus=num_cpus, top_level_runs=True, verbose=verbose)
+                        address=address, num_cpus=num_cpus, storage=storage, top_level_runs=True, verbose=verbose)

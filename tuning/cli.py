@@ -22,6 +22,8 @@ console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and p
 logging.basicConfig(format="dualtune: %(levelname)s: %(message)s", level=logging.WARNING)
 
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="where .beton caches, Ray results and mlflow.db live")
+STORAGE = typer.Option(None, "--storage", help="Ray results and checkpoints: a shared path or URI (s3://...) "
+                                              "every node reaches (default: RUNS_DIR/ray)")
 
 
 def _short(value: str) -> str:
@@ -45,7 +47,9 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
                                                           "default: a private local cluster"),
          num_samples: Optional[int] = typer.Option(None, help="override the space's number of trials"),
          num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
-         resume: Optional[str] = typer.Option(None, "--resume", help="continue the campaign of this name")):
+         storage: Optional[str] = STORAGE,
+         resume: Optional[str] = typer.Option(None, "--resume", help="continue the campaign of this name"),
+         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: Tune's progress table")):
     """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export."""
     from search_spaces.loader import load_space
     from tuning.campaign import resume_campaign, run_campaign
@@ -54,13 +58,14 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
     try:
         if resume:
             console.print(f"resuming campaign [bold]{resume}[/]")
-            result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus)
+            result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, verbose=verbose)
         else:
             loaded = load_space(space)
             if num_samples is not None:
                 loaded.num_samples = num_samples
             console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
-            result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus)
+            result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus, storage=storage,
+                                  verbose=verbose)
     except (ValueError, FileExistsError, RuntimeError) as error:
         _fail(error)
     print_summary(result, console)
@@ -75,7 +80,8 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker"),
              epochs: Optional[int] = typer.Option(None, "--epochs"),
              runs_dir: Path = RUNS_DIR,
-             address: Optional[str] = typer.Option(None)):
+             address: Optional[str] = typer.Option(None, help="Ray cluster address (auto, ray://host:port)"),
+             storage: Optional[str] = STORAGE):
     """Run one pretraining (the same code path as a campaign trial), logged as its own MLflow run."""
     from tuning.campaign import run_pretrain
     from tuning.report import print_summary
@@ -86,7 +92,7 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              "resources.workers": workers, "resources.gpus_per_worker": gpus_per_worker,
              "schedule.epochs": epochs}
     try:
-        result = run_pretrain(str(config) if config else preset, runs_dir, address=address,
+        result = run_pretrain(str(config) if config else preset, runs_dir, address=address, storage=storage,
                               overrides={k: v for k, v in flags.items() if v is not None})
     except (ValueError, FileExistsError, RuntimeError) as error:
         _fail(error)

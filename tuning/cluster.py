@@ -3,6 +3,7 @@ fits on the cluster before launch."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import ray
 
@@ -11,15 +12,30 @@ from tuning.config import PretrainConfig
 TUNE_FUNCTION_CPUS = 0.01
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPING_EXCLUDES = [".venv/", "runs/", ".git/", "*.beton", "mlruns/", "mlartifacts/", "*.db", "__pycache__/",
+                     ".pytest_cache/", ".hypothesis/"]
+
+
+def code_runtime_env() -> dict:
+    """The runtime_env that ships this source checkout to a cluster's workers (its
+    ``working_dir`` goes on their import path); empty when dualtune is installed as a
+    package, which the cluster's nodes then need too."""
+    if not (PROJECT_ROOT / "pyproject.toml").is_file():
+        return {}
+    return {"working_dir": str(PROJECT_ROOT), "excludes": SHIPPING_EXCLUDES}
+
+
 def connect(address: str | None, num_cpus: int | None = None) -> None:
-    """Join ``address`` ("auto", "ray://host:port", "host:port"), or start a private local
-    cluster.  A local cluster gets ``num_cpus`` logical CPUs (default: twice the cores plus
-    one, so two-worker trials can share a small machine); its dashboard binds 127.0.0.1."""
+    """Join ``address`` ("auto", "ray://host:port", "host:port"), shipping the code to its
+    workers, or start a private local cluster.  A local cluster gets ``num_cpus`` logical
+    CPUs (default: twice the cores plus one, so two-worker trials can share a small
+    machine); its dashboard binds 127.0.0.1."""
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, runtime_env=code_runtime_env(), log_to_driver=False)
         return
     ray.init(address="local", num_cpus=num_cpus or 2 * (os.cpu_count() or 1) + 1,
              object_store_memory=256 * 1024 ** 2, include_dashboard=True, dashboard_host="127.0.0.1",

@@ -24,6 +24,7 @@ TRIAL_PATH_TAG = "dualtune.ray_trial_path"
 STATUS_TAG = "dualtune.status"
 CAMPAIGN_TAG = "dualtune.campaign"
 CONFIG_HASH_TAG = "dualtune.config_hash"
+MAX_METRICS_PER_BATCH = 1000  # MLflow refuses larger log_batch requests
 NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
                    "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config", "reported_at"}
@@ -114,13 +115,16 @@ class CampaignRuns:
         return run_id
 
     def log_results(self, run_id: str, results: list[dict[str, Any]]) -> None:
-        """Each result's metrics at step=epoch, stamped with the time the epoch was reported."""
+        """Each result's metrics at step=epoch, stamped with the time the epoch was reported
+        (in batches of MLflow's limit of 1000 metrics)."""
         metrics = []
         for result in results:
             step = int(result.get("epoch", result.get("training_iteration", 0)))
             timestamp = int(1000 * result.get("reported_at", result.get("timestamp", 0)))
             metrics += [Metric(k, v, timestamp, step) for k, v in numeric_metrics(result).items()]
-        self.client.log_batch(run_id, metrics=metrics)
+        client = self.client
+        for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+            client.log_batch(run_id, metrics=metrics[start:start + MAX_METRICS_PER_BATCH])
 
     def close(self, run_id: str, status: str) -> None:
         client = self.client

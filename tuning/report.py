@@ -38,11 +38,11 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
     console.print(trials_table(result))
     console.print(f"MLflow tracking URI: {result.tracking_uri}  (experiment {result.experiment!r}"
                   + (f", parent run {result.parent_run_id})" if result.parent_run_id else ")"))
-    console.print(f"Browse it: dualtune ui --runs-dir {result.storage_path.parent}, then open "
+    console.print(f"Browse it: dualtune ui --runs-dir {result.runs_dir}, then open "
                   f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs")
     if not result.mlflow_synced:
         console.print(f"[bold yellow]MLflow could not be brought up to date; when it is back: "
-                      f"dualtune sync {result.name} --runs-dir {result.storage_path.parent}[/]")
+                      f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")
     if result.exported:
         best = result.best
         console.print(f"Best trial {best['trial_id']}: linear-probe top-1 {_fmt(best.get('linear_probe_top1'))}, "

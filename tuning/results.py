@@ -25,7 +25,8 @@ class CampaignResult:
     parent_run_id: str | None
     best: dict[str, Any] | None
     exported: Path | None
-    storage_path: Path
+    runs_dir: Path
+    storage: str
     wall_time_s: float
     param_names: list[str] = field(default_factory=list)
     mlflow_synced: bool = True
@@ -33,13 +34,13 @@ class CampaignResult:
 
 @dataclass
 class TrialRecord:
-    """One Tune trial: sampled params, every report, its error if it raised, its folder, and
-    whether Tune records it as ended."""
+    """One Tune trial: sampled params, every report, its error if it raised, its folder (a
+    path in the storage's filesystem), and whether Tune records it as ended."""
     trial_id: str
     config: dict[str, Any]
     results: list[dict[str, Any]]
     error: str | None
-    path: Path
+    path: str
     ended: bool
 
     @property
@@ -52,20 +53,34 @@ class TrialRecord:
         return trial_status(self.last, self.error is not None and not finished)
 
 
-def read_trial_records(experiment_dir: Path) -> list[TrialRecord]:
-    """The trials of a Tune experiment folder that reported or failed, sorted by id.  Reads
-    Tune's experiment state and each trial's result.json and error.txt, so it works after
-    the driver is gone (without a cluster)."""
+def storage_filesystem(storage: str):
+    """(pyarrow filesystem, path in it) for a storage path or URI (a local path must be absolute)."""
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(storage)
+
+
+def _read_text(filesystem, path: str) -> str | None:
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read().decode()
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def read_trial_records(experiment: str) -> list[TrialRecord]:
+    """The trials of a Tune experiment (a folder path or URI) that reported or failed,
+    sorted by id.  Reads Tune's experiment state and each trial's result.json and
+    error.txt, so it works after the driver is gone (without a cluster)."""
     from ray.tune import ExperimentAnalysis
 
-    analysis = ExperimentAnalysis(str(Path(experiment_dir).resolve()))
+    filesystem, _ = storage_filesystem(experiment)
     records = []
-    for trial in analysis.trials:
-        folder = Path(trial.path)
-        result_file, error_file = folder / "result.json", folder / "error.txt"
-        lines = result_file.read_text().splitlines() if result_file.is_file() else []
-        record = TrialRecord(trial.trial_id, dict(trial.config), [json.loads(line) for line in lines if line.strip()],
-                             error_file.read_text() if error_file.is_file() else None, folder,
+    for trial in ExperimentAnalysis(experiment).trials:
+        text = _read_text(filesystem, f"{trial.path}/result.json") or ""
+        record = TrialRecord(trial.trial_id, dict(trial.config), [json.loads(line) for line in text.splitlines()
+                                                                   if line.strip()],
+                             _read_text(filesystem, f"{trial.path}/error.txt"), trial.path,
                              trial.status in ENDED_STATES)
         if record.results or record.error:
             records.append(record)
@@ -73,19 +88,19 @@ def read_trial_records(experiment_dir: Path) -> list[TrialRecord]:
 
 
 def trial_rows(records: list[TrialRecord], campaign: str, run_ids: dict[str, str], param_names: list[str],
-               storage_path: Path) -> list[dict[str, Any]]:
+               storage: str) -> list[dict[str, Any]]:
     """One row per trial: id, status, searched params, summary metrics, duration, MLflow run
     id, error line and newest checkpoint (Tune's own for one-worker trials, else the Train run's)."""
+    filesystem, root = storage_filesystem(storage)
     rows = []
     for record in records:
         last = record.last
-        checkpoint = (newest_checkpoint(record.path)
-                      or newest_checkpoint(storage_path / f"{campaign}-{record.trial_id}"))
+        checkpoint = (newest_checkpoint(record.path, filesystem)
+                      or newest_checkpoint(f"{root}/{campaign}-{record.trial_id}", filesystem))
         row = {"trial_id": record.trial_id, "status": record.status, "duration_s": last.get("time_total_s"),
                "run_id": run_ids.get(record.trial_id), "config": record.config,
                "params": {p: record.config[p] for p in param_names if p in record.config},
-               "error": record.error.strip().splitlines()[-1] if record.error else None,
-               "checkpoint": Path(checkpoint) if checkpoint else None}
+               "error": record.error.strip().splitlines()[-1] if record.error else None, "checkpoint": checkpoint}
         row.update({m: last.get(m) for m in SUMMARY_METRICS})
         rows.append(row)
     return rows

@@ -16,6 +16,16 @@ from torch import nn
 from tuning.checkpoints import newest_checkpoint
 
 
+@contextlib.contextmanager
+def _as_directory(checkpoint) -> Iterator[Path | None]:
+    """A Ray checkpoint as a local folder for the duration of the context (None stays None)."""
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as directory:
+        yield Path(directory)
+
+
 class TrainWorkerSession:
     """One rank of a Ray Train worker group (gloo on CPU, NCCL on CUDA)."""
 
@@ -37,16 +47,11 @@ class TrainWorkerSession:
 
         return ray.train.torch.prepare_model(net)
 
-    @contextlib.contextmanager
-    def resume_directory(self) -> Iterator[Path | None]:
+    def resume_directory(self):
+        """A context giving the local folder of the checkpoint to resume from, or None."""
         import ray.train
 
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is None:
-            yield None
-            return
-        with checkpoint.as_directory() as directory:
-            yield Path(directory)
+        return _as_directory(ray.train.get_checkpoint())
 
     def report(self, metrics: dict, checkpoint_dir: Path | None = None) -> None:
         import ray.train
@@ -66,21 +71,16 @@ class TuneTrialSession:
     def prepare_model(self, net: nn.Module) -> nn.Module:
         return net.to(self.device)
 
-    @contextlib.contextmanager
-    def resume_directory(self) -> Iterator[Path | None]:
+    def resume_directory(self):
+        """A context giving the local folder of the checkpoint to resume from, or None: the
+        newest one stored for this trial, not only the one Tune's experiment state recorded
+        (a driver killed just after a report leaves the trial's last checkpoint unrecorded)."""
         from ray import tune
 
-        # The newest stored checkpoint, not only the one Tune's experiment state recorded:
-        # a driver killed just after a report leaves the trial's last checkpoint unrecorded.
         storage = tune.get_context().get_storage()
         stored = newest_checkpoint(storage.trial_fs_path, storage.storage_filesystem)
-        checkpoint = (tune.Checkpoint(stored, filesystem=storage.storage_filesystem) if stored
-                      else tune.get_checkpoint())
-        if checkpoint is None:
-            yield None
-            return
-        with checkpoint.as_directory() as directory:
-            yield Path(directory)
+        return _as_directory(tune.Checkpoint(stored, filesystem=storage.storage_filesystem) if stored
+                             else tune.get_checkpoint())
 
     def report(self, metrics: dict, checkpoint_dir: Path | None = None) -> None:
         from ray import tune

@@ -1,6 +1,8 @@
 """Fault: the campaign driver is SIGKILLed after its first trial finished; then
-``dualtune tune --resume NAME`` (one-worker trials, which train in the Tune trial process).  Expected: every trial completes exactly once; the Tune
-results, the MLflow runs (none left RUNNING, none duplicated) and the Optuna study agree."""
+``dualtune tune --resume NAME``.  The trials have one worker (they train in the Tune trial
+process) and Ray's results live on --storage, apart from the runs folder.  Expected: every
+trial completes exactly once; the Tune results, the MLflow runs (none left RUNNING, none
+duplicated) and the Optuna study agree."""
 import os
 import signal
 import subprocess
@@ -41,8 +43,9 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}},
     }))
     runs = tmp_path / "runs"
+    shared = tmp_path / "shared"  # Ray's results on "shared storage", apart from the runs folder
     driver = subprocess.Popen([sys.executable, "-m", "tuning.cli", "tune", "--space", str(space), "--runs-dir",
-                               str(runs), "--name", "drv"], start_new_session=True,
+                               str(runs), "--storage", str(shared), "--name", "drv"], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and _completed_trials(runs / "mlflow.db") < 1 and driver.poll() is None:
@@ -53,6 +56,7 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     assert _completed_trials(runs / "mlflow.db") < 3
 
     result = resume_campaign("drv", runs)
+    assert result.storage == str(shared) and (shared / "drv").is_dir() and not (runs / "ray").exists()
 
     assert len(result.rows) == 3 and {r["status"] for r in result.rows} == {"completed"}
     client = MlflowClient(result.tracking_uri)

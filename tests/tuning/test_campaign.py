@@ -105,7 +105,7 @@ def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
 
     result, root = campaign
     checkpoint = result.best["checkpoint"]
-    assert checkpoint is not None and (checkpoint / "backbone.safetensors").is_file()
+    assert checkpoint is not None and (Path(checkpoint) / "backbone.safetensors").is_file()
     out = CliRunner().invoke(app, ["duality-check", "--checkpoint", str(checkpoint), "--runs-dir",
                                    str(root / "runs"), "--batch-size", "64", "--run-id", result.best["run_id"]])
     assert out.exit_code == 0, out.output

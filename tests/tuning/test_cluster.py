@@ -1,7 +1,14 @@
-"""A trial that cannot be placed fails before launch with a clear message."""
+"""Trial resources, the check that a trial fits before launch, and joining a running cluster."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from tuning.cluster import check_fits, trial_demand
+from tuning.cluster import check_fits, code_runtime_env, trial_demand
 from tuning.config import validate_config
 
 
@@ -20,3 +27,36 @@ def test_gpus_on_a_cpu_cluster_are_refused(ray_cluster):
 def test_one_worker_trials_hold_their_worker_in_the_trial_process():
     cfg = validate_config({"resources": {"workers": 1, "cpus_per_worker": 3, "gpus_per_worker": 1}})
     assert trial_demand(cfg) == {"CPU": 3, "GPU": 1}
+
+
+def test_the_code_ships_from_this_checkout_without_the_environment():
+    env = code_runtime_env()
+    assert Path(env["working_dir"], "tuning", "trial.py").is_file()
+    assert {".venv/", "runs/", "*.beton"} <= set(env["excludes"])
+
+
+@pytest.mark.slow
+def test_a_run_joins_a_separate_cluster_and_its_workers_get_the_code(tmp_path):
+    """A cluster started with `ray start --head` in its own process group and temp folder (as on
+    a head node), then `dualtune pretrain --address`: the run completes, and the cluster unpacked
+    this checkout as the workers' working_dir, without the virtual environment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = Path(sys.executable).with_name("ray")
+    temp_dir = tmp_path / "ray-head"
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=3",
+                             "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        run = subprocess.run([sys.executable, "-m", "tuning.cli", "pretrain", "--preset", "digits-simclr",
+                              "--workers", "1", "--epochs", "1", "--address", f"127.0.0.1:{port}",
+                              "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "completed" in run.stdout
+        shipped = list(temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/trial.py"))
+        assert shipped, "the cluster did not receive this checkout"
+        assert not (shipped[0].parent.parent / ".venv").exists()
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)

@@ -1,0 +1,24 @@
+"""The trial runs' MLflow writes on a real SQLite store: idempotent, and a long trial's
+history (more metrics than one MLflow batch takes) is logged whole."""
+from mlflow.tracking import MlflowClient
+
+from tuning.config import validate_config
+from tuning.mlflow_logging import STATUS_TAG, CampaignRuns, open_store
+
+
+def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp_path):
+    client, experiment_id = open_store(tmp_path / "mlflow.db", "long")
+    runs = CampaignRuns(tmp_path / "mlflow.db", experiment_id, "c", lambda sampled: validate_config(sampled), None)
+    results = [{"epoch": e, "reported_at": 1000.0 + e, **{f"m{k}": float(e + k) for k in range(30)}}
+               for e in range(1, 101)]  # 3,000 metric values: three MLflow batches
+    run_id = runs.run_for("t1", {"seed": 3}, "/somewhere")
+    for _ in range(2):
+        runs.log_results(run_id, results)
+    runs.close(run_id, "completed")
+    history = MlflowClient(runs.client.tracking_uri).get_metric_history(run_id, "m7")
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [(e, e + 7.0) for e in range(1, 101)]
+    run = client.get_run(run_id)
+    assert run.data.params["seed"] == "3" and run.data.tags[STATUS_TAG] == "completed"
+    assert runs.run_for("t1", {"seed": 3}, "/somewhere") == run_id  # found again, not duplicated
+    fresh = CampaignRuns(tmp_path / "mlflow.db", experiment_id, "c", lambda sampled: validate_config(sampled), None)
+    assert fresh.run_for("t1", {"seed": 3}, "/somewhere") == run_id
