@@ -3,6 +3,7 @@ fits on the cluster before launch."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import ray
@@ -35,11 +36,46 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, runtime_env=code_runtime_env(), log_to_driver=False)
+        _join(address)
         return
     ray.init(address="local", num_cpus=num_cpus or 2 * (os.cpu_count() or 1) + 1,
              object_store_memory=256 * 1024 ** 2, include_dashboard=True, dashboard_host="127.0.0.1",
              log_to_driver=False, configure_logging=False)
+
+
+def _check_reachable(address: str) -> None:
+    """A quick TCP probe of a "host:port" or "ray://host:port" address (Ray itself retries an
+    unreachable one for minutes); "auto" is left to Ray."""
+    host_port = address.split("://", 1)[-1]
+    if address == "auto" or ":" not in host_port:
+        return
+    host, port = host_port.rsplit(":", 1)
+    hosts = [host]
+    if host in ("127.0.0.1", "localhost"):  # Ray connects to a loopback address via this node's address
+        hosts.append(ray.util.get_node_ip_address())
+    errors = []
+    for candidate in hosts:
+        try:
+            socket.create_connection((candidate, int(port)), timeout=5).close()
+            return
+        except (OSError, ValueError) as error:
+            errors.append(f"{candidate}: {error}")
+    raise RuntimeError(f"cannot join the Ray cluster at {address!r}: nothing answers there ({'; '.join(errors)}); "
+                       "start it with `ray start --head` or check the address")
+
+
+def _join(address: str) -> None:
+    """Connect to a running cluster.  Like Ray does for clusters it starts itself, use token
+    authentication when a token is at hand and RAY_AUTH_MODE is not set."""
+    _check_reachable(address)
+    token_at_hand = "RAY_AUTH_TOKEN" in os.environ or (Path.home() / ".ray" / "auth_token").is_file()
+    if token_at_hand:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    try:
+        ray.init(address=address, runtime_env=code_runtime_env(), log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError) as error:
+        raise RuntimeError(f"cannot join the Ray cluster at {address!r}: {error}. Check the address, and that "
+                           "RAY_AUTH_MODE and RAY_AUTH_TOKEN (or ~/.ray/auth_token) match the cluster's") from None
 
 
 def runs_in_trial_process(cfg: PretrainConfig) -> bool:

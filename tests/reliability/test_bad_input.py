@@ -1,6 +1,9 @@
 """Bad input through the CLI, as a user meets it.  Each case states the mistake, the message
 that must name the bad value and what is allowed, and what must stay as it was: exit code
 2, no traceback, nothing started, nothing written or lost."""
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +119,15 @@ def test_a_trial_the_cluster_cannot_place_is_refused_before_launch(ray_cluster, 
     assert "one trial needs 64.01 CPU (resources.workers=64 x cpus_per_worker=1.0) but the cluster has 5" in " ".join(
         out.output.split())
     assert not (tmp_path / "runs" / "ray").exists() and not (tmp_path / "runs" / "data").exists()
+
+
+def test_an_unreachable_cluster_address_is_a_clear_error(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = subprocess.run([sys.executable, "-m", "tuning.cli", "pretrain", "--preset", "digits-simclr", "--address",
+                          f"127.0.0.1:{port}", "--runs-dir", str(tmp_path / "runs")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"cannot join the Ray cluster at '127.0.0.1:{port}'" in " ".join(out.stdout.split())
+    assert "Traceback" not in out.stdout + out.stderr

@@ -1,12 +1,16 @@
 """Trial resources, the check that a trial fits before launch, and joining a running cluster."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
+import ray
 
 from tuning.cluster import check_fits, code_runtime_env, trial_demand
 from tuning.config import validate_config
@@ -44,15 +48,23 @@ def test_a_run_joins_a_separate_cluster_and_its_workers_get_the_code(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ray_bin = Path(sys.executable).with_name("ray")
-    temp_dir = tmp_path / "ray-head"
+    temp_dir = Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))  # short: Ray's socket paths live under it
+    head_log = (tmp_path / "head.log").open("w")
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=3",
-                             "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+                            stdout=head_log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        deadline = time.time() + 90  # wait for the head, as one waits for `ray start` to return
+        while time.time() < deadline:
+            try:
+                socket.create_connection((ray.util.get_node_ip_address(), port), timeout=2).close()
+                break
+            except OSError:
+                time.sleep(1)
         run = subprocess.run([sys.executable, "-m", "tuning.cli", "pretrain", "--preset", "digits-simclr",
                               "--workers", "1", "--epochs", "1", "--address", f"127.0.0.1:{port}",
                               "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=400)
-        assert run.returncode == 0, run.stdout + run.stderr
+        assert run.returncode == 0, run.stdout + run.stderr + (tmp_path / "head.log").read_text()
         assert "completed" in run.stdout
         shipped = list(temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/trial.py"))
         assert shipped, "the cluster did not receive this checkout"
@@ -60,3 +72,5 @@ def test_a_run_joins_a_separate_cluster_and_its_workers_get_the_code(tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+        head_log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
