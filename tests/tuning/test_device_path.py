@@ -1,0 +1,79 @@
+"""The CUDA path's decisions, checked on this CPU-only machine.
+
+No GPU is available here, so NCCL and CUDA kernels cannot run. What can run is checked
+for real: the choices the code makes for a CUDA device (autocast dtype, where the loader
+moves batches to the device, the GPU resources and NCCL backend of the Train worker group),
+and the bf16-autocast, channels-last training step itself, which goes through the same
+loop on the CPU.
+"""
+import pytest
+import torch
+from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
+
+from pipelines.beton import ensure_digits_betons
+from pipelines.loaders import _image_tail, _label_pipeline
+from tuning.config import validate_config
+from tuning.sessions import TuneTrialSession
+from tuning.train_loop import Pretraining, autocast_dtype
+from tuning.trial import build_trainer
+
+CUDA, CPU = torch.device("cuda", 0), torch.device("cpu")
+
+
+@pytest.mark.parametrize("device, precision, expected", [
+    (CUDA, "auto", torch.bfloat16), (CPU, "auto", None), (CPU, "bf16", torch.bfloat16),
+    (CUDA, "fp32", None), (CUDA, "bf16", torch.bfloat16),
+])
+def test_autocast_is_bf16_on_cuda_by_default_and_fp32_on_cpu(device, precision, expected):
+    cfg = validate_config({"resources": {"precision": precision}})
+    assert autocast_dtype(cfg, device) == expected
+
+
+def test_loader_moves_gpu_batches_before_arranging_them_and_leaves_cpu_batches_in_place():
+    gpu_tail, cpu_tail = _image_tail(CUDA), _image_tail(CPU)
+    assert [type(op) for op in gpu_tail] == [ToTensor, ToDevice, ToTorchImage]
+    assert gpu_tail[1].device == CUDA and gpu_tail[1].non_blocking
+    assert gpu_tail[2].channels_last
+    assert [type(op) for op in cpu_tail] == [ToTensor, ToTorchImage]
+    assert type(_label_pipeline(CUDA)[-1]) is ToDevice
+    assert not any(isinstance(op, ToDevice) for op in _label_pipeline(CPU))
+
+
+@pytest.mark.parametrize("gpus, backend", [(1.0, "nccl"), (0.0, "gloo")])
+def test_train_worker_group_asks_for_gpus_and_nccl_only_when_configured(gpus, backend, tmp_path):
+    cfg = validate_config({"resources": {"workers": 2, "cpus_per_worker": 4, "gpus_per_worker": gpus}})
+    trainer = build_trainer(cfg, {}, "device-path", str(tmp_path))
+    scaling = trainer.scaling_config
+    assert scaling.num_workers == 2 and scaling.use_gpu == (gpus > 0)
+    expected = {"CPU": 4.0, "GPU": gpus} if gpus else {"CPU": 4.0}
+    assert scaling.resources_per_worker == expected
+    assert trainer.backend_config.backend == backend
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    train, _ = ensure_digits_betons(tmp_path_factory.mktemp("digits"))
+    return {"train": str(train), "val": str(train), "num_classes": 10}
+
+
+def test_bf16_channels_last_step_trains_through_the_one_loop(digits):
+    cfg = validate_config({"data": {"batch_size": 128, "loader_workers": 1}, "schedule": {"epochs": 1},
+                           "model": {"channels_last": True}, "optim": {"base_lr": 0.1},
+                           "resources": {"workers": 1, "precision": "bf16"}})
+    run = Pretraining(cfg, digits, TuneTrialSession(use_gpu=False))
+    assert run.precision == torch.bfloat16
+    before = {name: p.detach().clone() for name, p in run.net.backbone.named_parameters()}
+
+    view1, view2, _ = next(iter(run.loader))
+    images = run._views(view1, view2)
+    assert images.is_contiguous(memory_format=torch.channels_last) and images.dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, embeddings, _ = run.model(images)
+    assert embeddings.dtype == torch.bfloat16  # autocast reached the projector's matmuls
+
+    totals = run.train_epoch(0)
+    assert totals.steps == 1437 // 128 and not totals.diverged
+    assert torch.isfinite(torch.tensor(totals.loss))
+    after = dict(run.net.backbone.named_parameters())
+    assert all(p.dtype == torch.float32 for p in after.values())  # master weights stay fp32
+    assert any(not torch.equal(before[name], p.detach()) for name, p in after.items())
