@@ -206,8 +206,9 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
         table.add_column(column)
     for r in rows:
         table.add_row(r["trial_id"], r["status"], *(_short(r["params"].get(p, "-")) for p in searched),
-                      *(f"{v:.2f}" if v is not None else "-" for v in (r["epoch"], r["online_top1"],
-                                                                        r["linear_probe_top1"], r["duration_s"])))
+                      f"{r['epoch']:.0f}" if r["epoch"] is not None else "-",
+                      *(f"{v:.2f}" if v is not None else "-" for v in (r["online_top1"], r["linear_probe_top1"],
+                                                                        r["duration_s"])))
     console.print(table)
 
 

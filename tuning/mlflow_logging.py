@@ -126,10 +126,15 @@ class CampaignRuns:
         for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             client.log_batch(run_id, metrics=metrics[start:start + MAX_METRICS_PER_BATCH])
 
-    def close(self, run_id: str, status: str) -> None:
+    def close(self, run_id: str, status: str, ended_at: float | None = None) -> None:
+        """Tag the run with the trial's status and end it at ``ended_at`` (seconds; default
+        now).  A run already ended so keeps its end time: a later sync does not stretch the
+        trial's duration to the campaign's end."""
         client = self.client
         client.log_batch(run_id, tags=[RunTag(STATUS_TAG, status)])
-        client.set_terminated(run_id, "FAILED" if status == "failed" else "FINISHED")
+        run_status = "FAILED" if status == "failed" else "FINISHED"
+        if client.get_run(run_id).info.status != run_status:
+            client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
 
 
 class TrialLogger(tune.Callback):

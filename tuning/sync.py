@@ -14,5 +14,5 @@ def sync_trial_runs(runs: CampaignRuns, records: list[TrialRecord]) -> dict[str,
         run_id = runs.run_for(record.trial_id, record.config, str(record.path))
         runs.log_results(run_id, record.results)
         if record.ended:
-            runs.close(run_id, record.status)
+            runs.close(run_id, record.status, record.last.get("reported_at", record.last.get("timestamp")))
     return {record.trial_id: runs.run_ids[record.trial_id] for record in records}

@@ -14,11 +14,14 @@ def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp
     run_id = runs.run_for("t1", {"seed": 3}, "/somewhere")
     for _ in range(2):
         runs.log_results(run_id, results)
-    runs.close(run_id, "completed")
+    runs.close(run_id, "completed", ended_at=1100.0)
     history = MlflowClient(runs.client.tracking_uri).get_metric_history(run_id, "m7")
     assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [(e, e + 7.0) for e in range(1, 101)]
     run = client.get_run(run_id)
     assert run.data.params["seed"] == "3" and run.data.tags[STATUS_TAG] == "completed"
+    assert run.info.status == "FINISHED" and run.info.end_time == 1_100_000
+    runs.close(run_id, "completed")  # a later sync closes it again
+    assert client.get_run(run_id).info.end_time == 1_100_000  # the trial's end, not the sync's
     assert runs.run_for("t1", {"seed": 3}, "/somewhere") == run_id  # found again, not duplicated
     fresh = CampaignRuns(tmp_path / "mlflow.db", experiment_id, "c", lambda sampled: validate_config(sampled), None)
     assert fresh.run_for("t1", {"seed": 3}, "/somewhere") == run_id
