@@ -1,9 +1,9 @@
 """The paper's Table S1 augmentations (BYOL protocol) as batched torch ops on the device.
 
-FFCV 1.0.2 does the random-resized crop while decoding; the flip, colour jitter (with hue),
-grayscale, Gaussian blur and solarization are applied here, after the batch reaches the
-device, with independent randomness per sample drawn from a seeded generator (FFCV's own
-random ops use unseeded numba state, so a run could not be repeated).  Normalisation is
+FFCV does the random-resized crop while decoding (pipelines.seeded_crop); the flip, colour
+jitter (with hue), grayscale, Gaussian blur and solarization are applied here, after the
+batch reaches the device, with independent randomness per sample drawn from a seeded
+generator (FFCV's own random ops use unseeded numba state, so a run could not be repeated).  Normalisation is
 done here too (FFCV's NormalizeImage after ToTorchImage hangs on CPU: see the stack notes).
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """FFCV loaders: the two-view SSL loader and single-view evaluation loaders.
 
-The SSL views' random-resized crops happen in FFCV's compiled pipeline; their flips,
-photometric augmentations and normalisation run on the device (pipelines.augment).
+The SSL views' random-resized crops happen in FFCV's compiled pipeline, seeded per image
+(pipelines.seeded_crop); their flips, photometric augmentations and normalisation run on
+the device (pipelines.augment).
 Batches arrive as uint8 (B, C, H, W) on ``device``, with channels-last strides.
 Batch tensors live in FFCV's reused buffers: use or copy each before asking for the next.
 """
@@ -53,19 +54,20 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
                distributed: bool, workers: int = 1, crop_scale=(0.08, 1.0),
                torch_threads: int | None = None) -> Batches:
     """Batches (view1, view2, label): two random-resized crops (scale 0.08-1) of the same
-    images, shuffled with ``seed``; sharded over the DDP ranks when ``distributed``."""
-    from ffcv.fields.decoders import RandomResizedCropRGBImageDecoder
+    images, shuffled and cropped as ``seed`` says; sharded over the DDP ranks when ``distributed``."""
     from ffcv.loader import Loader, OrderOption
     from ffcv.pipeline import PipelineSpec
 
-    def view():
-        return PipelineSpec("image", RandomResizedCropRGBImageDecoder((resolution, resolution), scale=crop_scale),
-                            _image_tail(device))
+    from pipelines.seeded_crop import SeededRandomResizedCrop
+
+    def view(number: int):
+        crop = SeededRandomResizedCrop((resolution, resolution), crop_scale, stream=2 * seed + number)
+        return PipelineSpec("image", crop, _image_tail(device))
 
     threads = torch_threads or torch.get_num_threads()
     loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
                     distributed=distributed, drop_last=True, os_cache=True,
-                    pipelines={"view1": view(), "view2": view(), "image": None, "label": _label_pipeline(device)})
+                    pipelines={"view1": view(0), "view2": view(1), "image": None, "label": _label_pipeline(device)})
     # FFCV yields the file's own fields first (label), then the added outputs (view1, view2).
     return Batches(loader, threads, lambda batch: (batch[1], batch[2], batch[0]))
 

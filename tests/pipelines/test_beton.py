@@ -44,6 +44,21 @@ def test_ssl_loader_gives_two_different_views_with_labels(small_beton):
     assert sorted(torch.cat(seen).tolist()) == sorted(labels.tolist())
 
 
+def _crops(path, seed=0, epoch=0, workers=1):
+    loader = ssl_loader(str(path), 8, 10, torch.device("cpu"), seed=seed, distributed=False, workers=workers)
+    loader.loader.next_epoch = epoch
+    return [torch.cat([view1, view2]).clone() for view1, view2, _ in loader]
+
+
+def test_ssl_crops_repeat_for_a_seed_and_change_with_epoch_and_seed(small_beton):
+    path = small_beton[0]
+    first = _crops(path)
+    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a, b))
+    assert same(first, _crops(path)), "a second loader on the same seed cropped differently"
+    assert same(first, _crops(path, workers=2)), "crops depend on the loader's thread count"
+    assert not same(first, _crops(path, epoch=1)) and not same(first, _crops(path, seed=1))
+
+
 def test_loaders_keep_the_torch_thread_count_the_run_asked_for(small_beton):
     path, _, _ = small_beton
     before = torch.get_num_threads()
