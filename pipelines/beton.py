@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 FIELDS = ("image", "label")
+WRITE_MODES = ("raw", "jpg", "proportion", "smart")
 
 
 class BetonError(ValueError):
@@ -40,6 +41,22 @@ def classes_path(beton: str | Path) -> Path:
     return beton.with_name(beton.stem + ".classes.json")
 
 
+def check_write_options(write_mode: str, max_resolution: int | None, jpeg_quality: int,
+                        compress_probability: float, workers: int) -> None:
+    """ValueError naming the first writer option out of its allowed range (FFCV would fail
+    late, or silently clamp, on these)."""
+    if write_mode not in WRITE_MODES:
+        raise ValueError(f"write mode {write_mode!r} is not one of {', '.join(WRITE_MODES)}")
+    if max_resolution is not None and max_resolution < 1:
+        raise ValueError(f"max resolution {max_resolution} must be a positive number of pixels")
+    if not 1 <= jpeg_quality <= 100:
+        raise ValueError(f"JPEG quality {jpeg_quality} must be between 1 and 100")
+    if not 0.0 <= compress_probability <= 1.0:
+        raise ValueError(f"compress probability {compress_probability} must be between 0 and 1")
+    if workers < 1:
+        raise ValueError(f"workers {workers} must be at least 1")
+
+
 def write_beton(source, out: str | Path, classes: Sequence[str], *, write_mode: str = "raw",
                 max_resolution: int | None = None, jpeg_quality: int = 90,
                 compress_probability: float = 0.5, workers: int = 1, force: bool = False) -> Path:
@@ -51,6 +68,7 @@ def write_beton(source, out: str | Path, classes: Sequence[str], *, write_mode: 
     from ffcv.fields import IntField, RGBImageField
     from ffcv.writer import DatasetWriter
 
+    check_write_options(write_mode, max_resolution, jpeg_quality, compress_probability, workers)
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; pass force=True (--force) to overwrite it")
@@ -76,6 +94,9 @@ def check_beton(path: str | Path) -> dict:
     from ffcv.reader import Reader
 
     path = Path(path)
+    if path.is_dir():
+        raise BetonError(f"{str(path)!r} is a folder, not a .beton file; write an image folder to one with "
+                         f"`dualtune data write --source {path} --out FILE.beton`")
     if not path.is_file():
         raise BetonError(f".beton file {str(path)!r} does not exist (write one with `dualtune data write`)")
     try:

@@ -81,8 +81,9 @@ def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = 256
                        force: bool = False) -> dict:
     """Write an ImageFolder tree to ``out`` and return a summary: images, classes, skipped
     files with reasons, bytes written and images/s."""
-    from pipelines.beton import write_beton
+    from pipelines.beton import check_write_options, write_beton
 
+    check_write_options(write_mode, max_resolution, jpeg_quality, compress_probability, workers)
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")

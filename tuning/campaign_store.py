@@ -43,6 +43,13 @@ def trial_summaries(runs_dir: Path, campaign: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["trial_id"])
 
 
+def varying_params(rows: list[dict]) -> list[str]:
+    """The params whose values differ between a campaign's trials, sorted: what its search
+    set, and what follows from that (``optim.effective_lr`` when lr or batch size vary)."""
+    names = sorted({name for row in rows for name in row["params"]})
+    return [name for name in names if len({row["params"].get(name) for row in rows}) > 1]
+
+
 def export_top(runs_dir: Path, campaign: str, top: int, out_dir: Path) -> list[Path]:
     """Write the ``top`` completed trials by linear-probe top-1 as runnable YAML files, each
     recording its MLflow run id and config hash (also tagged on the run)."""

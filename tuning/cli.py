@@ -193,16 +193,16 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
     """A table of a campaign's trials from the MLflow store: status, params, metrics, time."""
     from rich.table import Table
 
-    from tuning.campaign_store import trial_summaries
+    from tuning.campaign_store import trial_summaries, varying_params
 
     try:
         rows = trial_summaries(runs_dir, campaign)
     except ValueError as error:
         _fail(error)
-    searched = sorted({k for r in rows for k in r["params"]} & {"loss.params.temperature", "optim.base_lr",
-                                                                 "loss.method", "model.projector"})
+    searched = varying_params(rows)
     table = Table(title=f"campaign {campaign}: {len(rows)} trials")
-    for column in ["trial", "status", *searched, "epochs", "online top-1", "linear-probe top-1", "time (s)"]:
+    for column in ["trial", "status", *(name.split(".")[-1] for name in searched), "epochs", "online top-1",
+                   "linear-probe top-1", "time (s)"]:
         table.add_column(column)
     for r in rows:
         table.add_row(r["trial_id"], r["status"], *(_short(r["params"].get(p, "-")) for p in searched),

@@ -38,6 +38,15 @@ class DataConfig(Strict):
     center_crop_ratio: float = Field(0.875, gt=0, le=1)
     crop_scale_min: float = Field(0.08, gt=0, le=1, description="random-resized-crop scale range (min, 1)")
 
+    @model_validator(mode="after")
+    def _one_dataset(self):
+        # Probing a model trained on one dataset with another's labels gives a meaningless score.
+        if (self.train == BUNDLED_DATA) != (self.val == BUNDLED_DATA):
+            raise ValueError(f"data.train={self.train!r} and data.val={self.val!r} mix the bundled "
+                             f"'{BUNDLED_DATA}' with a .beton file: give both as .beton files "
+                             f"(--data and --val-data) or both as '{BUNDLED_DATA}'")
+        return self
+
 
 class ModelConfig(Strict):
     backbone: Literal["small_cnn", "resnet18", "resnet50"] = "small_cnn"

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.beton import check_beton, ensure_digits_betons
+from pipelines.beton import BetonError, check_beton, ensure_digits_betons
 from tuning.config import BUNDLED_DATA, PretrainConfig
 
 
 def check_user_data(cfg: PretrainConfig) -> None:
-    """Open and check the config's own .beton files (BetonError otherwise); writes nothing."""
-    for user_path in {cfg.data.train, cfg.data.val} - {BUNDLED_DATA}:
-        check_beton(user_path)
+    """Open and check the config's own .beton files, and that train and val share one class
+    list (BetonError otherwise); writes nothing."""
+    if BUNDLED_DATA in (cfg.data.train, cfg.data.val):  # the config allows only both or neither
+        return
+    train, val = check_beton(cfg.data.train), check_beton(cfg.data.val)
+    if train["classes"] and val["classes"] and train["classes"] != val["classes"]:
+        raise BetonError(f"{cfg.data.train} and {cfg.data.val} were written with different classes "
+                         f"({len(train['classes'])} vs {len(val['classes'])}, see their .classes.json): "
+                         f"the probes would read one split's labels as the other's")
 
 
 def prepare_data(cfg: PretrainConfig, data_dir: Path) -> dict:
@@ -18,10 +24,8 @@ def prepare_data(cfg: PretrainConfig, data_dir: Path) -> dict:
     ``data_dir`` once; user .beton files are opened and checked (BetonError otherwise)."""
     check_user_data(cfg)  # fail on the user's files before writing anything
     train, val = cfg.data.train, cfg.data.val
-    if BUNDLED_DATA in (train, val):
-        digits_train, digits_val = ensure_digits_betons(data_dir)
-        train = str(digits_train) if train == BUNDLED_DATA else train
-        val = str(digits_val) if val == BUNDLED_DATA else val
+    if train == BUNDLED_DATA:
+        train, val = (str(path) for path in ensure_digits_betons(data_dir))
     train_info, val_info = check_beton(train), check_beton(val)
     classes = train_info["classes"] or val_info["classes"]
     num_classes = len(classes) if classes else _count_labels(train)

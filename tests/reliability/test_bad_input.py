@@ -19,14 +19,15 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def betons(tmp_path_factory):
-    """A valid .beton, a truncated copy, a .beton with other fields, and a 'file' where a
-    folder is needed."""
+    """A valid .beton, one of other classes, a truncated copy, a .beton with other fields,
+    and a 'file' where a folder is needed."""
     from ffcv.fields import FloatField, IntField
     from ffcv.writer import DatasetWriter
 
     root = tmp_path_factory.mktemp("betons")
     images = np.random.default_rng(0).integers(0, 256, (16, 12, 12, 3), dtype=np.uint8)
     good = write_beton(ArraySource(images, np.arange(16) % 2), root / "good.beton", ["a", "b"])
+    write_beton(ArraySource(images, np.arange(16) % 3), root / "three.beton", ["a", "b", "c"])
     (root / "cut.beton").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     DatasetWriter(str(root / "tabular.beton"), {"x": FloatField(), "y": IntField()}).from_indexed_dataset(
         [(1.0, 1), (2.0, 0)])
@@ -46,6 +47,10 @@ def _space(tmp_path, params):
     return ["tune", "--space", str(path)]
 
 
+def _user_data(train, val):
+    return ["pretrain", "--preset", "digits-simclr", "--data", str(train), "--val-data", str(val)]
+
+
 def _image_folder_without_images(tmp_path):
     (tmp_path / "tree" / "cat").mkdir(parents=True)
     (tmp_path / "tree" / "cat" / "notes.txt").write_text("no image here")
@@ -60,6 +65,10 @@ def _image_folder(tmp_path):
     return tmp_path / "tree"
 
 
+def _write_image_folder(tmp_path, *options):
+    return ["data", "write", "--source", str(_image_folder(tmp_path)), "--out", str(tmp_path / "out.beton"), *options]
+
+
 CASES = {
     "unknown config key": (lambda t, b: _config(t, "optim: {base_lr: 0.5, lr: 1}\n"), "unknown key 'optim.lr'"),
     "wrong type": (lambda t, b: _config(t, "optim: {base_lr: fast}\n"), "optim.base_lr: Input should be a valid number"),
@@ -72,14 +81,24 @@ CASES = {
                                "empty range: low=1.0 must be < high=0.1"),
     "unknown distribution": (lambda t, b: _space(t, {"optim.base_lr": {"distribution": "gaussian"}}),
                              "params.optim.base_lr"),
-    "missing .beton": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data", str(b / "none.beton")],
-                       "none.beton' does not exist"),
-    "truncated .beton": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data", str(b / "cut.beton")],
-                         "cut.beton' is corrupt or truncated"),
-    ".beton with other fields": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data",
-                                               str(b / "tabular.beton")], "missing ['image', 'label']"),
+    "missing .beton": (lambda t, b: _user_data(b / "none.beton", b / "good.beton"), "none.beton' does not exist"),
+    "image folder where a .beton belongs": (lambda t, b: _user_data(b, b / "good.beton"),
+                                            "is a folder, not a .beton file; write an image folder to one with "
+                                            "`dualtune data write"),
+    "truncated .beton": (lambda t, b: _user_data(b / "cut.beton", b / "good.beton"), "cut.beton' is corrupt or truncated"),
+    ".beton with other fields": (lambda t, b: _user_data(b / "good.beton", b / "tabular.beton"),
+                                 "missing ['image', 'label']"),
+    "train and val of different classes": (lambda t, b: _user_data(b / "good.beton", b / "three.beton"),
+                                           "were written with different classes (2 vs 3"),
+    "user train data probed on the bundled digits": (
+        lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data", str(b / "good.beton")],
+        "mix the bundled 'digits' with a .beton file: give both as .beton files (--data and --val-data)"),
     "image folder without images": (lambda t, b: _image_folder_without_images(t),
                                     "has class folders but no image files"),
+    "unknown .beton write mode": (lambda t, b: _write_image_folder(t, "--write-mode", "png"),
+                                  "write mode 'png' is not one of raw, jpg, proportion, smart"),
+    "JPEG quality out of range": (lambda t, b: _write_image_folder(t, "--jpeg-quality", "900"),
+                                  "JPEG quality 900 must be between 1 and 100"),
     "unwritable output folder": (lambda t, b: ["data", "write", "--source", str(_image_folder(t)), "--out",
                                                str(b / "a_file" / "x.beton")], "cannot write to the output folder"),
     "unwritable MLflow store": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--runs-dir",

@@ -44,13 +44,15 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     }))
     runs = tmp_path / "runs"
     shared = tmp_path / "shared"  # Ray's results on "shared storage", apart from the runs folder
-    driver = subprocess.Popen([sys.executable, "-m", "tuning.cli", "tune", "--space", str(space), "--runs-dir",
-                               str(runs), "--storage", str(shared), "--name", "drv"], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver_log = tmp_path / "driver.log"
+    with driver_log.open("w") as log:
+        driver = subprocess.Popen([sys.executable, "-m", "tuning.cli", "tune", "--space", str(space), "--runs-dir",
+                                   str(runs), "--storage", str(shared), "--name", "drv"], start_new_session=True,
+                                  stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while time.time() < deadline and _completed_trials(runs / "mlflow.db") < 1 and driver.poll() is None:
         time.sleep(1)
-    assert driver.poll() is None, "the driver ended before it could be killed"
+    assert driver.poll() is None, f"the driver ended before it could be killed:\n{driver_log.read_text()[-3000:]}"
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray cluster it started
     driver.wait()
     assert _completed_trials(runs / "mlflow.db") < 3

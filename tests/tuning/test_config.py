@@ -50,6 +50,13 @@ def test_batch_must_split_over_workers():
         validate_config({"data": {"batch_size": 255}, "resources": {"workers": 2}})
 
 
+@pytest.mark.parametrize("train, val", [("in.beton", "digits"), ("digits", "in_val.beton")])
+def test_bundled_and_user_data_do_not_mix(train, val):
+    with pytest.raises(ConfigError, match=f"data.train={train!r} and data.val={val!r} mix the bundled 'digits'"):
+        validate_config({"data": {"train": train, "val": val}})
+    assert validate_config({"data": {"train": "a.beton", "val": "b.beton"}}).data.val == "b.beton"
+
+
 def test_yaml_round_trip(tmp_path):
     cfg = validate_config({"loss": {"method": "vicreg-exp", "params": {"cov_weight": 4}},
                            "model": {"projector": "2048-d", "embedding_dim": 256}, "seed": 3})
