@@ -8,7 +8,7 @@ from torch import nn
 from models.backbones import build_backbone
 from models.health import normalized_embedding_std, rankme
 from models.lars import LARS, lars_param_groups
-from models.probes import best_knn_accuracy, topk_correct, train_linear_probe
+from models.probes import best_knn_accuracy, knn_accuracy, nearest_neighbours, topk_correct, train_linear_probe
 from models.projector import build_projector, parse_projector_spec
 from models.schedules import scaled_lr, warmup_cosine
 from models.ssl_model import SSLModel
@@ -124,6 +124,44 @@ def test_linear_probe_learns_separable_features():
     assert result["linear_probe_top5"] == 100.0
     knn = best_knn_accuracy(feats[:500], labels[:500], feats[500:], labels[500:], 5)
     assert knn["knn_top1"] > 95.0
+
+
+def _naive_knn_top1(train_x, train_y, val_x, val_y, num_classes, k, temperature):
+    """Per val sample: cosine to every train sample, the k largest vote exp(cos / T)."""
+    correct = 0
+    for x, y in zip(val_x.tolist(), val_y.tolist()):
+        cosines = []
+        for j, t in enumerate(train_x.tolist()):
+            dot = sum(a * b for a, b in zip(x, t))
+            cosines.append((dot / (math.sqrt(sum(a * a for a in x)) * math.sqrt(sum(b * b for b in t))), j))
+        votes = [0.0] * num_classes
+        for cosine, j in sorted(cosines, reverse=True)[:k]:
+            votes[int(train_y[j])] += math.exp(cosine / temperature)
+        correct += votes.index(max(votes)) == y
+    return 100.0 * correct / len(val_y)
+
+
+def test_knn_matches_a_naive_reference_whatever_the_chunking():
+    g = torch.Generator().manual_seed(5)
+    centers = 0.8 * torch.randn(4, 6, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 4, (90,), generator=g)
+    feats = centers[labels] + torch.randn(90, 6, generator=g, dtype=torch.float64)
+    train_x, train_y, val_x, val_y = feats[:60], labels[:60], feats[60:], labels[60:]
+    whole = nearest_neighbours(train_x, val_x, 200)
+    chunked = nearest_neighbours(train_x, val_x, 200, max_elements=7 * 60)  # 7 val rows a chunk
+    assert whole[0].shape == (30, 60)  # k capped at the train set's size
+    torch.testing.assert_close(chunked[0], whole[0])
+    assert torch.equal(chunked[1], whole[1])
+    accuracies = set()
+    for k, temperature in [(1, 0.07), (5, 0.1), (20, 0.5), (60, 1.0)]:
+        expected = _naive_knn_top1(train_x, train_y, val_x, val_y, 4, k, temperature)
+        assert knn_accuracy(*chunked, train_y, val_y, 4, k, temperature) == pytest.approx(expected)
+        accuracies.add(expected)
+    assert len(accuracies) > 1 and max(accuracies) < 100.0  # the grid points really differ
+    best = best_knn_accuracy(train_x, train_y, val_x, val_y, 4)
+    assert best["knn_top1"] >= max(accuracies)
+    assert best["knn_top1"] == pytest.approx(_naive_knn_top1(train_x, train_y, val_x, val_y, 4, int(best["knn_k"]),
+                                                             best["knn_temperature"]))
 
 
 def test_topk_correct_counts():
