@@ -17,14 +17,16 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
 
 def train_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
                        num_classes: int, epochs: int = 100, lr: float = 0.1, batch_size: int = 256,
-                       weight_decay: float = 1e-6, seed: int = 0) -> dict[str, float]:
+                       weight_decay: float = 1e-6, seed: int = 0,
+                       device: torch.device | str = "cpu") -> dict[str, float]:
     """Offline linear evaluation on frozen features: SGD momentum 0.9, cosine schedule (App. E).
 
     Returns ``linear_probe_top1`` and ``linear_probe_top5`` on the validation features, in %.
-    The learning rate is scaled by batch_size / 256 as in the paper's protocol.
+    The learning rate is scaled by batch_size / 256 as in the paper's protocol.  The head
+    trains on ``device``; features stay where they are and move there a batch at a time.
     """
     generator = torch.Generator().manual_seed(seed)
-    head = nn.Linear(train_x.shape[1], num_classes)
+    head = nn.Linear(train_x.shape[1], num_classes).to(device)
     peak_lr = lr * batch_size / 256
     optimizer = torch.optim.SGD(head.parameters(), lr=peak_lr, momentum=0.9, weight_decay=weight_decay)
     steps_per_epoch = max(1, -(-len(train_x) // batch_size))
@@ -36,26 +38,29 @@ def train_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torc
             idx = order[start:start + batch_size]
             for group in optimizer.param_groups:
                 group["lr"] = warmup_cosine(step, total, 0, peak_lr, final_lr_ratio=0.0)
-            loss = F.cross_entropy(head(train_x[idx]), train_y[idx])
+            loss = F.cross_entropy(head(train_x[idx].to(device, non_blocking=True)),
+                                   train_y[idx].to(device, non_blocking=True))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
     with torch.no_grad():
-        hits = topk_correct(head(val_x), val_y)
+        logits = torch.cat([head(chunk.to(device)).cpu() for chunk in val_x.split(batch_size)])
+        hits = topk_correct(logits, val_y)
     return {"linear_probe_top1": 100.0 * hits[1] / len(val_y), "linear_probe_top5": 100.0 * hits[5] / len(val_y)}
 
 
-def nearest_neighbours(train_x: torch.Tensor, val_x: torch.Tensor, k: int,
-                       max_elements: int = 2 ** 26) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbours(train_x: torch.Tensor, val_x: torch.Tensor, k: int, max_elements: int = 2 ** 26,
+                       device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine similarities and train indices of each val sample's ``k`` nearest train
-    samples, most similar first.  Val rows go in chunks whose similarity block holds at
-    most ``max_elements`` entries, so memory stays bounded at ImageNet scale."""
-    train_n, val_n = F.normalize(train_x, dim=1), F.normalize(val_x, dim=1)
+    samples, most similar first, computed on ``device`` and returned on the CPU.  Val rows
+    go in chunks whose similarity block holds at most ``max_elements`` entries, so memory
+    stays bounded at ImageNet scale."""
+    train_n = F.normalize(train_x.to(device), dim=1)
     k = min(k, len(train_x))
     rows = max(1, max_elements // len(train_x))
-    parts = [(chunk @ train_n.T).topk(k, dim=1) for chunk in val_n.split(rows)]
-    return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
+    parts = [(F.normalize(chunk.to(device), dim=1) @ train_n.T).topk(k, dim=1) for chunk in val_x.split(rows)]
+    return torch.cat([p.values.cpu() for p in parts]), torch.cat([p.indices.cpu() for p in parts])
 
 
 def knn_accuracy(sims: torch.Tensor, neighbours: torch.Tensor, train_y: torch.Tensor, val_y: torch.Tensor,
@@ -68,10 +73,11 @@ def knn_accuracy(sims: torch.Tensor, neighbours: torch.Tensor, train_y: torch.Te
 
 
 def best_knn_accuracy(train_x, train_y, val_x, val_y, num_classes: int,
-                      ks=(1, 5, 10, 20, 50, 200), temperatures=(0.05, 0.07, 0.1, 0.2, 0.5, 1.0)) -> dict[str, float]:
+                      ks=(1, 5, 10, 20, 50, 200), temperatures=(0.05, 0.07, 0.1, 0.2, 0.5, 1.0),
+                      device: torch.device | str = "cpu") -> dict[str, float]:
     """The best k-NN top-1 over the paper's grid of k and temperature (App. F), from one
-    search for the largest k's neighbours."""
-    sims, neighbours = nearest_neighbours(train_x, val_x, max(ks))
+    search (on ``device``) for the largest k's neighbours."""
+    sims, neighbours = nearest_neighbours(train_x, val_x, max(ks), device=device)
     best = max((knn_accuracy(sims, neighbours, train_y, val_y, num_classes, k, t), k, t)
                for k in ks for t in temperatures)
     return {"knn_top1": best[0], "knn_k": float(best[1]), "knn_temperature": best[2]}

@@ -26,7 +26,8 @@ def extract_features(backbone: nn.Module, loader, channels_last: bool) -> tuple[
 
 def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, device: torch.device) -> dict:
     """Offline linear probe (and k-NN) on frozen features: train split (RRC + flip when
-    ``probe.offline_train_augment``), val split (resize + center crop)."""
+    ``probe.offline_train_augment``), val split (resize + center crop).  Features are kept
+    on the CPU; the probe and the neighbour search run on ``device``."""
     common = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution, device=device,
                   workers=cfg.data.loader_workers, torch_threads=cfg.resources.torch_threads)
     train_x, train_y = extract_features(
@@ -39,7 +40,8 @@ def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, devic
     if cfg.probe.offline_epochs > 0:
         results.update(train_linear_probe(train_x, train_y, val_x, val_y, data["num_classes"],
                                           epochs=cfg.probe.offline_epochs, lr=cfg.probe.offline_lr,
-                                          batch_size=cfg.probe.offline_batch_size, seed=cfg.seed))
+                                          batch_size=cfg.probe.offline_batch_size, seed=cfg.seed,
+                                          device=device))
     if cfg.probe.knn:
-        results.update(best_knn_accuracy(train_x, train_y, val_x, val_y, data["num_classes"]))
+        results.update(best_knn_accuracy(train_x, train_y, val_x, val_y, data["num_classes"], device=device))
     return results
