@@ -2,12 +2,15 @@
 
 A space names a base config (a preset), dotted-key overrides, and parameters: each a
 dotted config path with a distribution (float / int / categorical, optionally log), and
-optionally ``when`` conditions on other paths (conditional parameters).  Loading checks
-every parameter's bounds and choices, and every starting point, against the strict
-config before any compute is spent.
+optionally ``when`` conditions on other paths (conditional parameters).  ``settings``
+rules fix values that follow from the sampled ones (e.g. Table S6's learning rate and
+loss weights for each method and embedding dim).  Loading checks every parameter's bounds
+and choices, every rule, and every starting point, against the strict config before any
+compute is spent.
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -26,6 +29,11 @@ class SearchSpaceError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _holds(when: dict[str, list[Any]], values: dict[str, Any]) -> bool:
+    """Whether every path in ``when`` has one of its listed values."""
+    return all(values.get(path) in allowed for path, allowed in when.items())
 
 
 class _Param(_Strict):
@@ -87,6 +95,12 @@ class CategoricalParam(_Param):
 Param = Union[FloatParam, IntParam, CategoricalParam]
 
 
+class SettingRule(_Strict):
+    """Config values fixed when the sampled values (and the base, and earlier rules) match."""
+    when: dict[str, list[Any]] = Field(min_length=1)
+    set: dict[str, Any] = Field(min_length=1, description="dotted config paths and their values")
+
+
 class SchedulerSpec(_Strict):
     type: Literal["asha", "fifo"] = "asha"
     grace_period: int = Field(1, ge=1)
@@ -109,6 +123,8 @@ class SearchSpace(_Strict):
     max_total_epochs: int | None = Field(None, ge=1, description="stop the campaign once its trials have "
                                                                    "trained this many epochs in total")
     params: dict[str, Param] = Field(default_factory=dict)
+    settings: list[SettingRule] = Field(default_factory=list, description="values that follow from the sampled "
+                                        "ones; rules apply in file order, later ones win")
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
     source: str = ""
 
@@ -138,7 +154,16 @@ class SearchSpace(_Strict):
 
     def is_active(self, param: Param, chosen: dict[str, Any], base_flat: dict[str, Any]) -> bool:
         """Whether a conditional parameter applies, given the values chosen so far."""
-        return all({**base_flat, **chosen}.get(path) in allowed for path, allowed in param.when.items())
+        return _holds(param.when, {**base_flat, **chosen})
+
+    def _fixed_settings(self, sampled: dict[str, Any], base_tree: dict[str, Any]) -> dict[str, Any]:
+        """The values the ``settings`` rules fix for these sampled values, as dotted paths."""
+        seen = {**flatten(base_tree), **sampled}
+        fixed: dict[str, Any] = {}
+        for rule in self.settings:
+            if _holds(rule.when, {**seen, **fixed}):
+                fixed.update(flatten(rule.set))
+        return fixed
 
     def define_by_run(self, trial) -> None:
         """The Optuna define-by-run function: suggests every active parameter in file order."""
@@ -149,8 +174,10 @@ class SearchSpace(_Strict):
                 chosen[name] = param.suggest(trial, name)
 
     def trial_config(self, sampled: dict[str, Any]) -> PretrainConfig:
-        """The full config of one trial: base + overrides + sampled values."""
-        return validate_config(with_overrides(self.base_tree(), sampled),
+        """The full config of one trial: base + overrides + sampled values + the values the
+        ``settings`` rules fix.  The trial trains, MLflow logs and export writes this config."""
+        base_tree = self.base_tree()
+        return validate_config(with_overrides(base_tree, {**sampled, **self._fixed_settings(sampled, base_tree)}),
                                source=f"search space {self.name!r} trial {sampled}")
 
     def check(self) -> None:
@@ -158,6 +185,7 @@ class SearchSpace(_Strict):
         base_tree = self.base_tree()
         self.base_config()
         known = set(flatten(base_tree)) | {f"loss.params.{p}" for p in _all_loss_params()}
+        self._check_settings(known)
         for name, param in self.params.items():
             if name.startswith("resources."):
                 raise SearchSpaceError(f"search space {self.name!r}: {name!r} cannot be searched; a campaign's "
@@ -169,7 +197,7 @@ class SearchSpace(_Strict):
             others = {other: p.candidates()[0] for other, p in self.params.items() if other != name and not p.when}
             for value in param.candidates():
                 try:
-                    validate_config(with_overrides(base_tree, {**others, **_when_example(param), name: value}))
+                    self.trial_config({**others, **_when_example(param), name: value})
                 except ConfigError as error:
                     raise SearchSpaceError(f"search space {self.name!r}: parameter {name!r} value {value!r} "
                                            f"is not valid: {error}") from None
@@ -183,6 +211,35 @@ class SearchSpace(_Strict):
             except ConfigError as error:
                 raise SearchSpaceError(f"search space {self.name!r}: starting point {point} is not valid: "
                                        f"{error}") from None
+
+
+    def _check_settings(self, known: set[str]) -> None:
+        """Rules name config paths, leave the searched parameters alone, and give valid configs:
+        every combination of a grid space, else each rule on its own ``when`` example."""
+        for number, rule in enumerate(self.settings, start=1):
+            where = f"search space {self.name!r}: settings rule {number}"
+            for path in [*rule.when, *flatten(rule.set)]:
+                if path not in known:
+                    raise SearchSpaceError(f"{where}: {path!r} is not a config path")
+            searched = sorted(set(flatten(rule.set)) & set(self.params))
+            if searched:
+                raise SearchSpaceError(f"{where} sets {searched}, which the space searches; a rule may only "
+                                       "set values that follow from the searched ones")
+        if not self.settings:
+            return
+        if self.sampler == "grid":
+            examples = [dict(zip(self.params, values))
+                        for values in itertools.product(*(p.choices for p in self.params.values()))]
+        else:
+            firsts = {name: p.candidates()[0] for name, p in self.params.items() if not p.when}
+            examples = [{**firsts, **{k: v[0] for k, v in rule.when.items() if k in self.params}}
+                        for rule in self.settings]
+        for example in examples:
+            try:
+                self.trial_config(example)
+            except ConfigError as error:
+                raise SearchSpaceError(f"search space {self.name!r}: with its settings rules, {example} "
+                                       f"is not valid: {error}") from None
 
 
 def _when_example(param: Param) -> dict[str, Any]:

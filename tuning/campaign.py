@@ -106,7 +106,7 @@ class _Session:
 
     def trainable(self):
         return tune.with_resources(
-            tune.with_parameters(run_trial, base=self.space.base_tree(),
+            tune.with_parameters(run_trial, space=self.space,
                                  campaign={"name": self.campaign, "data": self.data,
                                            "storage_path": self.storage}),
             cluster.trial_function_resources(self.space.base_config()))

@@ -16,8 +16,9 @@ from ray import tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from search_spaces.loader import SearchSpace
 from tuning.cluster import runs_in_trial_process
-from tuning.config import PretrainConfig, validate_config, with_overrides
+from tuning.config import PretrainConfig
 from tuning.sessions import TuneTrialSession
 from tuning.train_loop import pretrain, train_worker
 
@@ -41,11 +42,11 @@ def build_trainer(cfg: PretrainConfig, loop_config: dict, run_name: str, storage
     )
 
 
-def run_trial(sampled: dict[str, Any], *, base: dict[str, Any], campaign: dict[str, Any]) -> None:
-    """Tune function trainable: base config + sampled values -> one pretraining."""
+def run_trial(sampled: dict[str, Any], *, space: SearchSpace, campaign: dict[str, Any]) -> None:
+    """Tune function trainable: the space's config for the sampled values -> one pretraining."""
     started = time.time()
     trial_id = tune.get_context().get_trial_id()
-    cfg = validate_config(with_overrides(base, sampled), source=f"trial {trial_id}")
+    cfg = space.trial_config(sampled)
     loop_config = {"config": cfg.model_dump(mode="json"), "data": campaign["data"], "trial_started_at": started}
     if runs_in_trial_process(cfg):
         pretrain(loop_config, TuneTrialSession(use_gpu=cfg.resources.gpus_per_worker > 0))

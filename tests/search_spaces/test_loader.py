@@ -94,3 +94,56 @@ def test_resources_cannot_be_searched(tmp_path):
     path = _write(tmp_path, params={"resources.workers": {"distribution": "categorical", "choices": [1, 2]}})
     with pytest.raises(SearchSpaceError, match="'resources.workers' cannot be searched"):
         load_space(str(path))
+
+
+TABLE_S6_PRESETS = {"vicreg-d256": ("vicreg", 256), "vicreg-d512": ("vicreg", 512), "vicreg-d1024": ("vicreg", 1024),
+                    "vicreg-d2048": ("vicreg", 2048), "vicreg-d8192": ("vicreg", 8192),
+                    "vicreg-exp": ("vicreg-exp", 2048), "vicreg-exp-d8192": ("vicreg-exp", 8192),
+                    "vicreg-ctr": ("vicreg-ctr", 2048), "simclr-tuned": ("simclr", 8192)}
+
+
+@pytest.mark.parametrize("preset", sorted(TABLE_S6_PRESETS))
+def test_table_s5_cells_carry_table_s6_settings(preset):
+    """Each 8192-8192-d cell of the table_s5 grid trains exactly as its Table S6 preset."""
+    space = load_space("table_s5")
+    method, d = TABLE_S6_PRESETS[preset]
+    cell = space.trial_config({"loss.method": method, "model.projector": "8192-8192-d", "model.embedding_dim": d})
+    expected = load_preset(preset)
+    assert (cell.loss, cell.optim, cell.data.batch_size) == (expected.loss, expected.optim, expected.data.batch_size)
+    assert space.num_samples == 80
+
+
+def test_settings_rules_apply_in_order_and_see_earlier_rules(tmp_path):
+    path = _write(tmp_path, sampler="grid", params={
+        "loss.method": {"distribution": "categorical", "choices": ["simclr", "vicreg"]},
+        "model.embedding_dim": {"distribution": "categorical", "choices": [64, 128]},
+    }, overrides={"loss.params": {}, "model.projector": "256-d", "model.embedding_dim": 64}, settings=[
+        {"when": {"loss.method": ["vicreg"]}, "set": {"optim.base_lr": 0.3, "loss.params": {"cov_weight": 2.0}}},
+        {"when": {"loss.method": ["vicreg"], "model.embedding_dim": [128]}, "set": {"loss.params.cov_weight": 4.0}},
+        {"when": {"optim.base_lr": [0.3]}, "set": {"optim.weight_decay": 1.0e-4}},  # sees rule 1's lr
+    ])
+    space = load_space(str(path))
+    small = space.trial_config({"loss.method": "vicreg", "model.embedding_dim": 64})
+    large = space.trial_config({"loss.method": "vicreg", "model.embedding_dim": 128})
+    simclr = space.trial_config({"loss.method": "simclr", "model.embedding_dim": 128})
+    assert (small.loss.params["cov_weight"], large.loss.params["cov_weight"]) == (2.0, 4.0)
+    assert small.optim.base_lr == 0.3 and small.optim.weight_decay == 1e-4
+    assert simclr.optim.base_lr == 0.5 and simclr.optim.weight_decay == 1e-6  # digits-simclr's own values
+    assert "cov_weight" not in simclr.loss.params
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"when": {"loss.method": ["simclr"]}, "set": {"optim.lr": 0.1}}, "settings rule 1: 'optim.lr' is not a config path"),
+    ({"when": {"loss.kind": ["simclr"]}, "set": {"optim.base_lr": 0.1}},
+     "settings rule 1: 'loss.kind' is not a config path"),
+    ({"when": {"loss.method": ["simclr"]}, "set": {"loss.method": "vicreg"}},
+     r"settings rule 1 sets \['loss.method'\], which the space searches"),
+    ({"when": {"loss.method": ["vicreg"]}, "set": {"data.batch_size": 255}},
+     "with its settings rules, {'loss.method': 'vicreg'} is not valid: .*batch_size=255 must be divisible"),
+])
+def test_bad_settings_rules_are_named(tmp_path, rule, message):
+    path = _write(tmp_path, sampler="grid", overrides={"loss.params": {}},
+                  params={"loss.method": {"distribution": "categorical", "choices": ["simclr", "vicreg"]}},
+                  settings=[rule])
+    with pytest.raises(SearchSpaceError, match=message):
+        load_space(str(path))

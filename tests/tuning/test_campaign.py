@@ -36,6 +36,7 @@ def campaign(ray_cluster, tmp_path_factory):
         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5, "log": True},
                    "optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}},
         "points_to_evaluate": [{"loss.params.temperature": 0.15, "optim.base_lr": 0.5}],
+        "settings": [{"when": {"loss.params.temperature": [0.15]}, "set": {"optim.weight_decay": 1.0e-5}}],
     }))
     result = run_campaign(load_space(str(space_file)), root / "runs", name="tiny-campaign")
     return result, root
@@ -66,6 +67,9 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
         assert float(params["loss.params.temperature"]) in [row["params"]["loss.params.temperature"]
                                                             for row in result.rows]
         assert params["model.projector"] == "512-512-128" and params["data.batch_size"] == "128"
+        # the space's settings rule: weight decay 1e-5 for the starting point's temperature only
+        assert float(params["optim.weight_decay"]) == (1e-5 if float(params["loss.params.temperature"]) == 0.15
+                                                       else 1e-6)
         assert float(params["optim.effective_lr"]) == pytest.approx(float(params["optim.base_lr"]) * 128 / 256)
         metrics = child.data.metrics
         assert {"loss", "online_top1", "images_per_s", "lr", "linear_probe_top1", "rankme"} <= set(metrics)
@@ -109,6 +113,12 @@ def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
     result, root = campaign
     checkpoint = result.best["checkpoint"]
     assert checkpoint is not None and (Path(checkpoint) / "backbone.safetensors").is_file()
+    trained = {row["trial_id"]: json.loads((Path(row["checkpoint"]) / "config.json").read_text())
+               for row in result.rows}  # what each trial really trained, with the space's settings rule
+    assert sorted(c["optim"]["weight_decay"] for c in trained.values()) == [1e-6, 1e-5]
+    assert all(c["optim"]["weight_decay"] == (1e-5 if c["loss"]["params"]["temperature"] == 0.15 else 1e-6)
+               for c in trained.values())
+    assert trained[result.best["trial_id"]] == load_config(result.exported).model_dump(mode="json")
     out = CliRunner().invoke(app, ["duality-check", "--checkpoint", str(checkpoint), "--runs-dir",
                                    str(root / "runs"), "--batch-size", "64", "--run-id", result.best["run_id"]])
     assert out.exit_code == 0, out.output
