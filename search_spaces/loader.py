@@ -212,7 +212,6 @@ class SearchSpace(_Strict):
                 raise SearchSpaceError(f"search space {self.name!r}: starting point {point} is not valid: "
                                        f"{error}") from None
 
-
     def _check_settings(self, known: set[str]) -> None:
         """Rules name config paths, leave the searched parameters alone, and give valid configs:
         every combination of a grid space, else each rule on its own ``when`` example."""

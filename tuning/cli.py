@@ -203,7 +203,7 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
     table = Table(title=f"campaign {campaign}: {len(rows)} trials")
     for column in ["trial", "status", *(name.split(".")[-1] for name in searched), "epochs", "online top-1",
                    "linear-probe top-1", "time (s)"]:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(r["trial_id"], r["status"], *(_short(r["params"].get(p, "-")) for p in searched),
                       f"{r['epoch']:.0f}" if r["epoch"] is not None else "-",

@@ -18,11 +18,11 @@ def _fmt(value, digits: int = 2) -> str:
 def trials_table(result: CampaignResult) -> Table:
     """One row per trial: params, online and linear-probe top-1, status, duration."""
     table = Table(title=f"campaign {result.name}: {len(result.rows)} trials")
-    table.add_column("trial")
+    table.add_column("trial", overflow="fold")
     for name in result.param_names:
-        table.add_column(name.split(".")[-1], justify="right")
+        table.add_column(name.split(".")[-1], justify="right", overflow="fold")
     for column in ("epochs", "online top-1", "linear-probe top-1", "k-NN top-1", "status", "time (s)"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")
     best_id = result.best["trial_id"] if result.best else None
     for r in result.rows:
         marker = " *" if r["trial_id"] == best_id else ""
