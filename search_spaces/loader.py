@@ -173,6 +173,23 @@ class SearchSpace(_Strict):
             if self.is_active(param, chosen, base_flat):
                 chosen[name] = param.suggest(trial, name)
 
+    def to_yaml(self) -> str:
+        """The space as it runs (``--set`` values included), as YAML that ``load_space`` reads."""
+        header = f"# from {self.source}\n" if self.source else ""
+        return header + yaml.safe_dump(self.model_dump(mode="json", exclude={"source"}, exclude_defaults=True),
+                                       sort_keys=False)
+
+    def with_base_values(self, values: dict[str, Any]) -> SearchSpace:
+        """This space with more dotted-key overrides of its base config, checked; a searched
+        parameter cannot be set (its sampled value would win)."""
+        searched = sorted(set(values) & set(self.params))
+        if searched:
+            raise SearchSpaceError(f"search space {self.name!r} searches {searched}; set only values it does not "
+                                   f"search (its parameters: {', '.join(self.params)})")
+        space = self.model_copy(update={"overrides": {**self.overrides, **values}})
+        space.check()
+        return space
+
     def trial_config(self, sampled: dict[str, Any]) -> PretrainConfig:
         """The full config of one trial: base + overrides + sampled values + the values the
         ``settings`` rules fix.  The trial trains, MLflow logs and export writes this config."""

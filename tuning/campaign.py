@@ -152,7 +152,7 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     parent_run_id = None
     if not top_level_runs:
         parent_run_id = start_parent_run(client, experiment_id, campaign, {"dualtune.space": space.name})
-        client.log_text(parent_run_id, Path(space.source).read_text() if space.source else "", "search_space.yaml")
+        client.log_text(parent_run_id, space.to_yaml(), "search_space.yaml")
         client.log_param(parent_run_id, "num_samples", space.num_samples)
     session = _Session(space, campaign, runs_dir, data, experiment_id, parent_run_id,
                        _storage_location(storage, runs_dir))

@@ -22,6 +22,8 @@ console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and p
 logging.basicConfig(format="dualtune: %(levelname)s: %(message)s", level=logging.WARNING)
 
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="where .beton caches, Ray results and mlflow.db live")
+SET = typer.Option([], "--set", metavar="KEY=VALUE", help="set a config value, e.g. --set data.resolution=224 "
+                                                           "(repeatable; the value is read as YAML)")
 STORAGE = typer.Option(None, "--storage", help="Ray results and checkpoints: a shared path or URI (s3://...) "
                                               "every node reaches (default: RUNS_DIR/ray)")
 
@@ -49,20 +51,26 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
          storage: Optional[str] = STORAGE,
          resume: Optional[str] = typer.Option(None, "--resume", help="continue the campaign of this name"),
+         set_values: list[str] = SET,
          verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: Tune's progress table")):
     """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export."""
     from search_spaces.loader import load_space
     from tuning.campaign import resume_campaign, run_campaign
+    from tuning.config import parse_assignments
     from tuning.report import print_summary
 
     try:
         if resume:
+            if set_values:
+                raise ValueError("--set cannot change a campaign being resumed; its trials keep their config")
             console.print(f"resuming campaign [bold]{resume}[/]")
             result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, verbose=verbose)
         else:
             loaded = load_space(space)
             if num_samples is not None:
                 loaded.num_samples = num_samples
+            if set_values:
+                loaded = loaded.with_base_values(parse_assignments(set_values))
             console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
             result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus, storage=storage,
                                   verbose=verbose)
@@ -79,11 +87,13 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              workers: Optional[int] = typer.Option(None, "--workers"),
              gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker"),
              epochs: Optional[int] = typer.Option(None, "--epochs"),
+             set_values: list[str] = SET,
              runs_dir: Path = RUNS_DIR,
              address: Optional[str] = typer.Option(None, help="Ray cluster address (auto, ray://host:port)"),
              storage: Optional[str] = STORAGE):
     """Run one pretraining (the same code path as a campaign trial), logged as its own MLflow run."""
     from tuning.campaign import run_pretrain
+    from tuning.config import parse_assignments
     from tuning.report import print_summary
 
     if (config is None) == (preset is None):
@@ -92,8 +102,9 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              "resources.workers": workers, "resources.gpus_per_worker": gpus_per_worker,
              "schedule.epochs": epochs}
     try:
+        overrides = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(set_values)}
         result = run_pretrain(str(config) if config else preset, runs_dir, address=address, storage=storage,
-                              overrides={k: v for k, v in flags.items() if v is not None})
+                              overrides=overrides)
     except (ValueError, FileExistsError, RuntimeError) as error:
         _fail(error)
     print_summary(result, console)

@@ -205,3 +205,18 @@ def with_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
                 raise ConfigError(f"cannot set {dotted!r}: {part!r} is not a section")
         node[leaf] = value
     return tree
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, Any]:
+    """``{"dotted.key": value}`` from ``KEY=VALUE`` strings (the CLI's ``--set``), each value
+    read as YAML (``yaml.safe_load``): ``data.resolution=224``, ``probe.knn=false``."""
+    parsed: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {assignment!r} is not KEY=VALUE (e.g. --set data.resolution=224)")
+        try:
+            parsed[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({error})") from None
+    return parsed

@@ -147,3 +147,24 @@ def test_bad_settings_rules_are_named(tmp_path, rule, message):
                   settings=[rule])
     with pytest.raises(SearchSpaceError, match=message):
         load_space(str(path))
+
+
+def test_base_values_set_from_the_cli_apply_and_round_trip(tmp_path):
+    space = load_space("smoke").with_base_values({"schedule.epochs": 7, "data.resolution": 24})
+    cfg = space.trial_config({"loss.params.temperature": 0.2, "optim.base_lr": 0.4})
+    assert (cfg.schedule.epochs, cfg.data.resolution, cfg.optim.base_lr) == (7, 24, 0.4)
+    assert load_space("smoke").base_config().schedule.epochs == 4  # the shipped space is untouched
+    path = tmp_path / "ran.yaml"
+    path.write_text(space.to_yaml())
+    again = load_space(str(path))
+    assert again.model_dump(exclude={"source"}) == space.model_dump(exclude={"source"})
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"optim.base_lr": 0.3}, r"searches \['optim.base_lr'\]; set only values it does not search"),
+    ({"data.resolutoin": 64}, "unknown key 'data.resolutoin'"),
+    ({"data.resolution": 7}, "data.resolution: Input should be greater than or equal to 8"),
+])
+def test_bad_base_values_are_named(values, message):
+    with pytest.raises(ValueError, match=message):
+        load_space("smoke").with_base_values(values)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -80,6 +81,10 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
     assert parent.data.tags["dualtune.best_trial"] == result.best["trial_id"]
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"trials.csv", "search_space.yaml", "best_config.yaml", "optuna"} <= artifacts
+    with tempfile.TemporaryDirectory() as tmp:  # the space as it ran, loadable again
+        logged = load_space(client.download_artifacts(result.parent_run_id, "search_space.yaml", tmp))
+    assert logged.params.keys() == {"loss.params.temperature", "optim.base_lr"} and len(logged.settings) == 1
+    assert logged.overrides["schedule.epochs"] == 1
     plots = {a.path for a in client.list_artifacts(result.parent_run_id, "optuna")}
     assert plots == {f"optuna/{name}" for name in ("plots.html", "optimization_history.png", "param_importances.png",
                                                    "parallel_coordinate.png", "slice.png")}

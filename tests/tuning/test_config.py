@@ -1,7 +1,10 @@
 """The strict config: errors name the key, and what dump writes, load reads back."""
+import re
+
 import pytest
 
-from tuning.config import ConfigError, PretrainConfig, dump_config, flatten, load_config, validate_config, with_overrides
+from tuning.config import (ConfigError, PretrainConfig, dump_config, flatten, load_config, parse_assignments,
+                           validate_config, with_overrides)
 
 
 def test_defaults_are_valid_and_effective_lr_scales_with_batch():
@@ -104,3 +107,17 @@ def test_table_s6_presets_carry_the_papers_hyperparameters():
     assert load_preset("vicreg-exp-d8192").optim.base_lr == 0.8 and load_preset("vicreg-exp").optim.base_lr == 0.5
     ctr = load_preset("vicreg-ctr")
     assert (ctr.optim.base_lr, ctr.loss.params["temperature"], ctr.data.batch_size) == (0.6, 0.15, 1024)
+
+
+def test_set_assignments_are_typed_as_yaml():
+    parsed = parse_assignments(["data.resolution=224", "probe.knn=false", "optim.base_lr=0.5", "model.projector=2048-d",
+                                "loss.params.temperature = 0.1", "model.embedding_dim="])
+    assert parsed == {"data.resolution": 224, "probe.knn": False, "optim.base_lr": 0.5, "model.projector": "2048-d",
+                      "loss.params.temperature": 0.1, "model.embedding_dim": None}
+
+
+@pytest.mark.parametrize("bad, message", [("data.resolution", "is not KEY=VALUE"), ("=3", "is not KEY=VALUE"),
+                                          ("model.projector=[1, 2", "the value is not valid YAML")])
+def test_malformed_set_assignments_are_named(bad, message):
+    with pytest.raises(ConfigError, match=f"--set '{re.escape(bad)}'.*{message}"):
+        parse_assignments([bad])
