@@ -193,7 +193,9 @@ class SearchSpace(_Strict):
     def trial_config(self, sampled: dict[str, Any]) -> PretrainConfig:
         """The full config of one trial: base + overrides + sampled values + the values the
         ``settings`` rules fix.  The trial trains, MLflow logs and export writes this config."""
-        base_tree = self.base_tree()
+        return self._config_for(sampled, self.base_tree())
+
+    def _config_for(self, sampled: dict[str, Any], base_tree: dict[str, Any]) -> PretrainConfig:
         return validate_config(with_overrides(base_tree, {**sampled, **self._fixed_settings(sampled, base_tree)}),
                                source=f"search space {self.name!r} trial {sampled}")
 
@@ -202,7 +204,7 @@ class SearchSpace(_Strict):
         base_tree = self.base_tree()
         self.base_config()
         known = set(flatten(base_tree)) | {f"loss.params.{p}" for p in _all_loss_params()}
-        self._check_settings(known)
+        self._check_settings(known, base_tree)
         for name, param in self.params.items():
             if name.startswith("resources."):
                 raise SearchSpaceError(f"search space {self.name!r}: {name!r} cannot be searched; a campaign's "
@@ -214,7 +216,7 @@ class SearchSpace(_Strict):
             others = {other: p.candidates()[0] for other, p in self.params.items() if other != name and not p.when}
             for value in param.candidates():
                 try:
-                    self.trial_config({**others, **_when_example(param), name: value})
+                    self._config_for({**others, **_when_example(param), name: value}, base_tree)
                 except ConfigError as error:
                     raise SearchSpaceError(f"search space {self.name!r}: parameter {name!r} value {value!r} "
                                            f"is not valid: {error}") from None
@@ -224,12 +226,12 @@ class SearchSpace(_Strict):
                 raise SearchSpaceError(f"search space {self.name!r}: starting point {point} sets {sorted(unknown)}, "
                                        f"which are not parameters of the space ({', '.join(self.params)})")
             try:
-                self.trial_config(point)
+                self._config_for(point, base_tree)
             except ConfigError as error:
                 raise SearchSpaceError(f"search space {self.name!r}: starting point {point} is not valid: "
                                        f"{error}") from None
 
-    def _check_settings(self, known: set[str]) -> None:
+    def _check_settings(self, known: set[str], base_tree: dict[str, Any]) -> None:
         """Rules name config paths, leave the searched parameters alone, and give valid configs:
         every combination of a grid space, else each rule on its own ``when`` example."""
         for number, rule in enumerate(self.settings, start=1):
@@ -252,7 +254,7 @@ class SearchSpace(_Strict):
                         for rule in self.settings]
         for example in examples:
             try:
-                self.trial_config(example)
+                self._config_for(example, base_tree)
             except ConfigError as error:
                 raise SearchSpaceError(f"search space {self.name!r}: with its settings rules, {example} "
                                        f"is not valid: {error}") from None
