@@ -4,7 +4,10 @@ The SSL views' random-resized crops happen in FFCV's compiled pipeline, seeded p
 (pipelines.seeded_crop); their flips, photometric augmentations and normalisation run on
 the device (pipelines.augment).
 Batches arrive as uint8 (B, C, H, W) on ``device``, with channels-last strides.
-Batch tensors live in FFCV's reused buffers: use or copy each before asking for the next.
+Image tensors live in FFCV's reused buffers: use or copy each before asking for the next
+(copying every training batch would cost a pass over memory).  Labels are handed out as
+owned copies, since callers keep them (the probes collect a whole split's labels), and a kept
+buffer view would be overwritten by later batches.
 """
 from __future__ import annotations
 
@@ -30,14 +33,15 @@ def _label_pipeline(device: torch.device):
 
 
 class Batches:
-    """Iterates an FFCV loader, handing out each batch rearranged by ``arrange``.
+    """Iterates an FFCV loader, handing out each batch rearranged by ``arrange`` (which
+    also copies the label out of FFCV's buffers).
 
     FFCV 1.0.2 sets torch's intra-op thread count to its own worker count whenever an epoch
     starts (in the caller and in its iterator thread); the count the run asked for
     (``torch_threads``) is restored once the epoch's first batch has arrived.
     """
 
-    def __init__(self, loader, torch_threads: int, arrange=lambda batch: batch):
+    def __init__(self, loader, torch_threads: int, arrange):
         self.loader, self.torch_threads, self.arrange = loader, torch_threads, arrange
 
     def __len__(self) -> int:
@@ -69,7 +73,7 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
                     distributed=distributed, drop_last=True, os_cache=True,
                     pipelines={"view1": view(0), "view2": view(1), "image": None, "label": _label_pipeline(device)})
     # FFCV yields the file's own fields first (label), then the added outputs (view1, view2).
-    return Batches(loader, threads, lambda batch: (batch[1], batch[2], batch[0]))
+    return Batches(loader, threads, lambda batch: (batch[1], batch[2], batch[0].clone()))
 
 
 def eval_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, train: bool,
@@ -89,4 +93,5 @@ def eval_loader(path: str, batch_size: int, resolution: int, device: torch.devic
     return Batches(Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.SEQUENTIAL, seed=seed,
                           drop_last=False, os_cache=True,
                           pipelines={"image": image + _image_tail(device),
-                                     "label": _label_pipeline(device)}), threads)
+                                     "label": _label_pipeline(device)}),
+                   threads, lambda batch: (batch[0], batch[1].clone()))

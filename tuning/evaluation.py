@@ -29,13 +29,13 @@ def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, devic
     ``probe.offline_train_augment``), val split (resize + center crop).  Features are kept
     on the CPU; the probe and the neighbour search run on ``device``."""
     common = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution, device=device,
-                  workers=cfg.data.loader_workers, torch_threads=cfg.resources.torch_threads)
+                  workers=cfg.data.loader_workers, torch_threads=cfg.resources.torch_threads,
+                  center_crop_ratio=cfg.data.center_crop_ratio)
     train_x, train_y = extract_features(
         backbone, eval_loader(data["train"], train=cfg.probe.offline_train_augment, seed=cfg.seed, **common),
         cfg.model.channels_last)
-    val_x, val_y = extract_features(
-        backbone, eval_loader(data["val"], train=False, center_crop_ratio=cfg.data.center_crop_ratio, **common),
-        cfg.model.channels_last)
+    val_x, val_y = extract_features(backbone, eval_loader(data["val"], train=False, **common),
+                                    cfg.model.channels_last)
     results = {}
     if cfg.probe.offline_epochs > 0:
         results.update(train_linear_probe(train_x, train_y, val_x, val_y, data["num_classes"],

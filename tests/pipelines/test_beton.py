@@ -27,7 +27,8 @@ def test_written_beton_reads_back_images_and_labels(small_beton):
     info = check_beton(path)
     assert info["num_samples"] == 24 and info["classes"] == ["a", "b", "c"]
     assert json.loads(classes_path(path).read_text()) == ["a", "b", "c"]
-    batches = list(eval_loader(str(path), 8, 12, torch.device("cpu"), train=False, center_crop_ratio=1.0))
+    batches = [(x.clone(), y) for x, y in eval_loader(str(path), 8, 12, torch.device("cpu"), train=False,
+                                                      center_crop_ratio=1.0)]  # images live in reused buffers
     got_images = torch.cat([x for x, _ in batches]).permute(0, 2, 3, 1).numpy()
     got_labels = torch.cat([y for _, y in batches]).numpy()
     assert np.array_equal(got_labels, labels)

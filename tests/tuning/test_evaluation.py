@@ -1,0 +1,81 @@
+"""The end-of-run evaluation through the real FFCV loader, on a .beton of many more batches
+than FFCV keeps buffers: collected labels must be the file's, and a raw-pixel k-NN must
+match a float64 reference computed straight from the arrays."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pipelines.beton import ArraySource, write_beton
+from pipelines.loaders import eval_loader
+from tuning.config import validate_config
+from tuning.evaluation import extract_features, final_evaluation
+
+SIZE, CLASSES, BATCH = 8, 10, 16
+MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def _noisy_prototypes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One random prototype image per class, plus heavy per-image noise: k-NN is good but
+    not perfect, so a wrong label or a wrong neighbour shows in the accuracy."""
+    prototypes = np.random.default_rng(1234).integers(100, 156, size=(CLASSES, SIZE, SIZE, 3))
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % CLASSES)
+    noise = rng.normal(0, 70, size=(n, SIZE, SIZE, 3))
+    return np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("many_batches")
+    names = [str(c) for c in range(CLASSES)]
+    out = {}
+    for split, n, seed in (("train", 1200, 0), ("val", 400, 1)):
+        images, labels = _noisy_prototypes(n, seed)
+        out[split] = (write_beton(ArraySource(images, labels), folder / f"{split}.beton", names), images, labels)
+    return out
+
+
+def _reference_features(images: np.ndarray) -> np.ndarray:
+    """The eval loader's input to the backbone, in float64: ImageNet-standardised pixels."""
+    return ((images / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).reshape(len(images), -1)
+
+
+def _reference_knn(train_x, train_y, val_x, val_y, k: int, temperature: float) -> float:
+    """Weighted k-NN top-1 (%) in float64, written without the package's helpers."""
+    train_n = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    val_n = val_x / np.linalg.norm(val_x, axis=1, keepdims=True)
+    sims = val_n @ train_n.T
+    correct = 0
+    for row, label in zip(sims, val_y):
+        nearest = np.argsort(-row, kind="stable")[:k]
+        votes = np.zeros(CLASSES)
+        np.add.at(votes, train_y[nearest], np.exp(row[nearest] / temperature))
+        correct += int(votes.argmax() == label)
+    return 100.0 * correct / len(val_y)
+
+
+def test_collected_labels_are_the_files_across_many_batches(splits):
+    path, images, labels = splits["train"]
+    loader = eval_loader(str(path), BATCH, SIZE, torch.device("cpu"), train=False, center_crop_ratio=1.0)
+    assert len(loader) == len(labels) // BATCH == 75  # far more batches than FFCV's reused buffers
+    features, collected = extract_features(nn.Flatten(), loader, channels_last=False)
+    assert np.array_equal(collected.numpy(), labels)
+    assert np.bincount(collected.numpy()).tolist() == [len(labels) // CLASSES] * CLASSES
+    np.testing.assert_allclose(features.double().numpy(), _reference_features(images), atol=1.01 / 255 / 0.224)
+
+
+def test_raw_pixel_knn_and_linear_probe_through_the_loader_match_the_reference(splits):
+    (train, train_images, train_y), (val, val_images, val_y) = splits["train"], splits["val"]
+    cfg = validate_config({"data": {"train": str(train), "val": str(val), "resolution": SIZE,
+                                    "center_crop_ratio": 1.0},
+                           "model": {"channels_last": False},
+                           "probe": {"offline_epochs": 20, "offline_batch_size": BATCH, "offline_lr": 0.05,
+                                     "offline_train_augment": False}})
+    data = {"train": str(train), "val": str(val), "num_classes": CLASSES}
+    results = final_evaluation(cfg, data, nn.Flatten(), torch.device("cpu"))
+    train_x, val_x = _reference_features(train_images), _reference_features(val_images)
+    reference = _reference_knn(train_x, train_y, val_x, val_y, int(results["knn_k"]), results["knn_temperature"])
+    assert 60.0 < reference < 100.0, "the data should make k-NN good but not perfect"
+    assert results["knn_top1"] == pytest.approx(reference, abs=100.0 / len(val_y) + 1e-9)
+    assert results["linear_probe_top1"] > 50.0  # wrong labels put the probe near chance (10%)
