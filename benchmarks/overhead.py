@@ -15,11 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from search_spaces.loader import SearchSpace
-from tuning.campaign import run_campaign
+from tuning.campaign.driver import run_campaign
+from tuning.campaign.paths import RunsFolder
+from tuning.campaign.results import read_trial_records
+from tuning.campaign.space import SearchSpace
+from tuning.campaign.tracking import CampaignRuns, open_store
 from tuning.config import validate_config
-from tuning.mlflow_logging import CampaignRuns, open_store
-from tuning.results import read_trial_records
 
 STARTUP_KEYS = ("startup_worker_s", "startup_model_s", "startup_loader_s", "startup_first_batch_s")
 
@@ -38,8 +39,9 @@ def _space(workers: int, epochs: int, trials: int) -> SearchSpace:
 
 def _mlflow_seconds_per_trial(runs_dir: Path, epochs: int) -> float:
     """What the driver's logger writes for one trial (run, params, config, every epoch, close)."""
-    client, experiment_id = open_store(runs_dir / "mlflow.db", "overhead-probe")
-    runs = CampaignRuns(runs_dir / "mlflow.db", experiment_id, "probe", lambda s: validate_config({}), None)
+    mlflow_db = RunsFolder(runs_dir).mlflow_db
+    client, experiment_id = open_store(mlflow_db, "overhead-probe")
+    runs = CampaignRuns(mlflow_db, experiment_id, "probe", lambda s: validate_config({}), None)
     result = {"epoch": 1, "loss": 1.0, "online_top1": 10.0, "lr": 0.1, "images_per_s": 100.0, "reported_at": 1.0}
     start = time.perf_counter()
     run_id = runs.run_for("t0", {}, "/tmp")

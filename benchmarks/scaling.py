@@ -12,8 +12,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tuning.campaign import run_pretrain
-from tuning.results import read_trial_records
+from tuning.campaign.driver import run_pretrain
+from tuning.campaign.results import read_trial_records
 
 TITLE = "DDP scaling on the CPU: 1 vs 2 workers, same global batch"
 SETUPS = (("1 worker x 1 thread (baseline)", 1, 1), ("1 worker x 2 threads", 1, 2), ("2 DDP workers x 1 thread", 2, 1))

@@ -15,9 +15,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from search_spaces.loader import load_space
-from tuning.campaign import run_campaign
-from tuning.results import read_trial_records
+from tuning.campaign.driver import run_campaign
+from tuning.campaign.results import read_trial_records
+from tuning.campaign.space import load_space
 
 PLOT = Path(__file__).with_name("search_efficiency.png")
 ARMS = {"TPE + ASHA": {"sampler": "tpe", "scheduler": {"type": "asha", "grace_period": 2, "reduction_factor": 2}},

@@ -10,6 +10,7 @@ compilation) says whether the loader is the bottleneck (target: under 10%).
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -19,9 +20,9 @@ import torch
 from pipelines.beton import ArraySource, write_beton
 from pipelines.digits import digits_splits
 from tuning.config import validate_config
-from tuning.data import prepare_data
-from tuning.sessions import TuneTrialSession
-from tuning.train_loop import Pretraining
+from tuning.run.data import PreparedData, prepare_data
+from tuning.run.loop import Pretraining
+from tuning.run.sessions import LocalSession
 
 CASES = (  # backbone, small stem, batch size, resolution, training images (None: the whole split)
     ("small_cnn", True, 256, 32, None),
@@ -34,33 +35,34 @@ TITLE = "Training step: full step vs the bare model, and data wait"
 def _bare_model_rate(run: Pretraining, batch_size: int, resolution: int, steps: int = 3) -> float:
     """Images/s of forward + backward of backbone and projector on in-memory views."""
     x = torch.randn(2 * batch_size, 3, resolution, resolution).contiguous(memory_format=run.memory_format)
-    net = run.net
-    net(x)[1].sum().backward()  # warm-up
+    network = run.network
+    network(x)[1].sum().backward()  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
-        net.zero_grad(set_to_none=True)
-        net(x)[1].sum().backward()
+        network.zero_grad(set_to_none=True)
+        network(x)[1].sum().backward()
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def _subset(data: dict, images: int | None, folder: Path) -> dict:
+def _subset(data: PreparedData, images: int | None, folder: Path) -> PreparedData:
     """The digits train split, or its first ``images`` images as a .beton of their own."""
     if images is None:
         return data
     (x, y), _ = digits_splits(32)
     path = write_beton(ArraySource(x[:images], y[:images]), folder / f"digits_first{images}.beton",
                        [str(d) for d in range(10)], force=True)
-    return {**data, "train": str(path)}
+    return dataclasses.replace(data, train=str(path))
 
 
-def measure(backbone: str, small_stem: bool, batch_size: int, resolution: int, data: dict, threads: int) -> dict:
+def measure(backbone: str, small_stem: bool, batch_size: int, resolution: int, data: PreparedData,
+            threads: int) -> dict:
     """One backbone: full-step images/s over a real epoch, bare-model images/s, data wait."""
     cfg = validate_config({
         "data": {"batch_size": batch_size, "resolution": resolution},
         "model": {"backbone": backbone, "small_stem": small_stem, "projector": "512-512-128",
                   "channels_last": False},
         "resources": {"workers": 1, "torch_threads": threads}})
-    run = Pretraining(cfg, data, TuneTrialSession(use_gpu=False))
+    run = Pretraining(cfg, data, LocalSession())
     run.train_epoch(0)  # FFCV compiles its pipeline during the first epoch
     start = time.perf_counter()
     totals = run.train_epoch(1)

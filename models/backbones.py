@@ -1,10 +1,13 @@
 """Backbones: torchvision ResNets without their classifier, and a small conv net for CPU runs."""
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torchvision
 from torch import nn
 
-BACKBONES = ("small_cnn", "resnet18", "resnet50")
+BackboneName = Literal["small_cnn", "resnet18", "resnet50"]
+BACKBONES: tuple[str, ...] = get_args(BackboneName)
 
 
 def _small_cnn(width: int = 32) -> tuple[nn.Module, int]:

@@ -2,7 +2,9 @@
 
 Every loss takes ``z_a, z_b`` of shape (N, D): row i of each is the embedding of the two
 views of sample i (the paper's K and K' are their transposes, M = D, N = N).  Every loss
-returns a scalar.  Under DDP the caller passes *global* batches (see models.gather), so
+returns a scalar, except ``vicreg``, which also returns its unweighted terms (computed once,
+for the loss and for logging).  Tunable parameters have no defaults here: the method
+registry (models.registry) holds them.  Under DDP the caller passes *global* batches (see models.gather), so
 batch statistics (VICReg variance/covariance, Barlow Twins standardisation, negatives of
 the contrastive losses) are over the whole batch of every rank.
 """
@@ -45,7 +47,7 @@ def normalize_embeddings(z: torch.Tensor, normalization: str = "embedding") -> t
     return F.normalize(z, dim=1)
 
 
-def info_nce(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.15,
+def info_nce(z_a: torch.Tensor, z_b: torch.Tensor, *, temperature: float,
              similarity: str = "cosine", decoupled: bool = False,
              normalization: str = "embedding") -> torch.Tensor:
     """SimCLR's NT-Xent (Eqs. 16-17) and its relatives, averaged over the 2N anchors.
@@ -71,7 +73,7 @@ def info_nce(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.15,
     return (denominators - positives).mean()
 
 
-def spectral_contrastive(z_a: torch.Tensor, z_b: torch.Tensor, mu: float = 1.0) -> torch.Tensor:
+def spectral_contrastive(z_a: torch.Tensor, z_b: torch.Tensor, *, mu: float) -> torch.Tensor:
     """Spectral Contrastive Loss (Eqs. 18/32): -2 mean_i <k_i, k'_i> + mean_{i!=j} <k_i, k_j>^2.
 
     The repulsive term is the sample-contrastive criterion L_c averaged over pairs, taken
@@ -94,7 +96,7 @@ def _variance_hinge(k: torch.Tensor) -> torch.Tensor:
     return F.relu(1.0 - std).mean()
 
 
-def _covariance_penalty(k: torch.Tensor, denominator: int, penalty: str, temperature: float) -> torch.Tensor:
+def _covariance_penalty(k: torch.Tensor, denominator: int, penalty: str, temperature: float | None) -> torch.Tensor:
     k = k - k.mean(dim=0)
     cov = (k.T @ k) / denominator
     if penalty == "squares":
@@ -102,12 +104,14 @@ def _covariance_penalty(k: torch.Tensor, denominator: int, penalty: str, tempera
     return torch.logsumexp(off_diagonal(cov / temperature), dim=1).mean() / 2
 
 
-def vicreg_terms(z_a: torch.Tensor, z_b: torch.Tensor, covariance: str = "squares", temperature: float = 0.1,
-                 transpose: bool = False) -> dict[str, torch.Tensor]:
+def vicreg_terms(z_a: torch.Tensor, z_b: torch.Tensor, covariance: str, temperature: float | None,
+                 transpose: bool) -> dict[str, torch.Tensor]:
     """The unweighted invariance, variance and covariance terms of the VICReg family
-    (see ``vicreg``), for logging each term and for weighting them."""
+    (see ``vicreg``)."""
     if covariance not in COVARIANCE_PENALTIES:
         raise ValueError(f"unknown covariance penalty {covariance!r}; allowed: {', '.join(COVARIANCE_PENALTIES)}")
+    if covariance == "logsumexp" and temperature is None:
+        raise ValueError("the logsumexp covariance penalty needs a temperature")
     denominator = z_a.shape[0] - 1
     a, b = (z_a.T, z_b.T) if transpose else (z_a, z_b)
     return {
@@ -118,22 +122,24 @@ def vicreg_terms(z_a: torch.Tensor, z_b: torch.Tensor, covariance: str = "square
     }
 
 
-def vicreg(z_a: torch.Tensor, z_b: torch.Tensor, sim_weight: float = 25.0, var_weight: float = 25.0,
-           cov_weight: float = 1.0, covariance: str = "squares", temperature: float = 0.1,
-           transpose: bool = False) -> torch.Tensor:
+def vicreg(z_a: torch.Tensor, z_b: torch.Tensor, *, sim_weight: float, var_weight: float, cov_weight: float,
+           covariance: str, temperature: float | None = None,
+           transpose: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """VICReg (Eqs. 20-21) and the paper's VICReg-exp / VICReg-ctr (Eqs. 11-13, Algorithms 1-2).
 
     ``covariance="squares"``: c(K) = sum of squared off-diagonal covariances / D per view
     (L_nc, VICReg).  ``"logsumexp"``: c_exp(K) = mean_i LSE_{j!=i}(C_ij / temperature) / 2
-    per view (VICReg-exp).  ``transpose`` applies the variance and covariance terms to the
-    transposed matrices (VICReg-ctr, sample-contrastive); the covariance keeps the
-    (N - 1) denominator, as printed in Algorithm 2.
+    per view (VICReg-exp; ``temperature`` is used by this penalty only).  ``transpose``
+    applies the variance and covariance terms to the transposed matrices (VICReg-ctr,
+    sample-contrastive); the covariance keeps the (N - 1) denominator, as printed in
+    Algorithm 2.  Returns the weighted total and the unweighted terms.
     """
     terms = vicreg_terms(z_a, z_b, covariance, temperature, transpose)
-    return sim_weight * terms["invariance"] + var_weight * terms["variance"] + cov_weight * terms["covariance"]
+    total = sim_weight * terms["invariance"] + var_weight * terms["variance"] + cov_weight * terms["covariance"]
+    return total, terms
 
 
-def barlow_twins(z_a: torch.Tensor, z_b: torch.Tensor, lambd: float = 0.0051) -> torch.Tensor:
+def barlow_twins(z_a: torch.Tensor, z_b: torch.Tensor, *, lambd: float) -> torch.Tensor:
     """Barlow Twins (Eqs. 19/33): sum_j (1 - C_jj)^2 + lambd * sum_{i!=j} C_ij^2.
 
     C is the cross-correlation of the two views after standardising each dimension over
@@ -149,7 +155,7 @@ def barlow_twins(z_a: torch.Tensor, z_b: torch.Tensor, lambd: float = 0.0051) ->
     return on_diagonal + lambd * off_diagonal(cross).pow(2).sum()
 
 
-def tcr(z_a: torch.Tensor, z_b: torch.Tensor, eps: float = 0.5, inv_weight: float = 1.0) -> torch.Tensor:
+def tcr(z_a: torch.Tensor, z_b: torch.Tensor, *, eps: float, inv_weight: float) -> torch.Tensor:
     """Total Coding Rate (Eqs. 22/37) with a cosine invariance term.
 
     -1/2 logdet(I + alpha Cov(K)) per view, averaged over views, with unit-norm embeddings,

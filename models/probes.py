@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.schedules import warmup_cosine
+from models.schedules import scaled_lr, warmup_cosine
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[int, int]:
@@ -27,7 +27,7 @@ def train_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torc
     """
     generator = torch.Generator().manual_seed(seed)
     head = nn.Linear(train_x.shape[1], num_classes).to(device)
-    peak_lr = lr * batch_size / 256
+    peak_lr = scaled_lr(lr, batch_size)
     optimizer = torch.optim.SGD(head.parameters(), lr=peak_lr, momentum=0.9, weight_decay=weight_decay)
     steps_per_epoch = max(1, -(-len(train_x) // batch_size))
     total = epochs * steps_per_epoch

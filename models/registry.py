@@ -1,17 +1,26 @@
 """Method registry: a method is a loss function, the arguments it fixes, and its tunable
-parameters with their defaults.  Adding a method is one entry here (plus its loss)."""
+parameters with their defaults (the only place those defaults are written).  Adding a
+method is one entry here (plus its loss)."""
 from __future__ import annotations
 
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 
 from models import losses
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+class LossOutput(NamedTuple):
+    """A loss value and, for methods made of weighted terms, the unweighted terms by name
+    (computed in the same pass; detach them before logging)."""
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], LossOutput]
 
 
 @dataclass(frozen=True)
@@ -21,7 +30,7 @@ class Method:
     fixed: dict[str, Any] = field(default_factory=dict)
     family: str = "sample-contrastive"
     description: str = ""
-    terms: Callable[..., dict[str, torch.Tensor]] | None = None
+    returns_terms: bool = False  # the loss returns (total, {term: value})
 
     def __post_init__(self):
         accepted = set(inspect.signature(self.loss).parameters) - {"z_a", "z_b"}
@@ -47,15 +56,15 @@ METHODS: dict[str, Method] = {
                   description="Spectral contrastive loss, exactly L_c (Eqs. 18/32)"),
     "vicreg": Method(losses.vicreg, {"sim_weight": 25.0, "var_weight": 25.0, "cov_weight": 1.0},
                      {"covariance": "squares"}, family="dimension-contrastive",
-                     description="VICReg (Eqs. 20-21)", terms=losses.vicreg_terms),
+                     description="VICReg (Eqs. 20-21)", returns_terms=True),
     "vicreg-exp": Method(losses.vicreg, {"sim_weight": 1.0, "var_weight": 1.0, "cov_weight": 2.0, "temperature": 0.1},
                          {"covariance": "logsumexp"}, family="dimension-contrastive",
                          description="VICReg with a LogSumExp covariance term (Eq. 12, Algorithm 1)",
-                         terms=losses.vicreg_terms),
+                         returns_terms=True),
     "vicreg-ctr": Method(losses.vicreg, {"sim_weight": 1.0, "var_weight": 1.0, "cov_weight": 1.0, "temperature": 0.15},
                          {"covariance": "logsumexp", "transpose": True},
                          description="VICReg-exp on the transposed matrix (Eq. 13, Algorithm 2)",
-                         terms=losses.vicreg_terms),
+                         returns_terms=True),
     "barlow-twins": Method(losses.barlow_twins, {"lambd": 0.0051}, family="dimension-contrastive",
                            description="Barlow Twins (Eqs. 19/33)"),
     "tcr": Method(losses.tcr, {"eps": 0.5, "inv_weight": 1.0}, family="dimension-contrastive",
@@ -92,17 +101,13 @@ def check_loss_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_loss(name: str, params: dict[str, Any] | None = None) -> LossFn:
-    """The loss of method ``name`` with ``params`` bound: a function of (z_a, z_b)."""
+    """The loss of method ``name`` with ``params`` bound: a function of (z_a, z_b) giving a
+    LossOutput (the total, and the VICReg family's terms from the same pass)."""
     method = get_method(name)
-    return functools.partial(method.loss, **method.fixed, **check_loss_params(name, params or {}))
+    bound = functools.partial(method.loss, **method.fixed, **check_loss_params(name, params or {}))
 
+    def loss(z_a: torch.Tensor, z_b: torch.Tensor) -> LossOutput:
+        value = bound(z_a, z_b)
+        return LossOutput(*value) if method.returns_terms else LossOutput(value, {})
 
-def build_loss_terms(name: str, params: dict[str, Any] | None = None) -> Callable | None:
-    """For methods made of weighted terms (the VICReg family), a function of (z_a, z_b)
-    returning the unweighted terms by name; None for the others."""
-    method = get_method(name)
-    if method.terms is None:
-        return None
-    accepted = set(inspect.signature(method.terms).parameters)
-    bound = {k: v for k, v in {**method.fixed, **check_loss_params(name, params or {})}.items() if k in accepted}
-    return functools.partial(method.terms, **bound)
+    return loss

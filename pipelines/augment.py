@@ -128,3 +128,9 @@ def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Te
     m = torch.tensor(mean, device=x.device, dtype=x.dtype)[None, :, None, None]
     s = torch.tensor(std, device=x.device, dtype=x.dtype)[None, :, None, None]
     return (x - m) / s
+
+
+def model_input(images: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """An un-augmented uint8 (B, C, H, W) batch as the network reads it: standardised floats
+    in ``memory_format`` (evaluation and the duality check)."""
+    return normalize(images.float() / 255.0).contiguous(memory_format=memory_format)

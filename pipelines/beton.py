@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from pipelines.errors import DataError, OutputExistsError
+
 FIELDS = ("image", "label")
 WRITE_MODES = ("raw", "jpg", "proportion", "smart")
 
 
-class BetonError(ValueError):
-    """A .beton that is missing, unreadable or not of the expected layout."""
+@dataclass(frozen=True)
+class BetonInfo:
+    """What ``check_beton`` found: the file, its sample count and fields, and its class
+    names (None when no class-index file lies beside it)."""
+    path: str
+    num_samples: int
+    fields: list[str]
+    classes: list[str] | None
 
 
 class ArraySource:
@@ -43,18 +52,18 @@ def classes_path(beton: str | Path) -> Path:
 
 def check_write_options(write_mode: str, max_resolution: int | None, jpeg_quality: int,
                         compress_probability: float, workers: int) -> None:
-    """ValueError naming the first writer option out of its allowed range (FFCV would fail
+    """DataError naming the first writer option out of its allowed range (FFCV would fail
     late, or silently clamp, on these)."""
     if write_mode not in WRITE_MODES:
-        raise ValueError(f"write mode {write_mode!r} is not one of {', '.join(WRITE_MODES)}")
+        raise DataError(f"write mode {write_mode!r} is not one of {', '.join(WRITE_MODES)}")
     if max_resolution is not None and max_resolution < 1:
-        raise ValueError(f"max resolution {max_resolution} must be a positive number of pixels")
+        raise DataError(f"max resolution {max_resolution} must be a positive number of pixels")
     if not 1 <= jpeg_quality <= 100:
-        raise ValueError(f"JPEG quality {jpeg_quality} must be between 1 and 100")
+        raise DataError(f"JPEG quality {jpeg_quality} must be between 1 and 100")
     if not 0.0 <= compress_probability <= 1.0:
-        raise ValueError(f"compress probability {compress_probability} must be between 0 and 1")
+        raise DataError(f"compress probability {compress_probability} must be between 0 and 1")
     if workers < 1:
-        raise ValueError(f"workers {workers} must be at least 1")
+        raise DataError(f"workers {workers} must be at least 1")
 
 
 def write_beton(source, out: str | Path, classes: Sequence[str], *, write_mode: str = "raw",
@@ -71,9 +80,9 @@ def write_beton(source, out: str | Path, classes: Sequence[str], *, write_mode: 
     check_write_options(write_mode, max_resolution, jpeg_quality, compress_probability, workers)
     out = Path(out)
     if out.exists() and not force:
-        raise FileExistsError(f"{out} exists; pass force=True (--force) to overwrite it")
+        raise OutputExistsError(f"{out} exists; pass force=True (--force) to overwrite it")
     if len(source) == 0:
-        raise ValueError("nothing to write: the source has no images")
+        raise DataError("nothing to write: the source has no images")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     image_field = RGBImageField(write_mode=write_mode, max_resolution=max_resolution,
@@ -88,36 +97,37 @@ def write_beton(source, out: str | Path, classes: Sequence[str], *, write_mode: 
     return out
 
 
-def check_beton(path: str | Path) -> dict:
-    """Open a .beton's header and tables; BetonError if missing, corrupt or lacking the
-    ``image`` and ``label`` fields.  Returns {"path", "num_samples", "fields", "classes"}."""
+def check_beton(path: str | Path) -> BetonInfo:
+    """Open a .beton's header and tables; DataError if missing, corrupt or lacking the
+    ``image`` and ``label`` fields."""
     from ffcv.reader import Reader
 
     path = Path(path)
     if path.is_dir():
-        raise BetonError(f"{str(path)!r} is a folder, not a .beton file; write an image folder to one with "
+        raise DataError(f"{str(path)!r} is a folder, not a .beton file; write an image folder to one with "
                          f"`dualtune data write --source {path} --out FILE.beton`")
     if not path.is_file():
-        raise BetonError(f".beton file {str(path)!r} does not exist (write one with `dualtune data write`)")
+        raise DataError(f".beton file {str(path)!r} does not exist (write one with `dualtune data write`)")
     try:
         reader = Reader(str(path))
         num_samples = int(reader.num_samples)
         reader.alloc_table  # noqa: B018 - read eagerly above; raises if the table is cut short
     except Exception as error:  # FFCV raises assorted errors on damaged files
-        raise BetonError(f".beton file {str(path)!r} is corrupt or truncated: {error}") from None
+        raise DataError(f".beton file {str(path)!r} is corrupt or truncated: {error}") from None
     missing = [f for f in FIELDS if f not in reader.field_names]
     if missing:
-        raise BetonError(f".beton file {str(path)!r} has fields {reader.field_names}; "
+        raise DataError(f".beton file {str(path)!r} has fields {reader.field_names}; "
                          f"dualtune needs {list(FIELDS)} (missing {missing})")
     if num_samples == 0:
-        raise BetonError(f".beton file {str(path)!r} holds no samples")
-    expected_bytes = int(reader.alloc_table["ptr"].max() + reader.alloc_table["size"][reader.alloc_table["ptr"].argmax()])
+        raise DataError(f".beton file {str(path)!r} holds no samples")
+    table = reader.alloc_table
+    expected_bytes = int(table["ptr"].max() + table["size"][table["ptr"].argmax()])
     if path.stat().st_size < expected_bytes:
-        raise BetonError(f".beton file {str(path)!r} is truncated: {path.stat().st_size} bytes, "
+        raise DataError(f".beton file {str(path)!r} is truncated: {path.stat().st_size} bytes, "
                          f"its tables point to {expected_bytes}")
     cls_file = classes_path(path)
     classes = json.loads(cls_file.read_text()) if cls_file.is_file() else None
-    return {"path": str(path), "num_samples": num_samples, "fields": reader.field_names, "classes": classes}
+    return BetonInfo(str(path), num_samples, list(reader.field_names), classes)
 
 
 def ensure_digits_betons(data_dir: str | Path, resolution: int = 32) -> tuple[Path, Path]:

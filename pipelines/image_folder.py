@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pipelines.errors import DataError, OutputExistsError
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".gif"}
 
 
@@ -39,22 +41,22 @@ class ImageFolderSource:
     def __post_init__(self):
         self.root = Path(self.root)
         if not self.root.is_dir():
-            raise ValueError(f"--source {str(self.root)!r} is not a directory")
+            raise DataError(f"--source {str(self.root)!r} is not a directory")
         self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not self.classes:
-            raise ValueError(f"--source {str(self.root)!r} has no class sub-folders; expected the ImageFolder "
+            raise DataError(f"--source {str(self.root)!r} has no class sub-folders; expected the ImageFolder "
                              "layout ROOT/<class_name>/<image file>")
         candidates = [(str(p), label) for label, name in enumerate(self.classes)
                       for p in sorted((self.root / name).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
         if not candidates:
-            raise ValueError(f"--source {str(self.root)!r} has class folders but no image files "
+            raise DataError(f"--source {str(self.root)!r} has class folders but no image files "
                              f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
         with Pool(self.workers) as pool:
             reasons = pool.map(_decode, [p for p, _ in candidates], chunksize=64)
         self.samples = [c for c, r in zip(candidates, reasons) if r is None]
         self.skipped = [(c[0], r) for c, r in zip(candidates, reasons) if r is not None]
         if not self.samples:
-            raise ValueError(f"--source {str(self.root)!r}: none of its {len(candidates)} image files could be read")
+            raise DataError(f"--source {str(self.root)!r}: none of its {len(candidates)} image files could be read")
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -66,14 +68,14 @@ class ImageFolderSource:
 
 
 def check_writable_folder(folder: Path) -> None:
-    """Create ``folder`` if needed and prove a file can be written there; ValueError naming
+    """Create ``folder`` if needed and prove a file can be written there; DataError naming
     the folder otherwise (before any image is decoded)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise ValueError(f"cannot write to the output folder {str(folder)!r}: {error.strerror or error}") from None
+        raise DataError(f"cannot write to the output folder {str(folder)!r}: {error.strerror or error}") from None
 
 
 def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = 256, jpeg_quality: int = 90,
@@ -86,7 +88,7 @@ def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = 256
     check_write_options(write_mode, max_resolution, jpeg_quality, compress_probability, workers)
     out = Path(out)
     if out.exists() and not force:
-        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+        raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
     check_writable_folder(out.parent)
     started = time.perf_counter()
     source = ImageFolderSource(source_dir, workers=workers)

@@ -47,6 +47,10 @@ class Batches:
     def __len__(self) -> int:
         return len(self.loader)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle (and crop, see pipelines.seeded_crop) the next pass as epoch ``epoch`` does."""
+        self.loader.next_epoch = epoch
+
     def __iter__(self):
         for index, batch in enumerate(self.loader):
             if index == 0:

@@ -10,10 +10,10 @@ still change every epoch, because the order does.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from ffcv.fields.rgb_image import IMAGE_MODES, RandomResizedCropRGBImageDecoder
 from ffcv.libffcv import imdecode, resize_crop
 from ffcv.pipeline.compiler import Compiler
+from numba import njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

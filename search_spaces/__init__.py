@@ -1,5 +1,42 @@
-"""Search spaces and presets as YAML files, and their loader."""
-from search_spaces.loader import (SearchSpace, SearchSpaceError, list_presets, list_spaces, load_preset,
-                                  load_space)
+"""The shipped search spaces (``NAME.yaml``) and presets (``presets/NAME.yaml``) as data,
+and their lookup by name or path.  Their model and checks live in tuning.campaign.space."""
+from __future__ import annotations
 
-__all__ = ["SearchSpace", "SearchSpaceError", "list_presets", "list_spaces", "load_preset", "load_space"]
+from pathlib import Path
+
+SPACES_DIR = Path(__file__).resolve().parent
+PRESETS_DIR = SPACES_DIR / "presets"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def list_spaces() -> list[str]:
+    """Names of the shipped search spaces."""
+    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets (full configs)."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def looks_like_path(name_or_path: str) -> bool:
+    """Whether the user meant a file (a YAML suffix or a folder in it), not a shipped name."""
+    return Path(name_or_path).suffix in YAML_SUFFIXES or "/" in name_or_path
+
+
+def find_space(name_or_path: str) -> Path | None:
+    """The YAML file of a shipped space name or of a path; None if there is none."""
+    return _find(name_or_path, SPACES_DIR)
+
+
+def find_preset(name_or_path: str) -> Path | None:
+    """The YAML file of a shipped preset name or of a config path; None if there is none."""
+    return _find(name_or_path, PRESETS_DIR)
+
+
+def _find(name_or_path: str, directory: Path) -> Path | None:
+    if looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        return path if path.is_file() else None
+    named = directory / f"{name_or_path}.yaml"
+    return named if named.is_file() else None

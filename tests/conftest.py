@@ -11,7 +11,7 @@ def ray_cluster():
     """A private local Ray cluster (address="local"), never a stale one on this machine."""
     import ray
 
-    from tuning import cluster
+    from tuning.campaign import cluster
 
     cluster.connect(None, num_cpus=5)
     yield ray

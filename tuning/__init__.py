@@ -1,1 +1,2 @@
-"""Ray Train loop, trials, campaigns, MLflow logging, export and the dualtune CLI."""
+"""dualtune: one pretraining run (tuning.run), campaigns of runs (tuning.campaign), their
+shared config contract (tuning.config) and the ``dualtune`` command line (tuning.cli)."""

@@ -6,6 +6,7 @@ spaces use.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -14,18 +15,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.backbones import BACKBONES
+from models.backbones import BackboneName
 from models.projector import parse_projector_spec
 from models.registry import check_loss_params
+from models.schedules import scaled_lr
+from tuning.errors import ConfigError
 
 BUNDLED_DATA = "digits"
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used, with a message naming the bad key and value."""
-
-
 class Strict(BaseModel):
+    """The base of every typed document of ours: unknown keys are errors, assignments are checked."""
     model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=True)
 
 
@@ -49,7 +49,7 @@ class DataConfig(Strict):
 
 
 class ModelConfig(Strict):
-    backbone: Literal["small_cnn", "resnet18", "resnet50"] = "small_cnn"
+    backbone: BackboneName = "small_cnn"
     small_stem: bool = True
     projector: str = "512-512-128"
     embedding_dim: int | None = Field(None, ge=1, description="value of 'd' in the projector spec")
@@ -138,19 +138,35 @@ class PretrainConfig(Strict):
 
     def effective_lr(self) -> float:
         """The peak learning rate, base_lr * global batch / 256 (paper App. D)."""
-        return self.optim.base_lr * self.data.batch_size / 256
+        return scaled_lr(self.optim.base_lr, self.data.batch_size)
 
     def digest(self) -> str:
         """A short hash of the full config, recorded on exports and MLflow runs."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _describe(error: ValidationError) -> str:
+def nearest(name: str, known: list[str] | set[str]) -> str:
+    """" (did you mean ...?)" naming the known names closest to a misspelt one, or ""."""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def config_paths() -> set[str]:
+    """Every dotted path of a config (loss parameters of every method included)."""
+    from models.registry import METHODS
+
+    paths = set(flatten(PretrainConfig().model_dump(mode="json")))
+    return paths | {f"loss.params.{p}" for method in METHODS.values() for p in method.params}
+
+
+def describe_validation_error(error: ValidationError, known: set[str] | None = None) -> str:
+    """A pydantic error as one line per problem: the dotted key, what is wrong, what was
+    given; an unknown key also names the nearest of ``known`` (dotted paths)."""
     lines = []
     for e in error.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
-            lines.append(f"unknown key {where!r}")
+            lines.append(f"unknown key {where!r}{nearest(where, known or set())}")
         else:
             got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
             lines.append(f"{where}: {e['msg']}{got}")
@@ -164,7 +180,7 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> PretrainConf
     try:
         return PretrainConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {_describe(error)}") from None
+        raise ConfigError(f"{source}: {describe_validation_error(error, config_paths())}") from None
 
 
 def load_config(path: str | Path) -> PretrainConfig:
@@ -172,7 +188,11 @@ def load_config(path: str | Path) -> PretrainConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    return validate_config(yaml.safe_load(path.read_text()) or {}, source=str(path))
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+    return validate_config(raw or {}, source=str(path))
 
 
 def dump_config(config: PretrainConfig, header: str = "") -> str:

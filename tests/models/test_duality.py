@@ -5,8 +5,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.duality import (column_norms_fourth, dimension_contrastive_criterion, duality_report,
-                            row_norms_fourth, sample_contrastive_criterion)
+from models.duality import (
+    column_norms_fourth,
+    dimension_contrastive_criterion,
+    duality_report,
+    row_norms_fourth,
+    sample_contrastive_criterion,
+)
 
 matrices = st.tuples(st.integers(2, 12), st.integers(2, 12), st.integers(0, 2 ** 31 - 1)).map(
     lambda t: torch.from_numpy(np.random.default_rng(t[2]).normal(size=(t[0], t[1]))))

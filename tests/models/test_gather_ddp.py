@@ -48,7 +48,7 @@ def _model():
 def _single_process(method):
     x_a, x_b = _data()
     model = _model()
-    loss = build_loss(method)(model(x_a), model(x_b))
+    loss = build_loss(method)(model(x_a), model(x_b)).total
     loss.backward()
     return float(loss.detach()), model.weight.grad.clone()
 
@@ -64,7 +64,7 @@ def _worker(rank, port, methods, buggy, out):
     for method in methods:
         model = nn.parallel.DistributedDataParallel(_model())
         z_a, z_b = model(x_a[shard]), model(x_b[shard])
-        loss = build_loss(method)(gather_module.gather_batch(z_a), gather_module.gather_batch(z_b))
+        loss = build_loss(method)(gather_module.gather_batch(z_a), gather_module.gather_batch(z_b)).total
         loss.backward()
         results[method] = (float(loss.detach()), model.module.weight.grad.clone())
     out[rank] = results

@@ -2,8 +2,17 @@
 import pytest
 import torch
 
-from pipelines.augment import (VIEW_1, VIEW_2, ViewAugmentation, augment_view, gaussian_blur, grayscale, normalize,
-                               rotate_hue, solarize)
+from pipelines.augment import (
+    VIEW_1,
+    VIEW_2,
+    ViewAugmentation,
+    augment_view,
+    gaussian_blur,
+    grayscale,
+    normalize,
+    rotate_hue,
+    solarize,
+)
 
 
 def _batch(n=64, size=16, seed=0):

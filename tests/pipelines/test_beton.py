@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.beton import ArraySource, BetonError, check_beton, classes_path, ensure_digits_betons, write_beton
+from pipelines.beton import ArraySource, check_beton, classes_path, ensure_digits_betons, write_beton
+from pipelines.errors import DataError
 from pipelines.loaders import eval_loader, ssl_loader
 
 
@@ -25,7 +26,7 @@ def small_beton(tmp_path_factory):
 def test_written_beton_reads_back_images_and_labels(small_beton):
     path, images, labels = small_beton
     info = check_beton(path)
-    assert info["num_samples"] == 24 and info["classes"] == ["a", "b", "c"]
+    assert info.num_samples == 24 and info.classes == ["a", "b", "c"]
     assert json.loads(classes_path(path).read_text()) == ["a", "b", "c"]
     batches = [(x.clone(), y) for x, y in eval_loader(str(path), 8, 12, torch.device("cpu"), train=False,
                                                       center_crop_ratio=1.0)]  # images live in reused buffers
@@ -47,7 +48,7 @@ def test_ssl_loader_gives_two_different_views_with_labels(small_beton):
 
 def _crops(path, seed=0, epoch=0, workers=1):
     loader = ssl_loader(str(path), 8, 10, torch.device("cpu"), seed=seed, distributed=False, workers=workers)
-    loader.loader.next_epoch = epoch
+    loader.set_epoch(epoch)
     return [torch.cat([view1, view2]).clone() for view1, view2, _ in loader]
 
 
@@ -98,7 +99,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_missing_beton_is_a_clear_error(tmp_path):
-    with pytest.raises(BetonError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         check_beton(tmp_path / "nope.beton")
 
 
@@ -106,14 +107,14 @@ def test_truncated_beton_is_detected(small_beton, tmp_path):
     path, _, _ = small_beton
     cut = tmp_path / "cut.beton"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(BetonError, match="corrupt or truncated|is truncated"):
+    with pytest.raises(DataError, match="corrupt or truncated|is truncated"):
         check_beton(cut)
 
 
 def test_garbage_file_is_detected(tmp_path):
     bad = tmp_path / "bad.beton"
     bad.write_bytes(b"not a beton at all" * 10)
-    with pytest.raises(BetonError, match="corrupt or truncated"):
+    with pytest.raises(DataError, match="corrupt or truncated"):
         check_beton(bad)
 
 
@@ -123,13 +124,13 @@ def test_beton_with_other_fields_is_rejected(tmp_path):
 
     out = tmp_path / "tabular.beton"
     DatasetWriter(str(out), {"x": FloatField(), "y": IntField()}).from_indexed_dataset([(1.0, 1), (2.0, 0)])
-    with pytest.raises(BetonError, match=r"missing \['image', 'label'\]"):
+    with pytest.raises(DataError, match=r"missing \['image', 'label'\]"):
         check_beton(out)
 
 
 def test_digits_betons_are_written_once(tmp_path):
     train, val = ensure_digits_betons(tmp_path)
-    assert check_beton(train)["num_samples"] + check_beton(val)["num_samples"] == 1797
+    assert check_beton(train).num_samples + check_beton(val).num_samples == 1797
     stamp = train.stat().st_mtime_ns
     assert ensure_digits_betons(tmp_path) == (train, val)
     assert train.stat().st_mtime_ns == stamp

@@ -36,7 +36,7 @@ def test_readable_images_are_written_with_labels_and_corrupt_ones_listed(tree, t
     assert [p for p, _ in summary["skipped"]] == [str(tree / "dog" / "broken.jpg")]
     assert summary["bytes"] == out.stat().st_size > 0
     assert json.loads(classes_path(out).read_text()) == ["cat", "dog"]
-    assert check_beton(out)["num_samples"] == 4
+    assert check_beton(out).num_samples == 4
     labels = torch.cat([y for _, y in eval_loader(str(out), 4, 16, torch.device("cpu"), train=False)])
     assert sorted(labels.tolist()) == [0, 0, 1, 1]
 

@@ -71,10 +71,12 @@ def _write_image_folder(tmp_path, *options):
 
 CASES = {
     "unknown config key": (lambda t, b: _config(t, "optim: {base_lr: 0.5, lr: 1}\n"), "unknown key 'optim.lr'"),
-    "wrong type": (lambda t, b: _config(t, "optim: {base_lr: fast}\n"), "optim.base_lr: Input should be a valid number"),
+    "wrong type": (lambda t, b: _config(t, "optim: {base_lr: fast}\n"),
+                   "optim.base_lr: Input should be a valid number"),
     "malformed projector spec": (lambda t, b: _config(t, "model: {projector: 8192-x}\n"),
                                  "malformed projector spec '8192-x'"),
-    "unknown method": (lambda t, b: _config(t, "loss: {method: moco}\n"), "unknown method 'moco'; allowed: barlow-twins"),
+    "unknown method": (lambda t, b: _config(t, "loss: {method: moco}\n"),
+                       "unknown method 'moco'; allowed: barlow-twins"),
     "--set of an unknown key": (lambda t, b: ["pretrain", "--preset", "digits-simclr", "--set", "data.resolutoin=64"],
                                 "unknown key 'data.resolutoin'"),
     "--set of a searched parameter": (lambda t, b: ["tune", "--space", "smoke", "--set", "optim.base_lr=0.3"],
@@ -89,7 +91,8 @@ CASES = {
     "image folder where a .beton belongs": (lambda t, b: _user_data(b, b / "good.beton"),
                                             "is a folder, not a .beton file; write an image folder to one with "
                                             "`dualtune data write"),
-    "truncated .beton": (lambda t, b: _user_data(b / "cut.beton", b / "good.beton"), "cut.beton' is corrupt or truncated"),
+    "truncated .beton": (lambda t, b: _user_data(b / "cut.beton", b / "good.beton"),
+                         "cut.beton' is corrupt or truncated"),
     ".beton with other fields": (lambda t, b: _user_data(b / "good.beton", b / "tabular.beton"),
                                  "missing ['image', 'label']"),
     "train and val of different classes": (lambda t, b: _user_data(b / "good.beton", b / "three.beton"),

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tuning.campaign import resume_campaign
-from tuning.mlflow_logging import CAMPAIGN_TAG, STATUS_TAG, TRIAL_ID_TAG, tracking_uri
+from tuning.campaign.driver import resume_campaign
+from tuning.campaign.tracking import Tags, tracking_uri
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def _completed_trials(db):
         experiment = client.get_experiment_by_name("drv")
         if experiment is None:
             return 0
-        return sum(r.data.tags.get(STATUS_TAG) == "completed" for r in client.search_runs([experiment.experiment_id]))
+        return sum(r.data.tags.get(Tags.STATUS) == "completed" for r in client.search_runs([experiment.experiment_id]))
     except Exception:  # the store may be mid-creation
         return 0
 
@@ -60,17 +60,17 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     result = resume_campaign("drv", runs)
     assert result.storage == str(shared) and (shared / "drv").is_dir() and not (runs / "ray").exists()
 
-    assert len(result.rows) == 3 and {r["status"] for r in result.rows} == {"completed"}
+    assert len(result.rows) == 3 and {r.status for r in result.rows} == {"completed"}
     client = MlflowClient(result.tracking_uri)
     runs_found = client.search_runs([client.get_experiment_by_name("drv").experiment_id],
-                                    f"tags.`{CAMPAIGN_TAG}` = 'drv'")
-    trial_runs = [r for r in runs_found if TRIAL_ID_TAG in r.data.tags]
-    assert sorted(r.data.tags[TRIAL_ID_TAG] for r in trial_runs) == sorted(r["trial_id"] for r in result.rows)
+                                    f"tags.`{Tags.CAMPAIGN}` = 'drv'")
+    trial_runs = [r for r in runs_found if Tags.TRIAL_ID in r.data.tags]
+    assert sorted(r.data.tags[Tags.TRIAL_ID] for r in trial_runs) == sorted(r.trial_id for r in result.rows)
     assert all(r.info.status == "FINISHED" for r in runs_found)
-    by_trial = {r["trial_id"]: r for r in result.rows}
+    by_trial = {r.trial_id: r for r in result.rows}
     for run in trial_runs:  # each trial logged its one epoch once, with the value Tune holds
         history = client.get_metric_history(run.info.run_id, "online_top1")
-        assert [(m.step, m.value) for m in history] == [(1, by_trial[run.data.tags[TRIAL_ID_TAG]]["online_top1"])]
+        assert [(m.step, m.value) for m in history] == [(1, by_trial[run.data.tags[Tags.TRIAL_ID]].online_top1)]
     study = optuna.load_study(study_name="drv", storage=f"sqlite:///{runs / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted(t.value for t in complete) == pytest.approx(sorted(r["online_top1"] for r in result.rows))
+    assert sorted(t.value for t in complete) == pytest.approx(sorted(r.online_top1 for r in result.rows))

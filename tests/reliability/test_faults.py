@@ -17,14 +17,14 @@ import time
 import optuna
 import psutil
 import pytest
-from optuna.trial import TrialState
 import yaml
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 
-from search_spaces.loader import load_space
-from tuning.campaign import run_campaign, run_pretrain
-from tuning.mlflow_logging import STATUS_TAG
-from tuning.optuna_search import STATUS_ATTR
+from tuning.campaign.driver import run_campaign, run_pretrain
+from tuning.campaign.search import STATUS_ATTR
+from tuning.campaign.space import load_space
+from tuning.campaign.tracking import Tags
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +57,9 @@ def test_killed_worker_resumes_from_checkpoint_with_identical_results(ray_cluste
     assert killed, "no Train worker was found to kill"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
     ref_row, row = reference.rows[0], faulty.rows[0]
-    assert row["status"] == "completed" and row["epoch"] == 3
+    assert row.status == "completed" and row.epoch == 3
     for metric in ("loss", "online_top1", "linear_probe_top1"):
-        assert row[metric] == pytest.approx(ref_row[metric], rel=1e-6), metric
+        assert row.metric(metric) == pytest.approx(ref_row.metric(metric), rel=1e-6), metric
 
     client = MlflowClient(faulty.tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("pretrain").experiment_id])
@@ -87,16 +87,16 @@ def test_diverging_and_raising_trials_are_marked_and_the_campaign_goes_on(ray_cl
     }))
     result = run_campaign(load_space(str(space_file)), tmp_path / "runs", name="faults")
 
-    by_case = {(r["params"]["optim.base_lr"], r["params"]["model.embedding_dim"]): r for r in result.rows}
+    by_case = {(r.params["optim.base_lr"], r.params["model.embedding_dim"]): r for r in result.rows}
     diverged, completed, raised = by_case[(1.0e12, 64)], by_case[(0.05, 64)], by_case[(0.05, huge)]
-    assert (diverged["status"], diverged["error"]) == ("diverged", None)
-    assert completed["status"] == "completed" and completed["linear_probe_top1"] > 10.0
-    assert raised["status"] == "failed" and "allocate" in raised["error"]
-    assert result.best["trial_id"] == completed["trial_id"]
+    assert (diverged.status, diverged.error) == ("diverged", None)
+    assert completed.status == "completed" and completed.linear_probe_top1 > 10.0
+    assert raised.status == "failed" and "allocate" in raised.error
+    assert result.best.trial_id == completed.trial_id
     client = MlflowClient(result.tracking_uri)
     for row, mlflow_status in ((diverged, "FINISHED"), (completed, "FINISHED"), (raised, "FAILED")):
-        run = client.get_run(row["run_id"])
-        assert (run.data.tags[STATUS_TAG], run.info.status) == (row["status"], mlflow_status)
+        run = client.get_run(row.run_id)
+        assert (run.data.tags[Tags.STATUS], run.info.status) == (row.status, mlflow_status)
     study = optuna.load_study(study_name="faults", storage=f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}")
     told = {(t.params["optim.base_lr"], t.params["model.embedding_dim"]): (t.state, t.user_attrs.get(STATUS_ATTR))
             for t in study.trials}

@@ -15,10 +15,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from search_spaces.loader import load_space
-from tuning.campaign import run_campaign
+from tuning.campaign.driver import run_campaign
+from tuning.campaign.space import load_space
+from tuning.campaign.tracking import Tags
 from tuning.cli import app
-from tuning.mlflow_logging import STATUS_TAG, TRIAL_ID_TAG
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def _trial_runs_in(db) -> int:
     try:
         with sqlite3.connect(db, timeout=0.1) as con:
-            return con.execute("select count(*) from tags where key = ?", (TRIAL_ID_TAG,)).fetchone()[0]
+            return con.execute("select count(*) from tags where key = ?", (Tags.TRIAL_ID,)).fetchone()[0]
     except sqlite3.Error:  # not created yet, or busy
         return 0
 
@@ -62,25 +62,25 @@ def test_mlflow_outage_loses_nothing_and_sync_back_fills(ray_cluster, tmp_path):
         holder.join()
 
     assert locked.is_set(), "the store was never locked"
-    assert [r["status"] for r in result.rows] == ["completed", "completed"]  # training went on
+    assert [r.status for r in result.rows] == ["completed", "completed"]  # training went on
     assert not result.mlflow_synced and result.exported.is_file()
     client = MlflowClient(result.tracking_uri)
     experiment_id = client.get_experiment_by_name("outage").experiment_id
-    assert len([r for r in client.search_runs([experiment_id]) if TRIAL_ID_TAG in r.data.tags]) < 2
+    assert len([r for r in client.search_runs([experiment_id]) if Tags.TRIAL_ID in r.data.tags]) < 2
 
     for _ in range(2):  # the second sync must change nothing
         synced = CliRunner().invoke(app, ["sync", "outage", "--runs-dir", str(runs_dir)])
         assert synced.exit_code == 0, synced.output
         runs = client.search_runs([experiment_id])
-        trials = {r.data.tags[TRIAL_ID_TAG]: r for r in runs if TRIAL_ID_TAG in r.data.tags}
-        assert sorted(trials) == sorted(row["trial_id"] for row in result.rows)
+        trials = {r.data.tags[Tags.TRIAL_ID]: r for r in runs if Tags.TRIAL_ID in r.data.tags}
+        assert sorted(trials) == sorted(row.trial_id for row in result.rows)
         for row in result.rows:
-            run = trials[row["trial_id"]]
-            assert (run.data.tags[STATUS_TAG], run.info.status) == ("completed", "FINISHED")
-            assert float(run.data.params["loss.params.temperature"]) == row["params"]["loss.params.temperature"]
+            run = trials[row.trial_id]
+            assert (run.data.tags[Tags.STATUS], run.info.status) == ("completed", "FINISHED")
+            assert float(run.data.params["loss.params.temperature"]) == row.params["loss.params.temperature"]
             history = client.get_metric_history(run.info.run_id, "online_top1")
-            assert [(m.step, m.value) for m in history] == [(1, row["online_top1"])]
-            assert run.data.metrics["linear_probe_top1"] == row["linear_probe_top1"]
+            assert [(m.step, m.value) for m in history] == [(1, row.online_top1)]
+            assert run.data.metrics["linear_probe_top1"] == row.linear_probe_top1
         parent = client.get_run(result.parent_run_id)
-        assert parent.info.status == "FINISHED" and parent.data.tags["dualtune.best_trial"] == result.best["trial_id"]
+        assert parent.info.status == "FINISHED" and parent.data.tags[Tags.BEST_TRIAL] == result.best.trial_id
         assert "trials.csv" in {a.path for a in client.list_artifacts(result.parent_run_id)}

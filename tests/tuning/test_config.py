@@ -3,8 +3,16 @@ import re
 
 import pytest
 
-from tuning.config import (ConfigError, PretrainConfig, dump_config, flatten, load_config, parse_assignments,
-                           validate_config, with_overrides)
+from tuning.config import (
+    ConfigError,
+    PretrainConfig,
+    dump_config,
+    flatten,
+    load_config,
+    parse_assignments,
+    validate_config,
+    with_overrides,
+)
 
 
 def test_defaults_are_valid_and_effective_lr_scales_with_batch():
@@ -96,7 +104,7 @@ def test_sync_batchnorm_on_cpu_workers_is_refused():
 
 
 def test_table_s6_presets_carry_the_papers_hyperparameters():
-    from search_spaces.loader import load_preset
+    from tuning.campaign.space import load_preset
 
     simclr = load_preset("simclr-tuned")
     assert (simclr.data.batch_size, simclr.optim.base_lr, simclr.loss.params["temperature"]) == (2048, 0.5, 0.15)

@@ -9,7 +9,8 @@ from torch import nn
 from pipelines.beton import ArraySource, write_beton
 from pipelines.loaders import eval_loader
 from tuning.config import validate_config
-from tuning.evaluation import extract_features, final_evaluation
+from tuning.run.data import PreparedData
+from tuning.run.evaluation import extract_features, final_evaluation
 
 SIZE, CLASSES, BATCH = 8, 10, 16
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
@@ -72,7 +73,7 @@ def test_raw_pixel_knn_and_linear_probe_through_the_loader_match_the_reference(s
                            "model": {"channels_last": False},
                            "probe": {"offline_epochs": 20, "offline_batch_size": BATCH, "offline_lr": 0.05,
                                      "offline_train_augment": False}})
-    data = {"train": str(train), "val": str(val), "num_classes": CLASSES}
+    data = PreparedData(train=str(train), val=str(val), num_classes=CLASSES)
     results = final_evaluation(cfg, data, nn.Flatten(), torch.device("cpu"))
     train_x, val_x = _reference_features(train_images), _reference_features(val_images)
     reference = _reference_knn(train_x, train_y, val_x, val_y, int(results["knn_k"]), results["knn_temperature"])

@@ -1,5 +1,5 @@
 """The campaign's epoch budget counts each trial's epochs once."""
-from tuning.campaign import EpochBudget
+from tuning.campaign.driver import EpochBudget
 
 
 def test_budget_counts_distinct_epochs_and_stops_the_campaign_when_spent():

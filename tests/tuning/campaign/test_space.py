@@ -4,7 +4,9 @@ import optuna
 import pytest
 import yaml
 
-from search_spaces.loader import SearchSpaceError, list_presets, list_spaces, load_preset, load_space
+from search_spaces import list_presets, list_spaces
+from tuning.campaign.space import load_preset, load_space
+from tuning.errors import SearchSpaceError
 
 
 def _write(tmp_path, **space):
@@ -37,7 +39,7 @@ def test_unknown_distribution_is_named(tmp_path):
 
 def test_unknown_key_in_space_is_named(tmp_path):
     path = _write(tmp_path, trials=5)
-    with pytest.raises(SearchSpaceError, match="trials: unknown key"):
+    with pytest.raises(SearchSpaceError, match="unknown key .trials."):
         load_space(str(path))
 
 
@@ -133,7 +135,8 @@ def test_settings_rules_apply_in_order_and_see_earlier_rules(tmp_path):
 
 
 @pytest.mark.parametrize("rule, message", [
-    ({"when": {"loss.method": ["simclr"]}, "set": {"optim.lr": 0.1}}, "settings rule 1: 'optim.lr' is not a config path"),
+    ({"when": {"loss.method": ["simclr"]}, "set": {"optim.lr": 0.1}},
+     "settings rule 1: 'optim.lr' is not a config path"),
     ({"when": {"loss.kind": ["simclr"]}, "set": {"optim.base_lr": 0.1}},
      "settings rule 1: 'loss.kind' is not a config path"),
     ({"when": {"loss.method": ["simclr"]}, "set": {"loss.method": "vicreg"}},

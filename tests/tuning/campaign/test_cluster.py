@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from tuning.cluster import check_fits, code_runtime_env, trial_demand
+from tuning.campaign.cluster import check_fits, code_runtime_env, trial_demand
 from tuning.config import validate_config
 
 
@@ -35,7 +35,7 @@ def test_one_worker_trials_hold_their_worker_in_the_trial_process():
 
 def test_the_code_ships_from_this_checkout_without_the_environment():
     env = code_runtime_env()
-    assert Path(env["working_dir"], "tuning", "trial.py").is_file()
+    assert Path(env["working_dir"], "tuning", "campaign", "trial.py").is_file()
     assert {".venv/", "runs/", "*.beton"} <= set(env["excludes"])
 
 

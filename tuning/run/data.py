@@ -1,35 +1,45 @@
 """Resolving a config's data section to checked .beton files before any compute is spent."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.beton import BetonError, check_beton, ensure_digits_betons
+from pipelines.beton import check_beton, ensure_digits_betons
+from pipelines.errors import DataError
 from tuning.config import BUNDLED_DATA, PretrainConfig
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The checked .beton files a run reads (absolute paths) and its number of classes."""
+    train: str
+    val: str
+    num_classes: int
 
 
 def check_user_data(cfg: PretrainConfig) -> None:
     """Open and check the config's own .beton files, and that train and val share one class
-    list (BetonError otherwise); writes nothing."""
+    list (DataError otherwise); writes nothing."""
     if BUNDLED_DATA in (cfg.data.train, cfg.data.val):  # the config allows only both or neither
         return
     train, val = check_beton(cfg.data.train), check_beton(cfg.data.val)
-    if train["classes"] and val["classes"] and train["classes"] != val["classes"]:
-        raise BetonError(f"{cfg.data.train} and {cfg.data.val} were written with different classes "
-                         f"({len(train['classes'])} vs {len(val['classes'])}, see their .classes.json): "
-                         f"the probes would read one split's labels as the other's")
+    if train.classes and val.classes and train.classes != val.classes:
+        raise DataError(f"{cfg.data.train} and {cfg.data.val} were written with different classes "
+                        f"({len(train.classes)} vs {len(val.classes)}, see their .classes.json): "
+                        f"the probes would read one split's labels as the other's")
 
 
-def prepare_data(cfg: PretrainConfig, data_dir: Path) -> dict:
-    """{"train", "val", "num_classes"} for ``cfg``: the bundled digits are written into
-    ``data_dir`` once; user .beton files are opened and checked (BetonError otherwise)."""
+def prepare_data(cfg: PretrainConfig, data_dir: Path) -> PreparedData:
+    """The config's data: the bundled digits are written into ``data_dir`` once; user .beton
+    files are opened and checked (DataError otherwise)."""
     check_user_data(cfg)  # fail on the user's files before writing anything
     train, val = cfg.data.train, cfg.data.val
     if train == BUNDLED_DATA:
         train, val = (str(path) for path in ensure_digits_betons(data_dir))
     train_info, val_info = check_beton(train), check_beton(val)
-    classes = train_info["classes"] or val_info["classes"]
+    classes = train_info.classes or val_info.classes
     num_classes = len(classes) if classes else _count_labels(train)
-    return {"train": str(Path(train).resolve()), "val": str(Path(val).resolve()), "num_classes": num_classes}
+    return PreparedData(train=str(Path(train).resolve()), val=str(Path(val).resolve()), num_classes=num_classes)
 
 
 def _count_labels(path: str) -> int:

@@ -15,8 +15,8 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces.loader import SearchSpace
-from tuning.mlflow_logging import trial_status
+from tuning.campaign.results import trial_status
+from tuning.campaign.space import SearchSpace
 
 STATUS_ATTR = "dualtune_status"
 OPTUNA_STATES = {"completed": TrialState.COMPLETE, "early_stopped": TrialState.PRUNED,

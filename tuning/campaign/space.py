@@ -11,24 +11,26 @@ compute is spent.
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from tuning.config import ConfigError, PretrainConfig, flatten, validate_config, with_overrides
-
-SPACES_DIR = Path(__file__).resolve().parent
-PRESETS_DIR = SPACES_DIR / "presets"
-
-
-class SearchSpaceError(ValueError):
-    """A search space that cannot be used, with a message naming the bad entry."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from search_spaces import find_preset, find_space, list_presets, list_spaces, looks_like_path
+from tuning.config import (
+    PretrainConfig,
+    Strict,
+    config_paths,
+    describe_validation_error,
+    flatten,
+    load_config,
+    nearest,
+    validate_config,
+    with_overrides,
+)
+from tuning.errors import ConfigError, SearchSpaceError
 
 
 def _holds(when: dict[str, list[Any]], values: dict[str, Any]) -> bool:
@@ -36,7 +38,7 @@ def _holds(when: dict[str, list[Any]], values: dict[str, Any]) -> bool:
     return all(values.get(path) in allowed for path, allowed in when.items())
 
 
-class _Param(_Strict):
+class _Param(Strict):
     when: dict[str, list[Any]] = Field(default_factory=dict, description="sample only if path's value is listed")
 
 
@@ -95,19 +97,19 @@ class CategoricalParam(_Param):
 Param = Union[FloatParam, IntParam, CategoricalParam]
 
 
-class SettingRule(_Strict):
+class SettingRule(Strict):
     """Config values fixed when the sampled values (and the base, and earlier rules) match."""
     when: dict[str, list[Any]] = Field(min_length=1)
     set: dict[str, Any] = Field(min_length=1, description="dotted config paths and their values")
 
 
-class SchedulerSpec(_Strict):
+class SchedulerSpec(Strict):
     type: Literal["asha", "fifo"] = "asha"
     grace_period: int = Field(1, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
 
 
-class SearchSpace(_Strict):
+class SearchSpace(Strict):
     name: str
     description: str = ""
     base: str = Field(description="preset name or YAML path of the base config")
@@ -128,21 +130,22 @@ class SearchSpace(_Strict):
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
     source: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _grid_runs_every_combination(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("sampler") == "grid":
+            sizes = [len(p.get("choices", [])) if isinstance(p, dict) else len(p.choices)
+                     for p in (raw.get("params") or {}).values()]
+            raw = {**raw, "num_samples": max(1, math.prod(sizes))}
+        return raw
+
     @model_validator(mode="after")
     def _grid_is_categorical(self):
         if self.sampler == "grid":
             loose = [n for n, p in self.params.items() if not isinstance(p, CategoricalParam) or p.when]
             if loose:
                 raise ValueError(f"sampler 'grid' needs unconditional categorical parameters; not: {loose}")
-            self.num_samples = self.grid_size()
         return self
-
-    def grid_size(self) -> int:
-        """How many combinations a grid space has."""
-        size = 1
-        for param in self.params.values():
-            size *= len(param.choices)
-        return size
 
     def base_tree(self) -> dict[str, Any]:
         """The base config with the space's overrides applied, as plain data."""
@@ -203,7 +206,7 @@ class SearchSpace(_Strict):
         """Every path, bound, choice and starting point must give a valid config."""
         base_tree = self.base_tree()
         self.base_config()
-        known = set(flatten(base_tree)) | {f"loss.params.{p}" for p in _all_loss_params()}
+        known = config_paths()
         self._check_settings(known, base_tree)
         for name, param in self.params.items():
             if name.startswith("resources."):
@@ -211,8 +214,8 @@ class SearchSpace(_Strict):
                                        "trials share the base config's resources (set them in overrides)")
             for path in [name, *param.when]:
                 if path not in known:
-                    raise SearchSpaceError(f"search space {self.name!r}: parameter {path!r} is not a config path; "
-                                           f"known paths include: {', '.join(sorted(flatten(base_tree)))}")
+                    raise SearchSpaceError(f"search space {self.name!r}: parameter {path!r} is not a config "
+                                           f"path{nearest(path, known)}")
             others = {other: p.candidates()[0] for other, p in self.params.items() if other != name and not p.when}
             for value in param.candidates():
                 try:
@@ -238,7 +241,7 @@ class SearchSpace(_Strict):
             where = f"search space {self.name!r}: settings rule {number}"
             for path in [*rule.when, *flatten(rule.set)]:
                 if path not in known:
-                    raise SearchSpaceError(f"{where}: {path!r} is not a config path")
+                    raise SearchSpaceError(f"{where}: {path!r} is not a config path{nearest(path, known)}")
             searched = sorted(set(flatten(rule.set)) & set(self.params))
             if searched:
                 raise SearchSpaceError(f"{where} sets {searched}, which the space searches; a rule may only "
@@ -264,12 +267,6 @@ def _when_example(param: Param) -> dict[str, Any]:
     return {path: allowed[0] for path, allowed in param.when.items()}
 
 
-def _all_loss_params() -> set[str]:
-    from models.registry import METHODS
-
-    return {p for method in METHODS.values() for p in method.params}
-
-
 def _read_yaml(path: Path, what: str) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
@@ -280,43 +277,30 @@ def _read_yaml(path: Path, what: str) -> dict:
     return data
 
 
-def _resolve(name_or_path: str, directory: Path, kind: str, available: list[str]) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return path
-    named = directory / f"{name_or_path}.yaml"
-    if named.is_file():
-        return named
-    raise SearchSpaceError(f"unknown {kind} {name_or_path!r}; available: {', '.join(available)} "
-                           f"(or a path to a .yaml file)")
-
-
-def list_presets() -> list[str]:
-    """Names of the shipped presets (full configs)."""
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
-
-
-def list_spaces() -> list[str]:
-    """Names of the shipped search spaces."""
-    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
-
-
 def load_preset(name_or_path: str) -> PretrainConfig:
     """A preset by name (search_spaces/presets/NAME.yaml) or a config YAML path, strictly validated."""
-    path = _resolve(name_or_path, PRESETS_DIR, "preset", list_presets())
-    return validate_config(_read_yaml(path, "preset"), source=str(path))
+    path = find_preset(name_or_path)
+    if path is None:
+        if looks_like_path(name_or_path):
+            raise ConfigError(f"config file {name_or_path!r} does not exist")
+        raise ConfigError(f"unknown preset {name_or_path!r}{nearest(name_or_path, list_presets())}; "
+                          f"available: {', '.join(list_presets())} (or a path to a .yaml file)")
+    return load_config(path)
 
 
 def load_space(name_or_path: str) -> SearchSpace:
     """A search space by name (search_spaces/NAME.yaml) or path, fully checked."""
-    path = _resolve(name_or_path, SPACES_DIR, "search space", list_spaces())
+    path = find_space(name_or_path)
+    if path is None:
+        if looks_like_path(name_or_path):
+            raise SearchSpaceError(f"search space file {name_or_path!r} does not exist")
+        raise SearchSpaceError(f"unknown search space {name_or_path!r}{nearest(name_or_path, list_spaces())}; "
+                               f"available: {', '.join(list_spaces())} (or a path to a .yaml file)")
     raw = _read_yaml(path, "search space")
     try:
         space = SearchSpace.model_validate({**raw, "source": str(path)})
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: "
-                            f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
-                            for e in error.errors())
-        raise SearchSpaceError(f"search space {str(path)!r}: {details}") from None
+        raise SearchSpaceError(f"search space {str(path)!r}: "
+                               f"{describe_validation_error(error, set(SearchSpace.model_fields))}") from None
     space.check()
     return space

@@ -8,11 +8,13 @@ epoch's report itemises the run's fixed start-up costs (``startup_*`` metrics).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -23,15 +25,16 @@ from models.gather import gather_batch
 from models.health import normalized_embedding_std, rankme
 from models.lars import LARS, lars_param_groups
 from models.probes import topk_correct
-from models.registry import build_loss, build_loss_terms
+from models.registry import LossOutput, build_loss
 from models.schedules import warmup_cosine
-from models.ssl_model import SSLModel
 from pipelines.augment import VIEW_1, VIEW_2, augment_view, normalize
 from pipelines.loaders import ssl_loader
-from tuning import checkpoints
 from tuning.config import OptimConfig, PretrainConfig, validate_config
-from tuning.evaluation import final_evaluation
-from tuning.sessions import TrainWorkerSession
+from tuning.run import checkpoints
+from tuning.run.data import PreparedData
+from tuning.run.evaluation import final_evaluation
+from tuning.run.model import build_network
+from tuning.run.sessions import Session, TrainWorkerSession
 
 
 def build_optimizer(optim: OptimConfig, module: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -60,6 +63,25 @@ def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """One pretraining: its config, its checked data, and when its process was asked to
+    start (for the ``startup_worker_s`` metric)."""
+    config: PretrainConfig
+    data: PreparedData
+    requested_at: float
+
+    def to_loop_config(self) -> dict[str, Any]:
+        """Plain data for Ray Train's ``train_loop_config``."""
+        return {"config": self.config.model_dump(mode="json"), "data": dataclasses.asdict(self.data),
+                "requested_at": self.requested_at}
+
+    @classmethod
+    def from_loop_config(cls, loop_config: dict[str, Any]) -> RunRequest:
+        return cls(validate_config(loop_config["config"]), PreparedData(**loop_config["data"]),
+                   loop_config["requested_at"])
+
+
 @dataclass
 class EpochTotals:
     """Sums over one epoch's steps on this rank."""
@@ -78,29 +100,29 @@ class EpochTotals:
 class Pretraining:
     """Model, optimisers, loader and loss of one run, built for one session."""
 
-    def __init__(self, cfg: PretrainConfig, data: dict, session):
+    def __init__(self, cfg: PretrainConfig, data: PreparedData, session: Session):
         self.cfg, self.data, self.session = cfg, data, session
         self.device = session.device
         self.memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
         self.precision = autocast_dtype(cfg, self.device)
         torch.set_num_threads(cfg.resources.torch_threads)
         torch.manual_seed(cfg.seed)
-        self.net = SSLModel(cfg.model.backbone, cfg.model.projector, cfg.model.embedding_dim, data["num_classes"],
-                            cfg.model.small_stem, cfg.probe.online_on_embedding).to(memory_format=self.memory_format)
+        # ``network`` holds the parameters (checkpoints, optimisers); ``wrapped`` is what the
+        # step calls: the network on its device, in DDP when distributed, compiled if asked.
+        self.network = build_network(cfg, data.num_classes).to(memory_format=self.memory_format)
         if cfg.model.sync_batchnorm and session.world_size > 1:
-            self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
-        self.model = session.prepare_model(self.net)
+            self.network = nn.SyncBatchNorm.convert_sync_batchnorm(self.network)
+        self.wrapped = session.prepare_model(self.network)
         if cfg.model.compile:
-            self.model = torch.compile(self.model)
+            self.wrapped = torch.compile(self.wrapped)
         self.loss_fn = build_loss(cfg.loss.method, cfg.loss.params)
-        self.terms_fn = build_loss_terms(cfg.loss.method, cfg.loss.params)
         self.peak_lr = cfg.effective_lr()
-        self.ssl_optimizer = build_optimizer(cfg.optim, nn.ModuleList([self.net.backbone, self.net.projector]),
-                                             self.peak_lr)
-        self.probe_optimizer = torch.optim.AdamW(self.net.probes.parameters(), lr=cfg.probe.online_lr)
+        self.ssl_optimizer = build_optimizer(
+            cfg.optim, nn.ModuleList([self.network.backbone, self.network.projector]), self.peak_lr)
+        self.probe_optimizer = torch.optim.AdamW(self.network.probes.parameters(), lr=cfg.probe.online_lr)
         self.model_built_at = time.time()
         world = session.world_size
-        self.loader = ssl_loader(data["train"], cfg.data.batch_size // world, cfg.data.resolution, self.device,
+        self.loader = ssl_loader(data.train, cfg.data.batch_size // world, cfg.data.resolution, self.device,
                                  seed=cfg.seed, distributed=world > 1, workers=cfg.data.loader_workers,
                                  crop_scale=(cfg.data.crop_scale_min, 1.0),
                                  torch_threads=cfg.resources.torch_threads)
@@ -112,12 +134,12 @@ class Pretraining:
         self.generator = torch.Generator(device=self.device)
 
     def state(self, epoch: int) -> dict:
-        return {"model": self.net.state_dict(), "ssl_optimizer": self.ssl_optimizer.state_dict(),
+        return {"model": self.network.state_dict(), "ssl_optimizer": self.ssl_optimizer.state_dict(),
                 "probe_optimizer": self.probe_optimizer.state_dict(), "epoch": epoch}
 
     def load_state(self, state: dict) -> int:
         """Restore a checkpoint's state; returns the epoch to start from."""
-        self.net.load_state_dict(state["model"])
+        self.network.load_state_dict(state["model"])
         self.ssl_optimizer.load_state_dict(state["ssl_optimizer"])
         self.probe_optimizer.load_state_dict(state["probe_optimizer"])
         return int(state["epoch"]) + 1
@@ -131,7 +153,7 @@ class Pretraining:
         """One pass over this rank's shard: SSL loss on the global batch, probes on the views."""
         cfg = self.cfg
         self.generator.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + self.session.rank)
-        self.loader.loader.next_epoch = epoch
+        self.loader.set_epoch(epoch)
         totals = EpochTotals()
         tick = time.perf_counter()
         for step_in_epoch, (view1, view2, labels) in enumerate(self.loader):
@@ -146,10 +168,10 @@ class Pretraining:
             autocast = (torch.autocast(self.device.type, dtype=self.precision) if self.precision
                         else contextlib.nullcontext())
             with autocast:
-                _, embeddings, logits = self.model(self._views(view1, view2))
+                _, embeddings, logits = self.wrapped(self._views(view1, view2))
             z1, z2 = embeddings.float().chunk(2)
-            global_z1, global_z2 = gather_batch(z1), gather_batch(z2)
-            ssl_loss = self.loss_fn(global_z1, global_z2)
+            ssl = self.loss_fn(gather_batch(z1), gather_batch(z2))
+            ssl_loss = ssl.total
             if not torch.isfinite(ssl_loss):
                 totals.diverged = True
                 break
@@ -160,23 +182,23 @@ class Pretraining:
             (ssl_loss + probe_loss).backward()
             self.ssl_optimizer.step()
             self.probe_optimizer.step()
-            self._accumulate(totals, ssl_loss, logits, labels, global_z1, global_z2)
+            self._accumulate(totals, ssl, logits, labels)
             totals.last_embeddings = z1.detach()
             tick = time.perf_counter()
         return totals
 
-    def _accumulate(self, totals: EpochTotals, ssl_loss, logits, labels, global_z1, global_z2) -> None:
-        totals.loss += float(ssl_loss.detach())
+    @staticmethod
+    def _accumulate(totals: EpochTotals, ssl: LossOutput, logits: dict[str, torch.Tensor],
+                    labels: torch.Tensor) -> None:
+        totals.loss += float(ssl.total.detach())
         totals.steps += 1
         totals.seen += len(labels)
         for name, head in logits.items():
             hits = topk_correct(head[: len(labels)].detach(), labels)
             for k, count in hits.items():
                 totals.hits[f"{name}_top{k}"] = totals.hits.get(f"{name}_top{k}", 0.0) + count
-        if self.terms_fn is not None:
-            with torch.no_grad():
-                for name, value in self.terms_fn(global_z1.detach(), global_z2.detach()).items():
-                    totals.terms[name] = totals.terms.get(name, 0.0) + float(value)
+        for name, value in ssl.terms.items():  # from the loss's own pass, not computed again
+            totals.terms[name] = totals.terms.get(name, 0.0) + float(value.detach())
 
     def epoch_metrics(self, epoch: int, totals: EpochTotals, epoch_time: float) -> dict:
         """The epoch's report: sums over ranks turned into means and rates."""
@@ -204,25 +226,19 @@ class Pretraining:
         return metrics
 
 
-def pretrain(loop_config: dict, session) -> None:
-    """Pretrain ``loop_config['config']`` on ``loop_config['data']``, reporting each epoch
-    through ``session`` and resuming from its checkpoint when it has one."""
+def pretrain(request: RunRequest, session: Session) -> None:
+    """Pretrain ``request.config`` on ``request.data``, reporting each epoch through
+    ``session`` and resuming from its checkpoint when it has one."""
     entered = time.time()
-    cfg = validate_config(loop_config["config"])
-    run = Pretraining(cfg, loop_config["data"], session)
-    startup = {"startup_worker_s": entered - loop_config.get("trial_started_at", entered),
-               "startup_model_s": run.model_built_at - entered, "startup_loader_s": time.time() - run.model_built_at}
-
-    start_epoch = 0
-    with session.resume_directory() as directory:
-        if directory is not None:
-            start_epoch = run.load_state(checkpoints.load_training_state(directory))
-            finished_metrics = checkpoints.load_metrics(directory)
+    cfg = request.config
+    run = Pretraining(cfg, request.data, session)
+    startup = {"startup_worker_s": entered - request.requested_at, "startup_model_s": run.model_built_at - entered,
+               "startup_loader_s": time.time() - run.model_built_at}
+    start_epoch, finished_metrics = _resume(run, session)
     if start_epoch >= cfg.schedule.epochs:
         # The run had finished when its driver or worker died: report its final epoch again.
         session.report(finished_metrics)
         return
-
     for epoch in range(start_epoch, cfg.schedule.epochs):
         epoch_start = time.perf_counter()
         totals = run.train_epoch(epoch)
@@ -231,11 +247,7 @@ def pretrain(loop_config: dict, session) -> None:
             metrics.update(startup, startup_first_batch_s=totals.first_batch_s)
         last = epoch + 1 == cfg.schedule.epochs
         if last and not totals.diverged:
-            metrics["status"] = "completed"
-            if session.rank == 0:
-                eval_start = time.perf_counter()
-                metrics.update(final_evaluation(cfg, run.data, run.net.backbone, run.device))
-                metrics["eval_time_s"] = time.perf_counter() - eval_start
+            metrics.update(_final_metrics(run))
         save = (session.rank == 0 and not totals.diverged
                 and (last or (epoch + 1) % cfg.checkpoint.every_epochs == 0))
         _report(session, metrics, run, epoch, save)
@@ -243,7 +255,25 @@ def pretrain(loop_config: dict, session) -> None:
             return
 
 
-def _report(session, metrics: dict, run: Pretraining, epoch: int, save: bool) -> None:
+def _resume(run: Pretraining, session: Session) -> tuple[int, dict]:
+    """(the epoch to start from, the metrics saved with the checkpoint resumed from)."""
+    with session.resume_directory() as directory:
+        if directory is None:
+            return 0, {}
+        return run.load_state(checkpoints.load_training_state(directory)), checkpoints.load_metrics(directory)
+
+
+def _final_metrics(run: Pretraining) -> dict:
+    """The last epoch's extra report: its status, and the offline evaluation on rank 0."""
+    metrics: dict[str, Any] = {"status": "completed"}
+    if run.session.rank == 0:
+        eval_start = time.perf_counter()
+        metrics.update(final_evaluation(run.cfg, run.data, run.network.backbone, run.device))
+        metrics["eval_time_s"] = time.perf_counter() - eval_start
+    return metrics
+
+
+def _report(session: Session, metrics: dict, run: Pretraining, epoch: int, save: bool) -> None:
     # The report's own time, saved with its checkpoint: a re-delivered final epoch (after a
     # driver restart) then logs to MLflow with the same timestamp and is de-duplicated.
     metrics["reported_at"] = time.time()
@@ -253,11 +283,11 @@ def _report(session, metrics: dict, run: Pretraining, epoch: int, save: bool) ->
     with tempfile.TemporaryDirectory() as directory:
         saving_start = time.perf_counter()
         checkpoints.save_training_state(Path(directory), run.state(epoch), run.cfg.model_dump(mode="json"), metrics)
-        checkpoints.save_backbone(Path(directory), run.net.backbone)
+        checkpoints.save_backbone(Path(directory), run.network.backbone)
         metrics["checkpoint_time_s"] = time.perf_counter() - saving_start
         session.report(metrics, Path(directory))
 
 
-def train_worker(loop_config: dict) -> None:
+def train_worker(loop_config: dict[str, Any]) -> None:
     """Ray Train's per-worker function: one rank of a (possibly 1-worker) DDP run."""
-    pretrain(loop_config, TrainWorkerSession())
+    pretrain(RunRequest.from_loop_config(loop_config), TrainWorkerSession())

@@ -12,10 +12,11 @@ from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
 
 from pipelines.beton import ensure_digits_betons
 from pipelines.loaders import _image_tail, _label_pipeline
+from tuning.campaign.trial import build_trainer
 from tuning.config import validate_config
-from tuning.sessions import TuneTrialSession
-from tuning.train_loop import Pretraining, autocast_dtype
-from tuning.trial import build_trainer
+from tuning.run.data import PreparedData
+from tuning.run.loop import Pretraining, RunRequest, autocast_dtype
+from tuning.run.sessions import LocalSession
 
 CUDA, CPU = torch.device("cuda", 0), torch.device("cpu")
 
@@ -42,7 +43,8 @@ def test_loader_moves_gpu_batches_before_arranging_them_and_leaves_cpu_batches_i
 @pytest.mark.parametrize("gpus, backend", [(1.0, "nccl"), (0.0, "gloo")])
 def test_train_worker_group_asks_for_gpus_and_nccl_only_when_configured(gpus, backend, tmp_path):
     cfg = validate_config({"resources": {"workers": 2, "cpus_per_worker": 4, "gpus_per_worker": gpus}})
-    trainer = build_trainer(cfg, {}, "device-path", str(tmp_path))
+    request = RunRequest(cfg, PreparedData(train="t.beton", val="v.beton", num_classes=10), requested_at=0.0)
+    trainer = build_trainer(cfg, request, "device-path", str(tmp_path))
     scaling = trainer.scaling_config
     assert scaling.num_workers == 2 and scaling.use_gpu == (gpus > 0)
     expected = {"CPU": 4.0, "GPU": gpus} if gpus else {"CPU": 4.0}
@@ -53,27 +55,27 @@ def test_train_worker_group_asks_for_gpus_and_nccl_only_when_configured(gpus, ba
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     train, _ = ensure_digits_betons(tmp_path_factory.mktemp("digits"))
-    return {"train": str(train), "val": str(train), "num_classes": 10}
+    return PreparedData(train=str(train), val=str(train), num_classes=10)
 
 
 def test_bf16_channels_last_step_trains_through_the_one_loop(digits):
     cfg = validate_config({"data": {"batch_size": 128, "loader_workers": 1}, "schedule": {"epochs": 1},
                            "model": {"channels_last": True}, "optim": {"base_lr": 0.1},
                            "resources": {"workers": 1, "precision": "bf16"}})
-    run = Pretraining(cfg, digits, TuneTrialSession(use_gpu=False))
+    run = Pretraining(cfg, digits, LocalSession())
     assert run.precision == torch.bfloat16
-    before = {name: p.detach().clone() for name, p in run.net.backbone.named_parameters()}
+    before = {name: p.detach().clone() for name, p in run.network.backbone.named_parameters()}
 
     view1, view2, _ = next(iter(run.loader))
     images = run._views(view1, view2)
     assert images.is_contiguous(memory_format=torch.channels_last) and images.dtype == torch.float32
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        _, embeddings, _ = run.model(images)
+        _, embeddings, _ = run.wrapped(images)
     assert embeddings.dtype == torch.bfloat16  # autocast reached the projector's matmuls
 
     totals = run.train_epoch(0)
     assert totals.steps == 1437 // 128 and not totals.diverged
     assert torch.isfinite(torch.tensor(totals.loss))
-    after = dict(run.net.backbone.named_parameters())
+    after = dict(run.network.backbone.named_parameters())
     assert all(p.dtype == torch.float32 for p in after.values())  # master weights stay fp32
     assert any(not torch.equal(before[name], p.detach()) for name, p in after.items())

@@ -1,5 +1,5 @@
 """The paper's Table S4 as a tool: both criteria, the four-norm sums and the Lemma 3.4 bounds
-for a trained checkpoint's embeddings on one validation batch, logged to MLflow."""
+for a trained checkpoint's embeddings on one validation batch."""
 from __future__ import annotations
 
 import json
@@ -8,32 +8,32 @@ from pathlib import Path
 import torch
 
 from models.duality import duality_report
-from models.ssl_model import SSLModel
-from pipelines.augment import normalize
+from pipelines.augment import model_input
 from pipelines.loaders import eval_loader
-from tuning import checkpoints
 from tuning.config import validate_config
-from tuning.data import prepare_data
+from tuning.errors import StoreError
+from tuning.run import checkpoints
+from tuning.run.data import PreparedData, prepare_data
+from tuning.run.model import build_network
 
 
 @torch.no_grad()
-def embeddings_of(checkpoint_dir: Path, data_dir: Path, batch_size: int) -> tuple[torch.Tensor, dict]:
+def embeddings_of(checkpoint_dir: Path, data_dir: Path, batch_size: int) -> tuple[torch.Tensor, PreparedData]:
     """Embeddings (projector outputs) of the first ``batch_size`` validation images under the
     checkpoint's model, and the data it used."""
     checkpoint_dir = Path(checkpoint_dir)
     config_file = checkpoint_dir / checkpoints.CONFIG_FILE
     if not config_file.is_file():
-        raise FileNotFoundError(f"{checkpoint_dir} is not a dualtune checkpoint (no {checkpoints.CONFIG_FILE})")
+        raise StoreError(f"{checkpoint_dir} is not a dualtune checkpoint (no {checkpoints.CONFIG_FILE})")
     cfg = validate_config(json.loads(config_file.read_text()), source=str(config_file))
     data = prepare_data(cfg, data_dir)
-    model = SSLModel(cfg.model.backbone, cfg.model.projector, cfg.model.embedding_dim, data["num_classes"],
-                     cfg.model.small_stem, cfg.probe.online_on_embedding)
-    model.load_state_dict(checkpoints.load_training_state(checkpoint_dir)["model"])
-    model.eval()
-    loader = eval_loader(data["val"], batch_size, cfg.data.resolution, torch.device("cpu"), train=False,
+    network = build_network(cfg, data.num_classes)
+    network.load_state_dict(checkpoints.load_training_state(checkpoint_dir)["model"])
+    network.eval()
+    loader = eval_loader(data.val, batch_size, cfg.data.resolution, torch.device("cpu"), train=False,
                          center_crop_ratio=cfg.data.center_crop_ratio)
     images, _ = next(iter(loader))
-    _, embeddings, _ = model(normalize(images.float() / 255.0))
+    _, embeddings, _ = network(model_input(images))
     return embeddings, data
 
 

@@ -2,8 +2,8 @@
 history (more metrics than one MLflow batch takes) is logged whole."""
 from mlflow.tracking import MlflowClient
 
+from tuning.campaign.tracking import CampaignRuns, Tags, open_store
 from tuning.config import validate_config
-from tuning.mlflow_logging import STATUS_TAG, CampaignRuns, open_store
 
 
 def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp_path):
@@ -18,7 +18,7 @@ def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp
     history = MlflowClient(runs.client.tracking_uri).get_metric_history(run_id, "m7")
     assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [(e, e + 7.0) for e in range(1, 101)]
     run = client.get_run(run_id)
-    assert run.data.params["seed"] == "3" and run.data.tags[STATUS_TAG] == "completed"
+    assert run.data.params["seed"] == "3" and run.data.tags[Tags.STATUS] == "completed"
     assert run.info.status == "FINISHED" and run.info.end_time == 1_100_000
     runs.close(run_id, "completed")  # a later sync closes it again
     assert client.get_run(run_id).info.end_time == 1_100_000  # the trial's end, not the sync's

@@ -4,8 +4,14 @@ import os
 import pytest
 import torch
 
-from tuning.checkpoints import (STATE_FILE, newest_checkpoint, load_backbone_weights, load_training_state,
-                                save_backbone, save_training_state)
+from tuning.run.checkpoints import (
+    STATE_FILE,
+    load_backbone_weights,
+    load_training_state,
+    newest_checkpoint,
+    save_backbone,
+    save_training_state,
+)
 
 
 class Payload:

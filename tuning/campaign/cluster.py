@@ -9,11 +9,10 @@ from pathlib import Path
 import ray
 
 from tuning.config import PretrainConfig
+from tuning.errors import ClusterError
 
 TUNE_FUNCTION_CPUS = 0.01
-
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPING_EXCLUDES = [".venv/", "runs/", ".git/", "*.beton", "mlruns/", "mlartifacts/", "*.db", "__pycache__/",
                      ".pytest_cache/", ".hypothesis/"]
 
@@ -60,7 +59,7 @@ def _check_reachable(address: str) -> None:
             return
         except (OSError, ValueError) as error:
             errors.append(f"{candidate}: {error}")
-    raise RuntimeError(f"cannot join the Ray cluster at {address!r}: nothing answers there ({'; '.join(errors)}); "
+    raise ClusterError(f"cannot join the Ray cluster at {address!r}: nothing answers there ({'; '.join(errors)}); "
                        "start it with `ray start --head` or check the address")
 
 
@@ -74,7 +73,7 @@ def _join(address: str) -> None:
     try:
         ray.init(address=address, runtime_env=code_runtime_env(), log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError) as error:
-        raise RuntimeError(f"cannot join the Ray cluster at {address!r}: {error}. Check the address, and that "
+        raise ClusterError(f"cannot join the Ray cluster at {address!r}: {error}. Check the address, and that "
                            "RAY_AUTH_MODE and RAY_AUTH_TOKEN (or ~/.ray/auth_token) match the cluster's") from None
 
 
@@ -105,7 +104,7 @@ def check_fits(cfg: PretrainConfig, available: dict[str, float] | None = None) -
     for resource, needed in trial_demand(cfg).items():
         have = float(available.get(resource, 0.0))
         if needed > have + 1e-9:
-            raise RuntimeError(
+            raise ClusterError(
                 f"one trial needs {needed:g} {resource} (resources.workers={cfg.resources.workers} x "
                 f"{'cpus' if resource == 'CPU' else 'gpus'}_per_worker="
                 f"{cfg.resources.cpus_per_worker if resource == 'CPU' else cfg.resources.gpus_per_worker}) "

@@ -5,26 +5,26 @@ import torch
 from torch import nn
 
 from models.probes import best_knn_accuracy, train_linear_probe
-from pipelines.augment import normalize
-from pipelines.loaders import eval_loader
+from pipelines.augment import model_input
+from pipelines.loaders import Batches, eval_loader
 from tuning.config import PretrainConfig
+from tuning.run.data import PreparedData
 
 
 @torch.no_grad()
-def extract_features(backbone: nn.Module, loader, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def extract_features(backbone: nn.Module, loader: Batches, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen-backbone representations and labels for every sample of an eval loader."""
     backbone.eval()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     feats, labels = [], []
     for images, y in loader:
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        x = normalize(images.float() / 255.0).contiguous(memory_format=memory_format)
-        feats.append(backbone(x).float().cpu())
+        feats.append(backbone(model_input(images, memory_format)).float().cpu())
         labels.append(y.cpu())
     backbone.train()
     return torch.cat(feats), torch.cat(labels)
 
 
-def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, device: torch.device) -> dict:
+def final_evaluation(cfg: PretrainConfig, data: PreparedData, backbone: nn.Module, device: torch.device) -> dict:
     """Offline linear probe (and k-NN) on frozen features: train split (RRC + flip when
     ``probe.offline_train_augment``), val split (resize + center crop).  Features are kept
     on the CPU; the probe and the neighbour search run on ``device``."""
@@ -32,16 +32,16 @@ def final_evaluation(cfg: PretrainConfig, data: dict, backbone: nn.Module, devic
                   workers=cfg.data.loader_workers, torch_threads=cfg.resources.torch_threads,
                   center_crop_ratio=cfg.data.center_crop_ratio)
     train_x, train_y = extract_features(
-        backbone, eval_loader(data["train"], train=cfg.probe.offline_train_augment, seed=cfg.seed, **common),
+        backbone, eval_loader(data.train, train=cfg.probe.offline_train_augment, seed=cfg.seed, **common),
         cfg.model.channels_last)
-    val_x, val_y = extract_features(backbone, eval_loader(data["val"], train=False, **common),
+    val_x, val_y = extract_features(backbone, eval_loader(data.val, train=False, **common),
                                     cfg.model.channels_last)
     results = {}
     if cfg.probe.offline_epochs > 0:
-        results.update(train_linear_probe(train_x, train_y, val_x, val_y, data["num_classes"],
+        results.update(train_linear_probe(train_x, train_y, val_x, val_y, data.num_classes,
                                           epochs=cfg.probe.offline_epochs, lr=cfg.probe.offline_lr,
                                           batch_size=cfg.probe.offline_batch_size, seed=cfg.seed,
                                           device=device))
     if cfg.probe.knn:
-        results.update(best_knn_accuracy(train_x, train_y, val_x, val_y, data["num_classes"], device=device))
+        results.update(best_knn_accuracy(train_x, train_y, val_x, val_y, data.num_classes, device=device))
     return results

@@ -1,15 +1,25 @@
-"""Rich tables of a campaign's trials."""
+"""Rich tables of a campaign's trials: the summary a campaign ends with, and ``dualtune status``."""
 from __future__ import annotations
+
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from tuning.results import CampaignResult
+from tuning.campaign.history import TrialSummary, varying_params
+from tuning.campaign.results import CampaignResult
 
 
-def _fmt(value, digits: int = 2) -> str:
+def fmt(value: Any, digits: int = 2) -> str:
+    """One cell: "-" for nothing, numbers (or MLflow's number strings) rounded, tiny ones in
+    3 significant digits, anything else as it is."""
     if value is None:
         return "-"
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
     if isinstance(value, float):
         return f"{value:.{digits}f}" if abs(value) >= 0.01 else f"{value:.3g}"
     return str(value)
@@ -23,12 +33,25 @@ def trials_table(result: CampaignResult) -> Table:
         table.add_column(name.split(".")[-1], justify="right", overflow="fold")
     for column in ("epochs", "online top-1", "linear-probe top-1", "k-NN top-1", "status", "time (s)"):
         table.add_column(column, justify="right", overflow="fold")
-    best_id = result.best["trial_id"] if result.best else None
+    best_id = result.best.trial_id if result.best else None
     for r in result.rows:
-        marker = " *" if r["trial_id"] == best_id else ""
-        table.add_row(r["trial_id"] + marker, *(_fmt(r["params"].get(p), 3) for p in result.param_names),
-                      _fmt(r.get("epoch")), _fmt(r.get("online_top1")), _fmt(r.get("linear_probe_top1")),
-                      _fmt(r.get("knn_top1")), r["status"], _fmt(r.get("duration_s"), 1))
+        marker = " *" if r.trial_id == best_id else ""
+        table.add_row(r.trial_id + marker, *(fmt(r.params.get(p), 3) for p in result.param_names),
+                      fmt(r.epoch, 0), fmt(r.online_top1), fmt(r.linear_probe_top1), fmt(r.knn_top1), r.status,
+                      fmt(r.duration_s, 1))
+    return table
+
+
+def status_table(campaign: str, summaries: list[TrialSummary]) -> Table:
+    """``dualtune status``: one row per trial, with the params that differ between trials."""
+    searched = varying_params([s.params for s in summaries])
+    table = Table(title=f"campaign {campaign}: {len(summaries)} trials")
+    for column in ["trial", "status", *(name.split(".")[-1] for name in searched), "epochs", "online top-1",
+                   "linear-probe top-1", "time (s)"]:
+        table.add_column(column, overflow="fold")
+    for s in summaries:
+        table.add_row(s.trial_id, s.status, *(fmt(s.params.get(p), 3) for p in searched), fmt(s.epoch, 0),
+                      fmt(s.online_top1), fmt(s.linear_probe_top1), fmt(s.duration_s))
     return table
 
 
@@ -45,7 +68,7 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
                       f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")
     if result.exported:
         best = result.best
-        console.print(f"Best trial {best['trial_id']}: linear-probe top-1 {_fmt(best.get('linear_probe_top1'))}, "
-                      f"online top-1 {_fmt(best.get('online_top1'))}")
+        console.print(f"Best trial {best.trial_id}: linear-probe top-1 {fmt(best.linear_probe_top1)}, "
+                      f"online top-1 {fmt(best.online_top1)}")
         console.print(f"Best config: {result.exported}\nRerun it: dualtune pretrain --config {result.exported}")
     console.print(f"Wall time: {result.wall_time_s:.1f} s")

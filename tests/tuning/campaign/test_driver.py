@@ -18,10 +18,10 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search_spaces.loader import load_space
-from tuning.campaign import run_campaign, run_pretrain
+from tuning.campaign.driver import run_campaign, run_pretrain
+from tuning.campaign.space import load_space
+from tuning.campaign.tracking import Tags
 from tuning.config import load_config
-from tuning.mlflow_logging import CONFIG_HASH_TAG, STATUS_TAG, TRIAL_ID_TAG, TRIAL_PATH_TAG
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +46,11 @@ def campaign(ray_cluster, tmp_path_factory):
 def test_every_trial_completes_with_metrics(campaign):
     result, _ = campaign
     assert len(result.rows) == 2
-    assert {r["status"] for r in result.rows} == {"completed"}
-    assert any(r["params"]["loss.params.temperature"] == 0.15 for r in result.rows)  # the starting point ran
+    assert {r.status for r in result.rows} == {"completed"}
+    assert any(r.params["loss.params.temperature"] == 0.15 for r in result.rows)  # the starting point ran
     for r in result.rows:
-        assert 0.0 <= r["linear_probe_top1"] <= 100.0 and r["linear_probe_top1"] > 10.0  # above chance (10 classes)
-        assert r["epoch"] == 1
+        assert 0.0 <= r.linear_probe_top1 <= 100.0 and r.linear_probe_top1 > 10.0  # above chance (10 classes)
+        assert r.epoch == 1
 
 
 def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
@@ -65,7 +65,7 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
     assert all(r.info.status == "FINISHED" for r in runs)
     for child in children:
         params = child.data.params
-        assert float(params["loss.params.temperature"]) in [row["params"]["loss.params.temperature"]
+        assert float(params["loss.params.temperature"]) in [row.params["loss.params.temperature"]
                                                             for row in result.rows]
         assert params["model.projector"] == "512-512-128" and params["data.batch_size"] == "128"
         # the space's settings rule: weight decay 1e-5 for the starting point's temperature only
@@ -76,9 +76,9 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
         assert {"loss", "online_top1", "images_per_s", "lr", "linear_probe_top1", "rankme"} <= set(metrics)
         history = client.get_metric_history(child.info.run_id, "online_top1")
         assert [m.step for m in history] == [1]
-        assert child.data.tags[STATUS_TAG] == "completed"
+        assert child.data.tags[Tags.STATUS] == "completed"
     parent = client.get_run(result.parent_run_id)
-    assert parent.data.tags["dualtune.best_trial"] == result.best["trial_id"]
+    assert parent.data.tags[Tags.BEST_TRIAL] == result.best.trial_id
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"trials.csv", "search_space.yaml", "best_config.yaml", "optuna"} <= artifacts
     with tempfile.TemporaryDirectory() as tmp:  # the space as it ran, loadable again
@@ -89,25 +89,25 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
     assert plots == {f"optuna/{name}" for name in ("plots.html", "optimization_history.png", "param_importances.png",
                                                    "parallel_coordinate.png", "slice.png")}
     assert parent.data.tags["version.ray"].startswith("2.60") and parent.data.tags["version.ffcv"] == "1.0.2"
-    assert all(child.data.tags[TRIAL_ID_TAG] in Path(child.data.tags[TRIAL_PATH_TAG]).name for child in children)
+    assert all(child.data.tags[Tags.TRIAL_ID] in Path(child.data.tags[Tags.TRIAL_PATH]).name for child in children)
 
 
 def test_exported_config_reruns_and_logs_the_same_params(campaign):
     result, root = campaign
     exported = load_config(result.exported)
-    best_run = MlflowClient(result.tracking_uri).get_run(result.best["run_id"])
-    assert best_run.data.tags[CONFIG_HASH_TAG] == exported.digest()
-    assert f"mlflow_run_id: {result.best['run_id']}" in result.exported.read_text()
+    best_run = MlflowClient(result.tracking_uri).get_run(result.best.run_id)
+    assert best_run.data.tags[Tags.CONFIG_HASH] == exported.digest()
+    assert f"mlflow_run_id: {result.best.run_id}" in result.exported.read_text()
 
     rerun = run_pretrain(str(result.exported), root / "runs", name="rerun")
-    assert rerun.parent_run_id is None and len(rerun.rows) == 1 and rerun.rows[0]["status"] == "completed"
+    assert rerun.parent_run_id is None and len(rerun.rows) == 1 and rerun.rows[0].status == "completed"
     client = MlflowClient(rerun.tracking_uri)
-    rerun_run = client.get_run(rerun.rows[0]["run_id"])
+    rerun_run = client.get_run(rerun.rows[0].run_id)
     assert "mlflow.parentRunId" not in rerun_run.data.tags
     assert rerun_run.data.params == best_run.data.params
-    assert rerun_run.data.tags[CONFIG_HASH_TAG] == exported.digest()
+    assert rerun_run.data.tags[Tags.CONFIG_HASH] == exported.digest()
     for metric in ("loss", "online_top1", "linear_probe_top1"):  # seeded end to end: the same numbers
-        assert rerun.rows[0][metric] == pytest.approx(result.best[metric], rel=1e-6), metric
+        assert rerun.rows[0].metric(metric) == pytest.approx(result.best.metric(metric), rel=1e-6), metric
 
 
 def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
@@ -116,18 +116,18 @@ def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
     from tuning.cli import app
 
     result, root = campaign
-    checkpoint = result.best["checkpoint"]
+    checkpoint = result.best.checkpoint
     assert checkpoint is not None and (Path(checkpoint) / "backbone.safetensors").is_file()
-    trained = {row["trial_id"]: json.loads((Path(row["checkpoint"]) / "config.json").read_text())
+    trained = {row.trial_id: json.loads((Path(row.checkpoint) / "config.json").read_text())
                for row in result.rows}  # what each trial really trained, with the space's settings rule
     assert sorted(c["optim"]["weight_decay"] for c in trained.values()) == [1e-6, 1e-5]
     assert all(c["optim"]["weight_decay"] == (1e-5 if c["loss"]["params"]["temperature"] == 0.15 else 1e-6)
                for c in trained.values())
-    assert trained[result.best["trial_id"]] == load_config(result.exported).model_dump(mode="json")
+    assert trained[result.best.trial_id] == load_config(result.exported).model_dump(mode="json")
     out = CliRunner().invoke(app, ["duality-check", "--checkpoint", str(checkpoint), "--runs-dir",
-                                   str(root / "runs"), "--batch-size", "64", "--run-id", result.best["run_id"]])
+                                   str(root / "runs"), "--batch-size", "64", "--run-id", result.best.run_id])
     assert out.exit_code == 0, out.output
-    metrics = MlflowClient(result.tracking_uri).get_run(result.best["run_id"]).data.metrics
+    metrics = MlflowClient(result.tracking_uri).get_run(result.best.run_id).data.metrics
     assert metrics["duality/N"] == 64 and metrics["duality/M"] == 128
     assert abs(metrics["duality/theorem33_residual"]) < 1e-6 * metrics["duality/L_c"]
     assert metrics["duality/colnorm_lower_bound"] <= metrics["duality/colnorm_sum_row_norm4"]
@@ -143,7 +143,7 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
     status = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs")])
     assert status.exit_code == 0, status.output
     for row in result.rows:
-        assert row["trial_id"] in status.output
+        assert row.trial_id in status.output
     assert status.output.count("completed") == 2
     exported = runner.invoke(app, ["export", "tiny-campaign", "--top", "2", "-o", str(tmp_path),
                                    "--runs-dir", str(root / "runs")])
@@ -153,7 +153,7 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
     top1 = load_config(files[0])
     assert top1.digest() == load_config(result.exported).digest()  # same trial as the campaign's own export
     client = MlflowClient(result.tracking_uri)
-    assert client.get_run(result.best["run_id"]).data.tags["dualtune.exported_to"] == str(files[0])
+    assert client.get_run(result.best.run_id).data.tags[Tags.EXPORTED_TO] == str(files[0])
     missing = runner.invoke(app, ["status", "nope", "--runs-dir", str(root / "runs")])
     assert missing.exit_code == 2 and "known: " in missing.output and "tiny-campaign" in missing.output
 
@@ -195,11 +195,11 @@ def test_ui_serves_the_campaign_over_its_rest_api_on_loopback_only(campaign, mlf
     answer = json.loads(urllib.request.urlopen(request, timeout=10).read())
     runs = {r["info"]["run_id"]: r for r in answer["runs"]}
     assert len(runs) == 3  # the parent and its two trials
-    best = runs[result.best["run_id"]]
+    best = runs[result.best.run_id]
     params = {p["key"]: p["value"] for p in best["data"]["params"]}
     metrics = {m["key"]: m["value"] for m in best["data"]["metrics"]}
-    assert float(params["loss.params.temperature"]) == pytest.approx(result.best["params"]["loss.params.temperature"])
-    assert metrics["linear_probe_top1"] == pytest.approx(result.best["linear_probe_top1"])
+    assert float(params["loss.params.temperature"]) == pytest.approx(result.best.params["loss.params.temperature"])
+    assert metrics["linear_probe_top1"] == pytest.approx(result.best.linear_probe_top1)
     others = [a.address for addresses in psutil.net_if_addrs().values() for a in addresses
               if a.family == socket.AF_INET and not a.address.startswith("127.")]
     assert others, "this machine has no non-loopback IPv4 address to probe"
@@ -227,6 +227,6 @@ def test_ui_renders_the_campaign_and_a_trial_in_chromium(campaign, mlflow_ui, tm
     experiment_page = _render(f"{url}/#/experiments/{experiment_id}/runs", tmp_path)
     assert "tiny-campaign" in experiment_page  # the campaign's parent run in the runs table
     trial = result.rows[0]
-    run_name = client.get_run(trial["run_id"]).info.run_name
-    run_page = _render(f"{url}/#/experiments/{experiment_id}/runs/{trial['run_id']}", tmp_path)
-    assert run_name == f"tiny-campaign-{trial['trial_id']}" and run_name in run_page
+    run_name = client.get_run(trial.run_id).info.run_name
+    run_page = _render(f"{url}/#/experiments/{experiment_id}/runs/{trial.run_id}", tmp_path)
+    assert run_name == f"tiny-campaign-{trial.trial_id}" and run_name in run_page

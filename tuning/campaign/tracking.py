@@ -1,7 +1,11 @@
-"""MLflow logging from the campaign driver: a parent run per campaign, a child run per trial.
+"""MLflow from the campaign driver: a parent run per campaign, a child run per trial, and
+back-filling what the live logger missed.
 
 All writes happen in the driver process (a Tune callback), so trials never contend for the
 SQLite store, and a trial restarted from its checkpoint keeps writing to its one run.
+Back-filling (``sync_trial_runs``) writes from Tune's own files what the live logger missed
+(MLflow down, a driver killed between a report and its write); every write is idempotent,
+so syncing twice changes nothing.
 """
 from __future__ import annotations
 
@@ -15,15 +19,28 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from tuning.campaign.results import TrialRecord, TrialRow, trial_status
 from tuning.config import PretrainConfig, dump_config, flatten
+from tuning.errors import StoreError
 
 logger = logging.getLogger("dualtune")
 
-TRIAL_ID_TAG = "dualtune.trial_id"
-TRIAL_PATH_TAG = "dualtune.ray_trial_path"
-STATUS_TAG = "dualtune.status"
-CAMPAIGN_TAG = "dualtune.campaign"
-CONFIG_HASH_TAG = "dualtune.config_hash"
+
+class Tags:
+    """Every MLflow tag dualtune writes or reads."""
+    TRIAL_ID = "dualtune.trial_id"
+    TRIAL_PATH = "dualtune.ray_trial_path"
+    STATUS = "dualtune.status"
+    CAMPAIGN = "dualtune.campaign"
+    CONFIG_HASH = "dualtune.config_hash"
+    SPACE = "dualtune.space"
+    BEST_TRIAL = "dualtune.best_trial"
+    EXPORTED_TO = "dualtune.exported_to"
+    CHECKPOINT = "dualtune.checkpoint"
+    RUN_NAME = "mlflow.runName"
+    PARENT_RUN = "mlflow.parentRunId"
+
+
 MAX_METRICS_PER_BATCH = 1000  # MLflow refuses larger log_batch requests
 NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
@@ -46,7 +63,7 @@ def open_store(db_path: Path, experiment: str) -> tuple[MlflowClient, str]:
         artifacts = (db_path.parent / "mlartifacts" / experiment).as_uri()  # not ./mlruns of the cwd
         experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifacts)
     except Exception as error:
-        raise RuntimeError(f"cannot open the MLflow store at {db_path}: {error}") from None
+        raise StoreError(f"cannot open the MLflow store at {db_path}: {error}") from None
     return client, experiment_id
 
 
@@ -62,16 +79,6 @@ def numeric_metrics(result: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in result.items()
             if k not in NON_METRIC_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
             and math.isfinite(float(v))}
-
-
-def trial_status(last_result: dict[str, Any] | None, errored: bool) -> str:
-    """completed / early_stopped / diverged / failed, from how the trial ended."""
-    if errored:
-        return "failed"
-    status = (last_result or {}).get("status")
-    if status in ("completed", "diverged"):
-        return status
-    return "early_stopped"
 
 
 class CampaignRuns:
@@ -96,17 +103,17 @@ class CampaignRuns:
         if trial_id in self.run_ids:
             return self.run_ids[trial_id]
         client = self.client
-        existing = client.search_runs([self.experiment_id], f"tags.`{TRIAL_ID_TAG}` = '{trial_id}' and "
-                                                            f"tags.`{CAMPAIGN_TAG}` = '{self.campaign}'")
+        existing = client.search_runs([self.experiment_id], f"tags.`{Tags.TRIAL_ID}` = '{trial_id}' and "
+                                                            f"tags.`{Tags.CAMPAIGN}` = '{self.campaign}'")
         cfg = self.trial_config(sampled)
         if existing:
             run_id, has_params = existing[0].info.run_id, bool(existing[0].data.params)
         else:
-            tags = {TRIAL_ID_TAG: trial_id, CAMPAIGN_TAG: self.campaign, STATUS_TAG: "running",
-                    CONFIG_HASH_TAG: cfg.digest(), TRIAL_PATH_TAG: str(trial_path),
-                    "mlflow.runName": f"{self.campaign}-{trial_id}"}
+            tags = {Tags.TRIAL_ID: trial_id, Tags.CAMPAIGN: self.campaign, Tags.STATUS: "running",
+                    Tags.CONFIG_HASH: cfg.digest(), Tags.TRIAL_PATH: str(trial_path),
+                    Tags.RUN_NAME: f"{self.campaign}-{trial_id}"}
             if self.parent_run_id:
-                tags["mlflow.parentRunId"] = self.parent_run_id
+                tags[Tags.PARENT_RUN] = self.parent_run_id
             run_id, has_params = client.create_run(self.experiment_id, tags=tags).info.run_id, False
         if not has_params:
             client.log_text(run_id, dump_config(cfg), "config.yaml")
@@ -131,7 +138,7 @@ class CampaignRuns:
         now).  A run already ended so keeps its end time: a later sync does not stretch the
         trial's duration to the campaign's end."""
         client = self.client
-        client.log_batch(run_id, tags=[RunTag(STATUS_TAG, status)])
+        client.log_batch(run_id, tags=[RunTag(Tags.STATUS, status)])
         run_status = "FAILED" if status == "failed" else "FINISHED"
         if client.get_run(run_id).info.status != run_status:
             client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
@@ -196,12 +203,12 @@ def package_versions() -> dict[str, str]:
 
 def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, tags: dict[str, str]) -> str:
     """The campaign's parent run, tagged with the stack's versions."""
-    run = client.create_run(experiment_id, tags={"mlflow.runName": campaign, CAMPAIGN_TAG: campaign,
+    run = client.create_run(experiment_id, tags={Tags.RUN_NAME: campaign, Tags.CAMPAIGN: campaign,
                                                  **package_versions(), **tags})
     return run.info.run_id
 
 
-def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: dict | None,
+def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: TrialRow | None,
                       exported: Path | None, plots_dir: Path | None) -> None:
     """Log the campaign's outcome to its parent run (trials CSV, best trial and config,
     Optuna plots) and close it."""
@@ -210,8 +217,33 @@ def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: 
         client.log_artifacts(run_id, str(plots_dir), "optuna")
     if exported is not None:
         client.log_artifact(run_id, str(exported))
-        client.set_tag(run_id, "dualtune.best_trial", best["trial_id"])
+        client.set_tag(run_id, Tags.BEST_TRIAL, best.trial_id)
         for key in ("linear_probe_top1", "online_top1"):
-            if best.get(key) is not None:
-                client.log_metric(run_id, f"best_{key}", float(best[key]))
+            if getattr(best, key) is not None:
+                client.log_metric(run_id, f"best_{key}", float(getattr(best, key)))
     client.set_terminated(run_id, "FINISHED")
+
+
+def sync_trial_runs(runs: CampaignRuns, records: list[TrialRecord]) -> dict[str, str]:
+    """Make every trial's run hold its params, every reported epoch and, once the trial has
+    ended, its final status.  Returns {trial id: run id}."""
+    for record in records:
+        run_id = runs.run_for(record.trial_id, record.config, str(record.path))
+        runs.log_results(run_id, record.results)
+        if record.ended:
+            runs.close(run_id, record.status, record.last.get("reported_at", record.last.get("timestamp")))
+    return {record.trial_id: runs.run_ids[record.trial_id] for record in records}
+
+
+def log_duality_report(mlflow_db: Path, report: dict[str, float], checkpoint: Path, run_id: str | None) -> str:
+    """Log Table S4's quantities as ``duality/*`` metrics on ``run_id``, or on a new run in
+    experiment 'duality-check'; returns the run's id."""
+    client, experiment_id = open_store(mlflow_db, "duality-check")
+    created = run_id is None
+    if created:
+        run_id = client.create_run(experiment_id, tags={Tags.CHECKPOINT: str(checkpoint)}).info.run_id
+    client.log_batch(run_id, metrics=[Metric(f"duality/{k}", v, int(1000 * time.time()), 0)
+                                      for k, v in report.items()])
+    if created:
+        client.set_terminated(run_id)
+    return run_id

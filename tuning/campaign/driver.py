@@ -1,0 +1,233 @@
+"""Campaigns: Ray Tune + Optuna over pretraining trials, logged to MLflow, best config exported.
+
+``run_campaign`` runs a search space; ``resume_campaign`` continues one whose driver
+stopped; ``sync_campaign`` back-fills MLflow from Tune's results; ``run_pretrain`` runs
+one fixed config through the same path (a campaign of one trial, a top-level MLflow run).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from tuning.campaign import cluster
+from tuning.campaign.export import best_row, export_config
+from tuning.campaign.paths import RunsFolder, timestamped
+from tuning.campaign.plots import write_study_plots
+from tuning.campaign.results import CampaignResult, TrialRow, read_trial_records, trial_rows, trials_csv
+from tuning.campaign.search import build_searcher, study_storage
+from tuning.campaign.space import SearchSpace
+from tuning.campaign.state import CampaignState
+from tuning.campaign.tracking import (
+    CampaignRuns,
+    Tags,
+    TrialLogger,
+    finish_parent_run,
+    open_store,
+    start_parent_run,
+    sync_trial_runs,
+    tracking_uri,
+)
+from tuning.campaign.trial import TrialContext, run_trial
+from tuning.errors import StoreError
+from tuning.run.data import check_user_data, prepare_data
+
+logger = logging.getLogger("dualtune")
+
+
+def _tune_output(verbose: int) -> int:
+    """Tune's console output for ``verbose``: 0 keeps it quiet (dualtune prints its own summary),
+    1 shows Tune's progress table.  Tune's newer output engine ignores 0, so the classic one is used."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    return verbose
+
+
+def _scheduler(space: SearchSpace, epochs: int):
+    if space.scheduler.type == "fifo" or not space.params:
+        return FIFOScheduler()
+    return ASHAScheduler(metric=space.metric, mode=space.mode, time_attr="training_iteration", max_t=epochs,
+                         grace_period=min(space.scheduler.grace_period, epochs),
+                         reduction_factor=space.scheduler.reduction_factor)
+
+
+class EpochBudget(tune.Stopper):
+    """Stops the whole campaign once its trials have trained ``max_total_epochs`` epochs in
+    total (distinct trial and epoch pairs: Tune's closing result repeats the last epoch)."""
+
+    def __init__(self, max_total_epochs: int):
+        self.max_total_epochs, self.epochs = max_total_epochs, set()
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self.epochs.add((trial_id, result.get("epoch", result.get("training_iteration"))))
+        return False
+
+    def stop_all(self) -> bool:
+        return len(self.epochs) >= self.max_total_epochs
+
+
+def _trainable(state: CampaignState):
+    context = TrialContext(campaign=state.name, data=state.data, storage=state.storage)
+    return tune.with_resources(tune.with_parameters(run_trial, space=state.space, context=context),
+                               cluster.trial_function_resources(state.space.base_config()))
+
+
+def _campaign_runs(state: CampaignState) -> CampaignRuns:
+    return CampaignRuns(state.runs.mlflow_db, state.experiment_id, state.name, state.space.trial_config,
+                        state.parent_run_id)
+
+
+def _run_config(state: CampaignState, verbose: int) -> tune.RunConfig:
+    """Tune's run config: one-worker trials keep and retry their own checkpoints here;
+    multi-worker trials do so in their Train run (see tuning.campaign.trial.build_trainer)."""
+    cfg = state.space.base_config()
+    in_process = cluster.runs_in_trial_process(cfg)
+    return tune.RunConfig(
+        name=state.name, storage_path=state.storage, callbacks=[TrialLogger(_campaign_runs(state))],
+        verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
+        stop=EpochBudget(state.space.max_total_epochs) if state.space.max_total_epochs else None,
+        failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
+
+
+def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str | None = None,
+                 address: str | None = None, num_cpus: int | None = None, storage: str | None = None,
+                 top_level_runs: bool = False, verbose: int = 0) -> CampaignResult:
+    """Run ``space`` as a Ray Tune campaign and export its best config.
+
+    ``storage`` (default ``RUNS_DIR/ray``) holds Ray's results and checkpoints: on a
+    multi-node cluster, a shared path or a URI (``s3://...``) every node can reach.
+    Everything that can fail on bad input (config, data, MLflow store, resources) is
+    checked before the first trial starts.
+    """
+    started = time.perf_counter()
+    runs = RunsFolder(Path(runs_dir))
+    base_cfg = space.base_config()
+    campaign = name or timestamped(space.name)
+    if runs.state_file(campaign).exists():
+        raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with --resume {campaign}")
+    check_user_data(base_cfg)
+    client, experiment_id = open_store(runs.mlflow_db, space.name)
+    cluster.connect(address, num_cpus)
+    cluster.check_fits(base_cfg)
+    data = prepare_data(base_cfg, runs.data_dir)
+
+    parent_run_id = None
+    if not top_level_runs:
+        parent_run_id = start_parent_run(client, experiment_id, campaign, {Tags.SPACE: space.name})
+        client.log_text(parent_run_id, space.to_yaml(), "search_space.yaml")
+        client.log_param(parent_run_id, "num_samples", space.num_samples)
+    state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
+                          parent_run_id=parent_run_id, storage=_storage_location(storage, runs))
+    state.save()
+    tuner = tune.Tuner(
+        _trainable(state),
+        tune_config=tune.TuneConfig(search_alg=build_searcher(space, campaign, runs.optuna_db),
+                                    scheduler=_scheduler(space, base_cfg.schedule.epochs),
+                                    num_samples=space.num_samples, max_concurrent_trials=space.max_concurrent_trials),
+        run_config=_run_config(state, _tune_output(verbose)),
+    )
+    tuner.fit()
+    return _finish(state, started)
+
+
+def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: str | None = None,
+                    num_cpus: int | None = None, verbose: int = 0) -> CampaignResult:
+    """Continue a campaign whose driver stopped: finished trials are kept, unfinished ones
+    resume from their checkpoints, and each trial keeps its one MLflow run."""
+    started = time.perf_counter()
+    state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
+    cluster.connect(address, num_cpus)
+    if state.parent_run_id:
+        open_store(state.runs.mlflow_db, state.space.name)[0].update_run(state.parent_run_id, "RUNNING")
+    _tune_output(verbose)
+    tuner = tune.Tuner.restore(state.tune_results, trainable=_trainable(state),
+                               resume_unfinished=True, resume_errored=False)
+    tuner.fit()
+    return _finish(state, started)
+
+
+def sync_campaign(campaign: str, runs_dir: str | Path = "runs") -> CampaignResult:
+    """Back-fill a campaign's MLflow runs from Tune's results on disk (after an MLflow
+    outage or a killed driver); closes the parent run once every trial has ended."""
+    started = time.perf_counter()
+    state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
+    open_store(state.runs.mlflow_db, state.space.name)  # a clear error if the store is still unusable
+    return _finish(state, started)
+
+
+def _finish(state: CampaignState, started: float) -> CampaignResult:
+    """Bring MLflow up to date with Tune's results, export the best config and, when every
+    trial has ended, close the parent run.  An MLflow failure here is a warning: the
+    results stay on disk for ``dualtune sync``."""
+    records = read_trial_records(state.tune_results)
+    param_names = list(state.space.params)
+    try:
+        run_ids = sync_trial_runs(_campaign_runs(state), records)
+    except Exception as error:  # MLflow or its database is down: training results are safe on disk
+        logger.warning("could not update MLflow (%s); run `dualtune sync %s` once it is back",
+                       str(error).splitlines()[0], state.name)
+        run_ids = None
+    rows = trial_rows(records, state.name, run_ids or {}, param_names, state.storage)
+    best = best_row(rows, state.space.metric)
+    exported = _export_best(state, best) if best is not None else None
+    synced = run_ids is not None
+    if synced and all(record.ended for record in records):
+        try:
+            _close_campaign_runs(state, rows, best, exported)
+        except Exception as error:  # as above
+            logger.warning("could not finish the MLflow parent run (%s); run `dualtune sync %s` later",
+                           str(error).splitlines()[0], state.name)
+            synced = False
+    return CampaignResult(name=state.name, rows=rows, tracking_uri=tracking_uri(state.runs.mlflow_db),
+                          experiment=state.space.name, experiment_id=state.experiment_id,
+                          parent_run_id=state.parent_run_id, best=best, exported=exported,
+                          runs_dir=state.runs.root, storage=state.storage,
+                          wall_time_s=time.perf_counter() - started, param_names=param_names, mlflow_synced=synced)
+
+
+def _export_best(state: CampaignState, best: TrialRow) -> Path:
+    provenance = {"campaign": state.name, "trial_id": best.trial_id, "mlflow_run_id": best.run_id,
+                  "tracking_uri": tracking_uri(state.runs.mlflow_db), "checkpoint": best.checkpoint}
+    return export_config(state.space.trial_config(best.sampled), state.runs.best_config(state.name), provenance)
+
+
+def _storage_location(storage: str | None, runs: RunsFolder) -> str:
+    """Ray's storage: a URI as given, a local path made absolute (Ray and pyarrow need that)."""
+    if storage is None:
+        return str(runs.ray_storage)
+    return storage if "://" in storage else str(Path(storage).resolve())
+
+
+def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: TrialRow | None,
+                         exported: Path | None) -> None:
+    client = open_store(state.runs.mlflow_db, state.space.name)[0]
+    if best is not None and best.run_id:
+        client.set_tag(best.run_id, Tags.EXPORTED_TO, str(exported))
+    if not state.parent_run_id:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        plots_dir = None
+        if state.space.params:
+            study = optuna.load_study(study_name=state.name, storage=study_storage(state.runs.optuna_db))
+            plots_dir = Path(tmp) / "optuna"
+            write_study_plots(study, plots_dir)
+        finish_parent_run(client, state.parent_run_id, trials_csv(rows, list(state.space.params)), best,
+                          exported, plots_dir)
+
+
+def run_pretrain(config_source: str, runs_dir: str | Path = "runs", *, overrides: dict[str, Any] | None = None,
+                 experiment: str = "pretrain", name: str | None = None, address: str | None = None,
+                 num_cpus: int | None = None, storage: str | None = None, verbose: int = 0) -> CampaignResult:
+    """One pretraining of a preset or config file (with dotted ``overrides``), through the same
+    Tune path as a campaign trial, logged as a top-level MLflow run in ``experiment``."""
+    space = SearchSpace(name=experiment, base=config_source, overrides=overrides or {}, num_samples=1,
+                        scheduler={"type": "fifo"}, metric="online_top1")
+    space.check()
+    return run_campaign(space, runs_dir, name=name or timestamped("pretrain"), address=address,
+                        num_cpus=num_cpus, storage=storage, top_level_runs=True, verbose=verbose)

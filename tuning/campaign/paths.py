@@ -1,0 +1,55 @@
+"""The runs folder's layout: where a campaign's stores, data cache, Ray results and files
+live.  Every file name under ``--runs-dir`` is written here and nowhere else."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
+STATE_FILE = "campaign.json"
+
+
+def timestamped(prefix: str) -> str:
+    """A default campaign name: ``PREFIX-YYYYmmdd-HHMMSS``."""
+    return f"{prefix}-{time.strftime(TIMESTAMP_FORMAT)}"
+
+
+@dataclass(frozen=True)
+class RunsFolder:
+    """``--runs-dir``: mlflow.db, optuna.db, data/ (the bundled .beton cache), ray/ (Ray's
+    results unless --storage says otherwise), and one folder per campaign holding its
+    saved state and its exported best config."""
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def optuna_db(self) -> Path:
+        return self.root / "optuna.db"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def ray_storage(self) -> Path:
+        return self.root / "ray"
+
+    def campaign_dir(self, campaign: str) -> Path:
+        return self.root / campaign
+
+    def state_file(self, campaign: str) -> Path:
+        return self.campaign_dir(campaign) / STATE_FILE
+
+    def best_config(self, campaign: str) -> Path:
+        return self.campaign_dir(campaign) / "best_config.yaml"
+
+    def campaigns(self) -> list[str]:
+        """Names of the campaigns with a saved state here."""
+        return sorted(p.parent.name for p in self.root.glob(f"*/{STATE_FILE}"))

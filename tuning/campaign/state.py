@@ -1,0 +1,44 @@
+"""A campaign's saved state: what its driver needs to start, resume or sync it, kept in the
+campaign's folder so a new driver (``--resume``, ``dualtune sync``) can pick it up."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from tuning.campaign.paths import RunsFolder
+from tuning.campaign.space import SearchSpace
+from tuning.errors import StoreError
+from tuning.run.data import PreparedData
+
+
+@dataclass(frozen=True)
+class CampaignState:
+    name: str
+    space: SearchSpace
+    runs: RunsFolder
+    data: PreparedData
+    experiment_id: str
+    parent_run_id: str | None  # None: the trials are top-level runs (dualtune pretrain)
+    storage: str  # Ray Tune/Train results and checkpoints: a path or URI every node can reach
+
+    @property
+    def tune_results(self) -> str:
+        """Tune's results folder of this campaign (a path or URI)."""
+        return f"{self.storage.rstrip('/')}/{self.name}"
+
+    def save(self) -> None:
+        self.runs.campaign_dir(self.name).mkdir(parents=True, exist_ok=True)
+        self.runs.state_file(self.name).write_text(json.dumps(
+            {"space": self.space.model_dump(mode="json"), "data": dataclasses.asdict(self.data),
+             "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id, "storage": self.storage}))
+
+    @classmethod
+    def load(cls, runs: RunsFolder, name: str) -> CampaignState:
+        state_file = runs.state_file(name)
+        if not state_file.is_file():
+            raise StoreError(f"no campaign {name!r} in {runs.root}; known: {', '.join(runs.campaigns()) or 'none'}")
+        state = json.loads(state_file.read_text())
+        return cls(name=name, space=SearchSpace.model_validate(state["space"]), runs=runs,
+                   data=PreparedData(**state["data"]), experiment_id=state["experiment_id"],
+                   parent_run_id=state["parent_run_id"], storage=state["storage"])
