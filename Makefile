@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev chromium
 export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S ?= 0.2
 
-.PHONY: install system-deps demo test test-fast bench ui clean
+.PHONY: install system-deps demo lint test test-fast bench ui clean
 
 install: $(STAMP)
 
@@ -28,7 +28,10 @@ $(STAMP): pyproject.toml | system-deps
 demo: install
 	$(BIN)/dualtune tune --space smoke
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
 	$(BIN)/python -m pytest -q
 
 test-fast: install

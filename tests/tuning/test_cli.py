@@ -14,3 +14,21 @@ def test_pretrain_needs_exactly_one_source():
 def test_spaces_lists_descriptions():
     out = runner.invoke(app, ["spaces"])
     assert out.exit_code == 0 and "smoke:" in out.output and "digits-simclr" in out.output
+
+
+def test_a_missing_config_file_is_named_as_missing(tmp_path):
+    out = runner.invoke(app, ["pretrain", "--config", str(tmp_path / "missing.yaml"), "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "does not exist" in out.output and "unknown preset" not in out.output
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_unknown_config_key_suggests_the_nearest_known_ones(tmp_path):
+    out = runner.invoke(app, ["pretrain", "--preset", "digits-simclr", "--set", "optim.base_l=0.3",
+                              "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "unknown key 'optim.base_l'" in out.output and "'optim.base_lr'" in out.output
+    assert "data.loader_workers" not in out.output  # not a list of every path
+
+
+def test_an_unknown_preset_suggests_the_nearest(tmp_path):
+    out = runner.invoke(app, ["pretrain", "--preset", "digits-simclrr", "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "unknown preset 'digits-simclrr' (did you mean 'digits-simclr'" in out.output

@@ -277,25 +277,24 @@ def _read_yaml(path: Path, what: str) -> dict:
     return data
 
 
+def _located(name_or_path: str, path: Path | None, kind: str, shipped: list[str], error: type[Exception]) -> Path:
+    """``path``, or ``error`` saying the file is missing or the name unknown (with the nearest names)."""
+    if path is not None:
+        return path
+    if looks_like_path(name_or_path):
+        raise error(f"{kind} file {name_or_path!r} does not exist")
+    raise error(f"unknown {kind} {name_or_path!r}{nearest(name_or_path, shipped)}; "
+                f"available: {', '.join(shipped)} (or a path to a .yaml file)")
+
+
 def load_preset(name_or_path: str) -> PretrainConfig:
     """A preset by name (search_spaces/presets/NAME.yaml) or a config YAML path, strictly validated."""
-    path = find_preset(name_or_path)
-    if path is None:
-        if looks_like_path(name_or_path):
-            raise ConfigError(f"config file {name_or_path!r} does not exist")
-        raise ConfigError(f"unknown preset {name_or_path!r}{nearest(name_or_path, list_presets())}; "
-                          f"available: {', '.join(list_presets())} (or a path to a .yaml file)")
-    return load_config(path)
+    return load_config(_located(name_or_path, find_preset(name_or_path), "preset", list_presets(), ConfigError))
 
 
 def load_space(name_or_path: str) -> SearchSpace:
     """A search space by name (search_spaces/NAME.yaml) or path, fully checked."""
-    path = find_space(name_or_path)
-    if path is None:
-        if looks_like_path(name_or_path):
-            raise SearchSpaceError(f"search space file {name_or_path!r} does not exist")
-        raise SearchSpaceError(f"unknown search space {name_or_path!r}{nearest(name_or_path, list_spaces())}; "
-                               f"available: {', '.join(list_spaces())} (or a path to a .yaml file)")
+    path = _located(name_or_path, find_space(name_or_path), "search space", list_spaces(), SearchSpaceError)
     raw = _read_yaml(path, "search space")
     try:
         space = SearchSpace.model_validate({**raw, "source": str(path)})

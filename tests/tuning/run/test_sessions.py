@@ -1,0 +1,31 @@
+"""The loop through a LocalSession: one process, no Ray; reports kept, checkpoints resumed."""
+import pytest
+
+from pipelines.beton import ensure_digits_betons
+from tuning.config import validate_config
+from tuning.run.data import PreparedData
+from tuning.run.loop import RunRequest, pretrain
+from tuning.run.sessions import LocalSession
+
+
+@pytest.fixture(scope="module")
+def request_of_two_epochs(tmp_path_factory):
+    train, val = ensure_digits_betons(tmp_path_factory.mktemp("digits"))
+    cfg = validate_config({"data": {"batch_size": 256}, "schedule": {"epochs": 2},
+                           "loss": {"method": "vicreg"}, "model": {"projector": "64-64-32"},
+                           "probe": {"offline_epochs": 2, "knn": False}, "resources": {"workers": 1}})
+    return RunRequest(cfg, PreparedData(train=str(train), val=str(val), num_classes=10), requested_at=0.0)
+
+
+def test_a_local_run_reports_every_epoch_and_resumes_from_its_checkpoint(request_of_two_epochs, tmp_path):
+    session = LocalSession(checkpoint_root=tmp_path)
+    pretrain(request_of_two_epochs, session)
+    assert [r["epoch"] for r in session.reports] == [1, 2]
+    assert [r["status"] for r in session.reports] == ["running", "completed"]
+    last = session.reports[-1]
+    assert {"loss_invariance", "loss_variance", "loss_covariance", "linear_probe_top1"} <= set(last)
+    assert len(list(tmp_path.glob("checkpoint_*"))) == 2
+    again = LocalSession(checkpoint_root=tmp_path)
+    pretrain(request_of_two_epochs, again)  # finished already: its final report again, no training
+    assert len(again.reports) == 1 and again.reports[0]["loss"] == last["loss"]
+    assert again.reports[0]["linear_probe_top1"] == last["linear_probe_top1"]
