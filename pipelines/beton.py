@@ -128,17 +128,3 @@ def check_beton(path: str | Path) -> BetonInfo:
     cls_file = classes_path(path)
     classes = json.loads(cls_file.read_text()) if cls_file.is_file() else None
     return BetonInfo(str(path), num_samples, list(reader.field_names), classes)
-
-
-def ensure_digits_betons(data_dir: str | Path, resolution: int = 32) -> tuple[Path, Path]:
-    """Write the bundled digits train/val .beton files into ``data_dir`` once; reuse them after."""
-    from pipelines.digits import digits_splits
-
-    data_dir = Path(data_dir)
-    train, val = data_dir / f"digits{resolution}_train.beton", data_dir / f"digits{resolution}_val.beton"
-    if not (train.is_file() and val.is_file()):
-        (x_tr, y_tr), (x_va, y_va) = digits_splits(resolution)
-        classes = [str(d) for d in range(10)]
-        write_beton(ArraySource(x_tr, y_tr), train, classes, force=True)
-        write_beton(ArraySource(x_va, y_va), val, classes, force=True)
-    return train, val

@@ -157,14 +157,30 @@ def data_write(source: Path = typer.Option(..., "--source", help="ImageFolder ro
             console.print(f"  {path}: {reason}", markup=False)
 
 
-@data_app.command("digits")
-def data_digits(out_dir: Path = typer.Option(Path("runs/data"), "--out-dir")):
-    """Write the bundled scikit-learn digits (train/val, 32 px RGB) as .beton files."""
-    from pipelines.beton import check_beton, ensure_digits_betons
+DATA_DIR = typer.Option(Path("runs/data"), "--out-dir", help="where the .beton files are written (once)")
 
-    for path in ensure_digits_betons(out_dir):
+
+def _write_bundled(name: str, out_dir: Path, subset: int | None) -> None:
+    from pipelines.beton import check_beton
+    from pipelines.bundled import ensure_bundled_betons
+
+    for path in ensure_bundled_betons(name, out_dir, subset):
         info = check_beton(path)
         console.print(f"{path}: {info.num_samples} images, {len(info.classes)} classes")
+
+
+@data_app.command("digits")
+def data_digits(out_dir: Path = DATA_DIR):
+    """Write the bundled scikit-learn digits (train/val, 32 px RGB) as .beton files."""
+    _write_bundled("digits", out_dir, None)
+
+
+@data_app.command("fashion-mnist")
+def data_fashion_mnist(out_dir: Path = DATA_DIR,
+                       subset: Optional[int] = typer.Option(None, "--subset", help="train images kept, the same "
+                                                            "number a class (seeded); default: all 60,000")):
+    """Write Fashion-MNIST (Debian package dataset-fashion-mnist; 28 px; val = the official test split)."""
+    _write_bundled("fashion-mnist", out_dir, subset)
 
 
 @app.command("duality-check")

@@ -19,9 +19,8 @@ from models.backbones import BackboneName
 from models.projector import parse_projector_spec
 from models.registry import check_loss_params
 from models.schedules import scaled_lr
+from pipelines.bundled import BUNDLED
 from tuning.errors import ConfigError
-
-BUNDLED_DATA = "digits"
 
 
 class Strict(BaseModel):
@@ -30,21 +29,31 @@ class Strict(BaseModel):
 
 
 class DataConfig(Strict):
-    train: str = Field(BUNDLED_DATA, description="train .beton path, or 'digits' for the bundled data")
-    val: str = Field(BUNDLED_DATA, description="val .beton path, or 'digits' for the bundled data")
+    train: str = Field("digits", description=f"train .beton path, or a bundled data set: {' | '.join(BUNDLED)}")
+    val: str = Field("digits", description="val .beton path, or the bundled data set named by train")
+    train_subset: int | None = Field(None, ge=1, description="bundled data only: this many train images, "
+                                     "class-balanced, the same for every run (None: the whole split)")
     resolution: int = Field(32, ge=8, le=1024)
     batch_size: int = Field(256, ge=2, description="global batch size over all workers")
     loader_workers: int = Field(1, ge=1)
     center_crop_ratio: float = Field(0.875, gt=0, le=1)
     crop_scale_min: float = Field(0.08, gt=0, le=1, description="random-resized-crop scale range (min, 1)")
 
+    @property
+    def bundled(self) -> str | None:
+        """The bundled data set this section names, or None for the user's .beton files."""
+        return self.train if self.train in BUNDLED else None
+
     @model_validator(mode="after")
     def _one_dataset(self):
         # Probing a model trained on one dataset with another's labels gives a meaningless score.
-        if (self.train == BUNDLED_DATA) != (self.val == BUNDLED_DATA):
-            raise ValueError(f"data.train={self.train!r} and data.val={self.val!r} mix the bundled "
-                             f"'{BUNDLED_DATA}' with a .beton file: give both as .beton files "
-                             f"(--data and --val-data) or both as '{BUNDLED_DATA}'")
+        if (self.train in BUNDLED or self.val in BUNDLED) and self.train != self.val:
+            raise ValueError(f"data.train={self.train!r} and data.val={self.val!r} mix a bundled data set "
+                             f"with another data set: give both as .beton files (--data and --val-data) or "
+                             f"both as the same bundled name ({' | '.join(BUNDLED)})")
+        if self.train_subset is not None and self.bundled is None:
+            raise ValueError(f"data.train_subset={self.train_subset} applies to bundled data only "
+                             f"({' | '.join(BUNDLED)}); write a subset of your own data to its own .beton")
         return self
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.beton import ArraySource, check_beton, classes_path, ensure_digits_betons, write_beton
+from pipelines.beton import ArraySource, check_beton, classes_path, write_beton
+from pipelines.bundled import ensure_bundled_betons
 from pipelines.errors import DataError
 from pipelines.loaders import eval_loader, ssl_loader
 
@@ -129,8 +130,8 @@ def test_beton_with_other_fields_is_rejected(tmp_path):
 
 
 def test_digits_betons_are_written_once(tmp_path):
-    train, val = ensure_digits_betons(tmp_path)
+    train, val = ensure_bundled_betons("digits", tmp_path)
     assert check_beton(train).num_samples + check_beton(val).num_samples == 1797
     stamp = train.stat().st_mtime_ns
-    assert ensure_digits_betons(tmp_path) == (train, val)
+    assert ensure_bundled_betons("digits", tmp_path) == (train, val)
     assert train.stat().st_mtime_ns == stamp

@@ -61,11 +61,19 @@ def test_batch_must_split_over_workers():
         validate_config({"data": {"batch_size": 255}, "resources": {"workers": 2}})
 
 
-@pytest.mark.parametrize("train, val", [("in.beton", "digits"), ("digits", "in_val.beton")])
-def test_bundled_and_user_data_do_not_mix(train, val):
-    with pytest.raises(ConfigError, match=f"data.train={train!r} and data.val={val!r} mix the bundled 'digits'"):
+@pytest.mark.parametrize("train, val", [("in.beton", "digits"), ("digits", "in_val.beton"),
+                                        ("digits", "fashion-mnist")])
+def test_bundled_and_other_data_do_not_mix(train, val):
+    with pytest.raises(ConfigError, match=f"data.train={train!r} and data.val={val!r} mix a bundled data set"):
         validate_config({"data": {"train": train, "val": val}})
     assert validate_config({"data": {"train": "a.beton", "val": "b.beton"}}).data.val == "b.beton"
+    assert validate_config({"data": {"train": "fashion-mnist", "val": "fashion-mnist"}}).data.bundled == "fashion-mnist"
+
+
+def test_a_train_subset_needs_bundled_data():
+    with pytest.raises(ConfigError, match="data.train_subset=600 applies to bundled data only"):
+        validate_config({"data": {"train": "a.beton", "val": "b.beton", "train_subset": 600}})
+    assert validate_config({"data": {"train_subset": 600}}).data.train_subset == 600
 
 
 def test_yaml_round_trip(tmp_path):

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.beton import check_beton, ensure_digits_betons
+from pipelines.beton import check_beton
+from pipelines.bundled import ensure_bundled_betons
 from pipelines.errors import DataError
-from tuning.config import BUNDLED_DATA, PretrainConfig
+from tuning.config import PretrainConfig
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class PreparedData:
 def check_user_data(cfg: PretrainConfig) -> None:
     """Open and check the config's own .beton files, and that train and val share one class
     list (DataError otherwise); writes nothing."""
-    if BUNDLED_DATA in (cfg.data.train, cfg.data.val):  # the config allows only both or neither
+    if cfg.data.bundled:  # the config allows only both or neither
         return
     train, val = check_beton(cfg.data.train), check_beton(cfg.data.val)
     if train.classes and val.classes and train.classes != val.classes:
@@ -30,12 +31,12 @@ def check_user_data(cfg: PretrainConfig) -> None:
 
 
 def prepare_data(cfg: PretrainConfig, data_dir: Path) -> PreparedData:
-    """The config's data: the bundled digits are written into ``data_dir`` once; user .beton
+    """The config's data: bundled data sets are written into ``data_dir`` once; user .beton
     files are opened and checked (DataError otherwise)."""
     check_user_data(cfg)  # fail on the user's files before writing anything
     train, val = cfg.data.train, cfg.data.val
-    if train == BUNDLED_DATA:
-        train, val = (str(path) for path in ensure_digits_betons(data_dir))
+    if cfg.data.bundled:
+        train, val = (str(path) for path in ensure_bundled_betons(cfg.data.bundled, data_dir, cfg.data.train_subset))
     train_info, val_info = check_beton(train), check_beton(val)
     classes = train_info.classes or val_info.classes
     num_classes = len(classes) if classes else _count_labels(train)

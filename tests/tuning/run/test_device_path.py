@@ -10,7 +10,7 @@ import pytest
 import torch
 from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
 
-from pipelines.beton import ensure_digits_betons
+from pipelines.bundled import ensure_bundled_betons
 from pipelines.loaders import _image_tail, _label_pipeline
 from tuning.campaign.trial import build_trainer
 from tuning.config import validate_config
@@ -54,7 +54,7 @@ def test_train_worker_group_asks_for_gpus_and_nccl_only_when_configured(gpus, ba
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    train, _ = ensure_digits_betons(tmp_path_factory.mktemp("digits"))
+    train, _ = ensure_bundled_betons("digits", tmp_path_factory.mktemp("digits"))
     return PreparedData(train=str(train), val=str(train), num_classes=10)
 
 

@@ -1,7 +1,7 @@
 """The loop through a LocalSession: one process, no Ray; reports kept, checkpoints resumed."""
 import pytest
 
-from pipelines.beton import ensure_digits_betons
+from pipelines.bundled import ensure_bundled_betons
 from tuning.config import validate_config
 from tuning.run.data import PreparedData
 from tuning.run.loop import RunRequest, pretrain
@@ -10,7 +10,7 @@ from tuning.run.sessions import LocalSession
 
 @pytest.fixture(scope="module")
 def request_of_two_epochs(tmp_path_factory):
-    train, val = ensure_digits_betons(tmp_path_factory.mktemp("digits"))
+    train, val = ensure_bundled_betons("digits", tmp_path_factory.mktemp("digits"))
     cfg = validate_config({"data": {"batch_size": 256}, "schedule": {"epochs": 2},
                            "loss": {"method": "vicreg"}, "model": {"projector": "64-64-32"},
                            "probe": {"offline_epochs": 2, "knn": False}, "resources": {"workers": 1}})
