@@ -1,11 +1,23 @@
-"""Linear probes and k-NN evaluation of frozen representations (paper App. E and F)."""
+"""Linear probes and k-NN evaluation of frozen representations (paper App. E and F).
+
+Choices made after pretraining (the probe's learning rate, k-NN's k and temperature) are
+made on a held-out slice of the train split: several heads train at once on the same
+features, and the caller scores them on data the choice did not train on.
+"""
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from models.schedules import scaled_lr, warmup_cosine
+
+KNN_KS = (1, 5, 10, 20, 50, 200)
+KNN_TEMPERATURES = (0.05, 0.07, 0.1, 0.2, 0.5, 1.0)
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[int, int]:
@@ -15,39 +27,90 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
     return {k: int(hits[:, :k].any(dim=1).sum()) for k in ks}
 
 
-def train_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
-                       num_classes: int, epochs: int = 100, lr: float = 0.1, batch_size: int = 256,
-                       weight_decay: float = 1e-6, seed: int = 0,
-                       device: torch.device | str = "cpu") -> dict[str, float]:
-    """Offline linear evaluation on frozen features: SGD momentum 0.9, cosine schedule (App. E).
+def lr_grid(centre: float, points: int, factor: float = 2.0) -> tuple[float, ...]:
+    """``points`` learning rates spaced by ``factor`` on a log scale around ``centre``."""
+    half = (points - 1) / 2
+    return tuple(centre * factor ** (i - half) for i in range(points))
 
-    Returns ``linear_probe_top1`` and ``linear_probe_top5`` on the validation features, in %.
-    The learning rate is scaled by batch_size / 256 as in the paper's protocol.  The head
-    trains on ``device``; features stay where they are and move there a batch at a time.
-    """
+
+class LinearHeads(nn.Module):
+    """Several linear classifiers over the same features, one per learning rate."""
+
+    def __init__(self, dim: int, num_classes: int, count: int):
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(dim, num_classes) for _ in range(count))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(heads, N, classes) logits."""
+        return torch.stack([head(x) for head in self.heads])
+
+
+EpochFeatures = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def train_linear_heads(epoch_features: EpochFeatures, dim: int, num_classes: int, lrs: tuple[float, ...],
+                       epochs: int, batch_size: int, weight_decay: float = 1e-6, seed: int = 0,
+                       device: torch.device | str = "cpu") -> LinearHeads:
+    """One linear head per lr in ``lrs``, trained together on the features
+    ``epoch_features(epoch)`` gives for each epoch (the same cached features every epoch, or
+    fresh augmented ones): SGD momentum 0.9, cosine schedule, lr scaled by batch / 256 (App. E).
+    Features stay where they are and move to ``device`` a batch at a time."""
     generator = torch.Generator().manual_seed(seed)
-    head = nn.Linear(train_x.shape[1], num_classes).to(device)
-    peak_lr = scaled_lr(lr, batch_size)
-    optimizer = torch.optim.SGD(head.parameters(), lr=peak_lr, momentum=0.9, weight_decay=weight_decay)
-    steps_per_epoch = max(1, -(-len(train_x) // batch_size))
-    total = epochs * steps_per_epoch
-    step = 0
-    for _ in range(epochs):
-        order = torch.randperm(len(train_x), generator=generator)
-        for start in range(0, len(train_x), batch_size):
+    with torch.random.fork_rng(devices=[]):  # the heads' initial weights follow ``seed`` alone
+        torch.manual_seed(seed)
+        heads = LinearHeads(dim, num_classes, len(lrs)).to(device)
+    peaks = [scaled_lr(lr, batch_size) for lr in lrs]
+    optimizer = torch.optim.SGD([{"params": head.parameters(), "lr": peak} for head, peak in zip(heads.heads, peaks)],
+                                momentum=0.9, weight_decay=weight_decay)
+    step, total = 0, None
+    for epoch in range(epochs):
+        features, labels = epoch_features(epoch)
+        steps_per_epoch = max(1, math.ceil(len(features) / batch_size))
+        total = total or epochs * steps_per_epoch
+        order = torch.randperm(len(features), generator=generator)
+        for start in range(0, len(features), batch_size):
             idx = order[start:start + batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = warmup_cosine(step, total, 0, peak_lr, final_lr_ratio=0.0)
-            loss = F.cross_entropy(head(train_x[idx].to(device, non_blocking=True)),
-                                   train_y[idx].to(device, non_blocking=True))
+            for group, peak in zip(optimizer.param_groups, peaks):
+                group["lr"] = warmup_cosine(step, total, 0, peak, final_lr_ratio=0.0)
+            logits = heads(features[idx].to(device, non_blocking=True))
+            target = labels[idx].to(device, non_blocking=True)
+            loss = sum(F.cross_entropy(head_logits, target) for head_logits in logits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
-    with torch.no_grad():
-        logits = torch.cat([head(chunk.to(device)).cpu() for chunk in val_x.split(batch_size)])
-        hits = topk_correct(logits, val_y)
-    return {"linear_probe_top1": 100.0 * hits[1] / len(val_y), "linear_probe_top5": 100.0 * hits[5] / len(val_y)}
+    return heads
+
+
+@torch.no_grad()
+def head_hits(heads: LinearHeads, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 4096,
+              device: torch.device | str = "cpu") -> list[dict[int, int]]:
+    """Each head's top-1 and top-5 hit counts on (features, labels)."""
+    totals = [{1: 0, 5: 0} for _ in heads.heads]
+    for chunk, target in zip(features.split(batch_size), labels.split(batch_size)):
+        for total, logits in zip(totals, heads(chunk.to(device)).cpu()):
+            for k, count in topk_correct(logits, target).items():
+                total[k] += count
+    return totals
+
+
+@dataclass(frozen=True)
+class ProbeChoice:
+    """The head chosen on the held-out slice, and its accuracies (%)."""
+    lr: float
+    holdout_top1: float
+    val_top1: float
+    val_top5: float
+
+
+def choose_head(heads: LinearHeads, lrs: tuple[float, ...], holdout: tuple[torch.Tensor, torch.Tensor],
+                val: tuple[torch.Tensor, torch.Tensor], device: torch.device | str = "cpu") -> ProbeChoice:
+    """The head with the best held-out top-1 (the smaller lr on ties), scored on val."""
+    held = head_hits(heads, *holdout, device=device)
+    best = max(range(len(lrs)), key=lambda i: (held[i][1], -lrs[i]))
+    val_hits = head_hits(heads, *val, device=device)[best]
+    return ProbeChoice(lr=lrs[best], holdout_top1=100.0 * held[best][1] / len(holdout[1]),
+                       val_top1=100.0 * val_hits[1] / len(val[1]), val_top5=100.0 * val_hits[5] / len(val[1]))
 
 
 def nearest_neighbours(train_x: torch.Tensor, val_x: torch.Tensor, k: int, max_elements: int = 2 ** 26,
@@ -72,12 +135,28 @@ def knn_accuracy(sims: torch.Tensor, neighbours: torch.Tensor, train_y: torch.Te
     return 100.0 * float((votes.argmax(dim=1) == val_y).float().mean())
 
 
-def best_knn_accuracy(train_x, train_y, val_x, val_y, num_classes: int,
-                      ks=(1, 5, 10, 20, 50, 200), temperatures=(0.05, 0.07, 0.1, 0.2, 0.5, 1.0),
-                      device: torch.device | str = "cpu") -> dict[str, float]:
-    """The best k-NN top-1 over the paper's grid of k and temperature (App. F), from one
-    search (on ``device``) for the largest k's neighbours."""
-    sims, neighbours = nearest_neighbours(train_x, val_x, max(ks), device=device)
-    best = max((knn_accuracy(sims, neighbours, train_y, val_y, num_classes, k, t), k, t)
-               for k in ks for t in temperatures)
-    return {"knn_top1": best[0], "knn_k": float(best[1]), "knn_temperature": best[2]}
+@dataclass(frozen=True)
+class KnnChoice:
+    """The (k, temperature) chosen on the held-out slice, and its accuracies (%)."""
+    k: int
+    temperature: float
+    holdout_top1: float
+    val_top1: float
+
+
+def choose_knn(bank: tuple[torch.Tensor, torch.Tensor], holdout: tuple[torch.Tensor, torch.Tensor],
+               val: tuple[torch.Tensor, torch.Tensor], num_classes: int, ks: tuple[int, ...] = KNN_KS,
+               temperatures: tuple[float, ...] = KNN_TEMPERATURES,
+               device: torch.device | str = "cpu") -> KnnChoice:
+    """The paper's k x temperature grid (App. F) scored on the held-out slice with ``bank``
+    as the neighbours (one search for the largest k); the best setting (smaller k, then
+    lower temperature, on ties) is then scored on val."""
+    (bank_x, bank_y), (held_x, held_y), (val_x, val_y) = bank, holdout, val
+    sims, neighbours = nearest_neighbours(bank_x, held_x, max(ks), device=device)
+    scored = [(knn_accuracy(sims, neighbours, bank_y, held_y, num_classes, k, t), -k, -t)
+              for k in ks for t in temperatures]
+    held_top1, minus_k, minus_t = max(scored)
+    k, temperature = -minus_k, -minus_t
+    val_sims, val_neighbours = nearest_neighbours(bank_x, val_x, k, device=device)
+    return KnnChoice(k=k, temperature=temperature, holdout_top1=held_top1,
+                     val_top1=knn_accuracy(val_sims, val_neighbours, bank_y, val_y, num_classes, k, temperature))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+PROBE_CROP_STREAM = 1 << 20  # probe-training crops: a hash stream apart from the SSL views' (2 * seed + view)
+
 
 def _image_tail(device: torch.device):
     """uint8 HWC batch -> a zero-copy (B, C, H, W) view of FFCV's NHWC buffer (channels-last
@@ -81,21 +83,36 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
 
 
 def eval_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, train: bool,
-                seed: int = 0, workers: int = 1, center_crop_ratio: float = 0.875,
-                torch_threads: int | None = None) -> Batches:
-    """Single-view (image, label) batches over the whole file, in order: random-resized crop
-    and flip when ``train`` (probe training), resize + center crop otherwise (validation)."""
-    from ffcv.fields.decoders import CenterCropRGBImageDecoder, RandomResizedCropRGBImageDecoder
+                seed: int = 0, workers: int = 1, center_crop_ratio: float = 0.875, crop_scale=(0.08, 1.0),
+                indices=None, torch_threads: int | None = None) -> Batches:
+    """Single-view (image, label) batches over the file's samples (or ``indices`` of them).
+    ``train`` (probe training): seeded random-resized crops in a seeded random order, both
+    new each epoch (``set_epoch``; flips are the caller's); otherwise resize + center crop,
+    in order (validation)."""
+    from ffcv.fields.decoders import CenterCropRGBImageDecoder
     from ffcv.loader import Loader, OrderOption
-    from ffcv.transforms import RandomHorizontalFlip
+
+    from pipelines.seeded_crop import SeededRandomResizedCrop
 
     if train:
-        image = [RandomResizedCropRGBImageDecoder((resolution, resolution)), RandomHorizontalFlip()]
+        image = SeededRandomResizedCrop((resolution, resolution), crop_scale, stream=PROBE_CROP_STREAM + seed)
     else:
-        image = [CenterCropRGBImageDecoder((resolution, resolution), ratio=center_crop_ratio)]
+        image = CenterCropRGBImageDecoder((resolution, resolution), ratio=center_crop_ratio)
     threads = torch_threads or torch.get_num_threads()
-    return Batches(Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.SEQUENTIAL, seed=seed,
-                          drop_last=False, os_cache=True,
-                          pipelines={"image": image + _image_tail(device),
-                                     "label": _label_pipeline(device)}),
-                   threads, lambda batch: (batch[0], batch[1].clone()))
+    loader = Loader(path, batch_size=batch_size, num_workers=workers, seed=seed, drop_last=False, os_cache=True,
+                    order=OrderOption.RANDOM if train else OrderOption.SEQUENTIAL, indices=indices,
+                    pipelines={"image": [image, *_image_tail(device)], "label": _label_pipeline(device)})
+    return Batches(loader, threads, lambda batch: (batch[0], batch[1].clone()))
+
+
+def shard_indices(path: str, rank: int, world_size: int, sample: int | None = None, seed: int = 0):
+    """This rank's share (every ``world_size``-th, from ``rank``) of a file's samples, or of
+    a fixed seeded ``sample`` of them: the shards are disjoint and together hold each once."""
+    import numpy as np
+    from ffcv.reader import Reader
+
+    total = int(Reader(path).num_samples)
+    chosen = np.arange(total, dtype=np.int64)
+    if sample is not None and sample < total:
+        chosen = np.sort(np.random.default_rng(seed).choice(total, sample, replace=False))
+    return chosen[rank::world_size]

@@ -47,6 +47,8 @@ SET = typer.Option([], "--set", metavar="KEY=VALUE", help="set a config value, e
 STORAGE = typer.Option(None, "--storage", help="Ray results and checkpoints: a shared path or URI (s3://...) "
                                               "every node reaches (default: RUNS_DIR/ray)")
 ADDRESS = typer.Option(None, help="Ray cluster address (auto, ray://host:port); default: a private local cluster")
+RUN_ID = typer.Option(None, "--run-id", help="MLflow run to log to (default: the trial run that saved the "
+                                           "checkpoint, else a new run)")
 
 
 @app.command()
@@ -187,18 +189,37 @@ def data_fashion_mnist(out_dir: Path = DATA_DIR,
 def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder"),
                   batch_size: int = typer.Option(256, help="validation images in the batch (N)"),
                   runs_dir: Path = RUNS_DIR,
-                  run_id: Optional[str] = typer.Option(None, help="MLflow run to log to (default: a new run "
-                                                                 "in experiment 'duality-check')")):
+                  run_id: Optional[str] = RUN_ID):
     """The paper's Table S4 for a checkpoint: L_c, L_nc, four-norm sums, Lemma 3.4 bounds; logged to MLflow."""
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.tracking import log_duality_report
+    from tuning.campaign.tracking import log_checkpoint_metrics
     from tuning.run.duality_check import run_duality_check
 
     runs = RunsFolder(runs_dir)
     report = run_duality_check(checkpoint, runs.data_dir, batch_size)
-    logged_to = log_duality_report(runs.mlflow_db, report, checkpoint, run_id)
+    logged_to = log_checkpoint_metrics(runs.mlflow_db, checkpoint, report, "duality", run_id)
     for key, value in report.items():
         console.print(f"{key:>24}: {value:.6g}")
+    console.print(f"logged to MLflow run {logged_to}")
+
+
+@app.command("eval")
+def evaluate(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder"),
+             set_values: list[str] = typer.Option([], "--set", metavar="probe.KEY=VALUE", help="change a probe "
+                                                  "setting, e.g. --set probe.offline_mode=augmented"),
+             runs_dir: Path = RUNS_DIR, run_id: Optional[str] = RUN_ID):
+    """Rerun the offline linear probe and k-NN on a saved backbone; logged as eval/* on its trial's MLflow run."""
+    from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.tracking import log_checkpoint_metrics
+    from tuning.config import parse_assignments
+    from tuning.run.evaluation import evaluate_checkpoint, probe_params
+    from tuning.tables import fmt
+
+    runs = RunsFolder(runs_dir)
+    cfg, results = evaluate_checkpoint(checkpoint, runs.data_dir, parse_assignments(set_values))
+    logged_to = log_checkpoint_metrics(runs.mlflow_db, checkpoint, results, "eval", run_id, probe_params(cfg))
+    for key, value in results.items():
+        console.print(f"{key:>26}: {fmt(value, 3)}")
     console.print(f"logged to MLflow run {logged_to}")
 
 

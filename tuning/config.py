@@ -97,12 +97,22 @@ class ScheduleConfig(Strict):
 
 
 class ProbeConfig(Strict):
-    online_lr: float = Field(1e-3, gt=0, description="AdamW lr of the online linear probes")
+    online_lr: float = Field(1e-3, gt=0, description="AdamW lr of the online linear probes at batch 256, "
+                             "scaled by global batch / 256 like every lr here")
     online_on_embedding: bool = Field(False, description="also probe the embedding (online_embedding_top1)")
+    online_val_images: int | None = Field(None, ge=1, description="score the online probes each epoch on this "
+                                          "many val images (a fixed seeded sample); None: the whole val split")
     offline_epochs: int = Field(30, ge=0, description="0 skips the offline linear probe")
-    offline_lr: float = Field(0.5, gt=0)
+    offline_lr: float = Field(0.5, gt=0, description="centre of the offline probe's lr grid (App. E: 0.25 "
+                              "VICReg, 1.4 VICReg-exp), scaled by offline_batch_size / 256")
+    offline_lr_points: int = Field(5, ge=1, description="heads trained at once, at lrs a factor 2 apart around "
+                                   "offline_lr; the one best on the held-out slice is reported")
     offline_batch_size: int = Field(256, ge=1)
-    offline_train_augment: bool = Field(True, description="RRC + flip on probe-train images (App. E)")
+    offline_mode: Literal["augmented", "cached"] = Field(
+        "cached", description="augmented: a fresh random-resized crop and flip of every train image each epoch "
+        "through the frozen backbone (App. E); cached: centre-crop features extracted once (cheap)")
+    holdout_fraction: float = Field(0.1, gt=0, lt=1, description="seeded slice of the train split on which the "
+                                    "probe's lr and k-NN's k and temperature are chosen; val takes no part")
     knn: bool = True
 
 

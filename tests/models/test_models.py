@@ -8,7 +8,15 @@ from torch import nn
 from models.backbones import build_backbone
 from models.health import normalized_embedding_std, rankme
 from models.lars import LARS, lars_param_groups
-from models.probes import best_knn_accuracy, knn_accuracy, nearest_neighbours, topk_correct, train_linear_probe
+from models.probes import (
+    choose_head,
+    choose_knn,
+    knn_accuracy,
+    lr_grid,
+    nearest_neighbours,
+    topk_correct,
+    train_linear_heads,
+)
 from models.projector import build_projector, parse_projector_spec
 from models.schedules import scaled_lr, warmup_cosine
 from models.ssl_model import SSLModel
@@ -118,12 +126,13 @@ def test_linear_probe_learns_separable_features():
     centers = 4 * torch.randn(5, 16, generator=g)
     labels = torch.randint(0, 5, (600,), generator=g)
     feats = centers[labels] + torch.randn(600, 16, generator=g)
-    result = train_linear_probe(feats[:500], labels[:500], feats[500:], labels[500:], 5, epochs=30, lr=0.5,
-                                batch_size=64)
-    assert result["linear_probe_top1"] > 95.0
-    assert result["linear_probe_top5"] == 100.0
-    knn = best_knn_accuracy(feats[:500], labels[:500], feats[500:], labels[500:], 5)
-    assert knn["knn_top1"] > 95.0
+    lrs = lr_grid(0.5, 3)
+    assert lrs == pytest.approx((0.25, 0.5, 1.0))
+    heads = train_linear_heads(lambda epoch: (feats[:450], labels[:450]), 16, 5, lrs, epochs=30, batch_size=64)
+    choice = choose_head(heads, lrs, (feats[450:500], labels[450:500]), (feats[500:], labels[500:]))
+    assert choice.lr in lrs and choice.val_top1 > 95.0 and choice.val_top5 == 100.0
+    knn = choose_knn((feats[:450], labels[:450]), (feats[450:500], labels[450:500]), (feats[500:], labels[500:]), 5)
+    assert knn.val_top1 > 95.0
 
 
 def _naive_knn_top1(train_x, train_y, val_x, val_y, num_classes, k, temperature):
@@ -158,10 +167,12 @@ def test_knn_matches_a_naive_reference_whatever_the_chunking():
         assert knn_accuracy(*chunked, train_y, val_y, 4, k, temperature) == pytest.approx(expected)
         accuracies.add(expected)
     assert len(accuracies) > 1 and max(accuracies) < 100.0  # the grid points really differ
-    best = best_knn_accuracy(train_x, train_y, val_x, val_y, 4)
-    assert best["knn_top1"] >= max(accuracies)
-    assert best["knn_top1"] == pytest.approx(_naive_knn_top1(train_x, train_y, val_x, val_y, 4, int(best["knn_k"]),
-                                                             best["knn_temperature"]))
+    # choose on a held-out slice of the bank's split, then score val with the chosen setting
+    choice = choose_knn((train_x[:45], train_y[:45]), (train_x[45:], train_y[45:]), (val_x, val_y), 4)
+    assert choice.holdout_top1 == pytest.approx(_naive_knn_top1(train_x[:45], train_y[:45], train_x[45:],
+                                                                train_y[45:], 4, choice.k, choice.temperature))
+    assert choice.val_top1 == pytest.approx(_naive_knn_top1(train_x[:45], train_y[:45], val_x, val_y, 4, choice.k,
+                                                            choice.temperature))
 
 
 def test_topk_correct_counts():

@@ -235,15 +235,32 @@ def sync_trial_runs(runs: CampaignRuns, records: list[TrialRecord]) -> dict[str,
     return {record.trial_id: runs.run_ids[record.trial_id] for record in records}
 
 
-def log_duality_report(mlflow_db: Path, report: dict[str, float], checkpoint: Path, run_id: str | None) -> str:
-    """Log Table S4's quantities as ``duality/*`` metrics on ``run_id``, or on a new run in
-    experiment 'duality-check'; returns the run's id."""
-    client, experiment_id = open_store(mlflow_db, "duality-check")
+def run_of_checkpoint(client: MlflowClient, checkpoint: Path) -> str | None:
+    """The trial run that saved ``checkpoint``, if the store has one: the checkpoint lies in
+    its Tune trial folder (one-worker trials) or in its Train run's folder, which is named
+    like the MLflow run (multi-worker trials)."""
+    checkpoint = Path(checkpoint).resolve()
+    for run in client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                  f"tags.`{Tags.TRIAL_ID}` != ''"):
+        trial_path = Path(run.data.tags.get(Tags.TRIAL_PATH, "/nowhere"))
+        if trial_path in checkpoint.parents or checkpoint.parent.name == run.data.tags.get(Tags.RUN_NAME):
+            return run.info.run_id
+    return None
+
+
+def log_checkpoint_metrics(mlflow_db: Path, checkpoint: Path, metrics: dict[str, float], prefix: str,
+                           run_id: str | None = None, params: dict[str, Any] | None = None) -> str:
+    """Log ``PREFIX/NAME`` metrics (and ``PREFIX.NAME`` params) measured on a checkpoint to
+    ``run_id``, else to the trial run that saved it, else to a new run in experiment
+    ``PREFIX``; returns the run's id."""
+    client, experiment_id = open_store(mlflow_db, prefix)
+    run_id = run_id or run_of_checkpoint(client, checkpoint)
     created = run_id is None
     if created:
         run_id = client.create_run(experiment_id, tags={Tags.CHECKPOINT: str(checkpoint)}).info.run_id
-    client.log_batch(run_id, metrics=[Metric(f"duality/{k}", v, int(1000 * time.time()), 0)
-                                      for k, v in report.items()])
+    now = int(1000 * time.time())
+    client.log_batch(run_id, metrics=[Metric(f"{prefix}/{k}", float(v), now, 0) for k, v in metrics.items()],
+                     params=[Param(f"{prefix}.{k}", str(v)) for k, v in (params or {}).items()])
     if created:
         client.set_terminated(run_id)
     return run_id

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import torch
 
+from tuning.config import PretrainConfig, validate_config
+from tuning.errors import StoreError
+
 STATE_FILE = "state.pt"
 BACKBONE_FILE = "backbone.safetensors"
 CONFIG_FILE = "config.json"
@@ -18,6 +21,15 @@ def save_training_state(directory: Path, state: dict, config: dict, metrics: dic
     torch.save(state, directory / STATE_FILE)
     (directory / CONFIG_FILE).write_text(json.dumps(config))
     (directory / METRICS_FILE).write_text(json.dumps(metrics or {}))
+
+
+def load_checkpoint_config(directory: Path) -> PretrainConfig:
+    """The config a checkpoint was trained with; StoreError if the folder is not a checkpoint."""
+    config_file = Path(directory) / CONFIG_FILE
+    if not config_file.is_file():
+        raise StoreError(f"{directory} is not a dualtune checkpoint (no {CONFIG_FILE}); give a trial's "
+                         "checkpoint_* folder")
+    return validate_config(json.loads(config_file.read_text()), source=str(config_file))
 
 
 def load_metrics(directory: Path) -> dict:

@@ -2,7 +2,6 @@
 for a trained checkpoint's embeddings on one validation batch."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -10,8 +9,6 @@ import torch
 from models.duality import duality_report
 from pipelines.augment import model_input
 from pipelines.loaders import eval_loader
-from tuning.config import validate_config
-from tuning.errors import StoreError
 from tuning.run import checkpoints
 from tuning.run.data import PreparedData, prepare_data
 from tuning.run.model import build_network
@@ -21,11 +18,7 @@ from tuning.run.model import build_network
 def embeddings_of(checkpoint_dir: Path, data_dir: Path, batch_size: int) -> tuple[torch.Tensor, PreparedData]:
     """Embeddings (projector outputs) of the first ``batch_size`` validation images under the
     checkpoint's model, and the data it used."""
-    checkpoint_dir = Path(checkpoint_dir)
-    config_file = checkpoint_dir / checkpoints.CONFIG_FILE
-    if not config_file.is_file():
-        raise StoreError(f"{checkpoint_dir} is not a dualtune checkpoint (no {checkpoints.CONFIG_FILE})")
-    cfg = validate_config(json.loads(config_file.read_text()), source=str(config_file))
+    cfg = checkpoints.load_checkpoint_config(checkpoint_dir)
     data = prepare_data(cfg, data_dir)
     network = build_network(cfg, data.num_classes)
     network.load_state_dict(checkpoints.load_training_state(checkpoint_dir)["model"])

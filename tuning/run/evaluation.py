@@ -1,47 +1,145 @@
-"""End-of-run evaluation on frozen features: the offline linear probe and k-NN (paper App. E, F)."""
+"""End-of-run evaluation on frozen features: the offline linear probe and k-NN (paper App. E, F).
+
+Every choice made after pretraining is made on a seeded held-out slice of the train
+split, never on val: the probe trains heads at several learning rates in one pass and
+keeps the best on the held-out slice; k-NN picks its k and temperature there.  Val is only
+scored, with the chosen settings.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from models.probes import best_knn_accuracy, train_linear_probe
+from models.probes import choose_head, choose_knn, lr_grid, train_linear_heads
 from pipelines.augment import model_input
 from pipelines.loaders import Batches, eval_loader
-from tuning.config import PretrainConfig
-from tuning.run.data import PreparedData
+from tuning.config import PretrainConfig, flatten, validate_config, with_overrides
+from tuning.errors import ConfigError
+from tuning.run import checkpoints
+from tuning.run.data import PreparedData, prepare_data
+from tuning.run.model import build_network
 
 
 @torch.no_grad()
-def extract_features(backbone: nn.Module, loader: Batches, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen-backbone representations and labels for every sample of an eval loader."""
+def extract_features(backbone: nn.Module, loader: Batches, channels_last: bool,
+                     flip_generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen-backbone representations and labels for every sample of an eval loader; each
+    image is flipped with probability 0.5 when a ``flip_generator`` is given."""
     backbone.eval()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     feats, labels = [], []
     for images, y in loader:
+        if flip_generator is not None:
+            flips = torch.rand(len(images), generator=flip_generator) < 0.5
+            images = torch.where(flips.to(images.device)[:, None, None, None], images.flip(-1), images)
         feats.append(backbone(model_input(images, memory_format)).float().cpu())
         labels.append(y.cpu())
     backbone.train()
     return torch.cat(feats), torch.cat(labels)
 
 
+@dataclass(frozen=True)
+class Split:
+    """Indices of the train split's samples the probes fit on, and of the held-out slice."""
+    fit: torch.Tensor
+    holdout: torch.Tensor
+
+
+def holdout_split(num_samples: int, fraction: float, seed: int) -> Split:
+    """A seeded held-out slice of ``fraction`` of the train split (at least one sample)."""
+    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
+    size = max(1, round(fraction * num_samples))
+    return Split(fit=order[size:].sort().values, holdout=order[:size].sort().values)
+
+
+class Evaluation:
+    """The frozen backbone's features of one run's data, and the probes on them."""
+
+    def __init__(self, cfg: PretrainConfig, data: PreparedData, backbone: nn.Module, device: torch.device):
+        self.cfg, self.data, self.backbone, self.device = cfg, data, backbone, device
+        self.loader_options = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution,
+                                   device=device, workers=cfg.data.loader_workers,
+                                   torch_threads=cfg.resources.torch_threads,
+                                   center_crop_ratio=cfg.data.center_crop_ratio)
+        self.train = self._centre_crops(data.train)
+        self.val = self._centre_crops(data.val)
+        self.split = holdout_split(len(self.train[1]), cfg.probe.holdout_fraction, cfg.seed)
+
+    def _centre_crops(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
+        loader = eval_loader(path, train=False, **self.loader_options)
+        return extract_features(self.backbone, loader, self.cfg.model.channels_last)
+
+    def subset(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.train[0][indices], self.train[1][indices]
+
+    def epoch_features(self):
+        """The probe's training features for each epoch: the cached centre crops, or a fresh
+        seeded random-resized crop and flip of every fit image through the backbone."""
+        if self.cfg.probe.offline_mode == "cached":
+            fit = self.subset(self.split.fit)
+            return lambda epoch: fit
+        loader = eval_loader(self.data.train, train=True, seed=self.cfg.seed, indices=self.split.fit.numpy(),
+                             crop_scale=(self.cfg.data.crop_scale_min, 1.0), **self.loader_options)
+
+        def augmented(epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+            loader.set_epoch(epoch)
+            flips = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            return extract_features(self.backbone, loader, self.cfg.model.channels_last, flips)
+
+        return augmented
+
+    def linear_probe(self) -> dict[str, float]:
+        probe = self.cfg.probe
+        lrs = lr_grid(probe.offline_lr, probe.offline_lr_points)
+        heads = train_linear_heads(self.epoch_features(), self.train[0].shape[1], self.data.num_classes, lrs,
+                                   epochs=probe.offline_epochs, batch_size=probe.offline_batch_size,
+                                   seed=self.cfg.seed, device=self.device)
+        choice = choose_head(heads, lrs, self.subset(self.split.holdout), self.val, device=self.device)
+        return {"linear_probe_top1": choice.val_top1, "linear_probe_top5": choice.val_top5,
+                "linear_probe_lr": choice.lr, "linear_probe_holdout_top1": choice.holdout_top1}
+
+    def knn(self) -> dict[str, float]:
+        choice = choose_knn(self.subset(self.split.fit), self.subset(self.split.holdout), self.val,
+                            self.data.num_classes, device=self.device)
+        return {"knn_top1": choice.val_top1, "knn_k": float(choice.k), "knn_temperature": choice.temperature,
+                "knn_holdout_top1": choice.holdout_top1}
+
+
 def final_evaluation(cfg: PretrainConfig, data: PreparedData, backbone: nn.Module, device: torch.device) -> dict:
-    """Offline linear probe (and k-NN) on frozen features: train split (RRC + flip when
-    ``probe.offline_train_augment``), val split (resize + center crop).  Features are kept
-    on the CPU; the probe and the neighbour search run on ``device``."""
-    common = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution, device=device,
-                  workers=cfg.data.loader_workers, torch_threads=cfg.resources.torch_threads,
-                  center_crop_ratio=cfg.data.center_crop_ratio)
-    train_x, train_y = extract_features(
-        backbone, eval_loader(data.train, train=cfg.probe.offline_train_augment, seed=cfg.seed, **common),
-        cfg.model.channels_last)
-    val_x, val_y = extract_features(backbone, eval_loader(data.val, train=False, **common),
-                                    cfg.model.channels_last)
-    results = {}
+    """The offline linear probe (``probe.offline_mode``) and k-NN of a frozen backbone, each
+    chosen on the held-out slice and scored on val.  Features are kept on the CPU; the
+    probe and the neighbour search run on ``device``."""
+    evaluation = Evaluation(cfg, data, backbone, device)
+    results: dict[str, float] = {}
     if cfg.probe.offline_epochs > 0:
-        results.update(train_linear_probe(train_x, train_y, val_x, val_y, data.num_classes,
-                                          epochs=cfg.probe.offline_epochs, lr=cfg.probe.offline_lr,
-                                          batch_size=cfg.probe.offline_batch_size, seed=cfg.seed,
-                                          device=device))
+        results.update(evaluation.linear_probe())
     if cfg.probe.knn:
-        results.update(best_knn_accuracy(train_x, train_y, val_x, val_y, data.num_classes, device=device))
+        results.update(evaluation.knn())
     return results
+
+
+def evaluate_checkpoint(checkpoint_dir: Path, data_dir: Path, probe_overrides: dict[str, Any],
+                        device: torch.device | str = "cpu") -> tuple[PretrainConfig, dict]:
+    """The offline probe and k-NN of a saved backbone, with ``probe.*`` settings changed by
+    ``probe_overrides`` (dotted keys); returns the config they ran with and the results."""
+    others = sorted(key for key in probe_overrides if not key.startswith("probe."))
+    if others:
+        raise ConfigError(f"eval may change probe.* settings only, not {others}: the rest describe the "
+                          "trained backbone")
+    trained = checkpoints.load_checkpoint_config(checkpoint_dir)
+    cfg = validate_config(with_overrides(trained.model_dump(mode="json"), probe_overrides),
+                          source=f"{checkpoint_dir} config with {probe_overrides}")
+    data = prepare_data(cfg, data_dir)
+    backbone = build_network(cfg, data.num_classes).backbone
+    backbone.load_state_dict(checkpoints.load_backbone_weights(Path(checkpoint_dir) / checkpoints.BACKBONE_FILE))
+    torch.manual_seed(cfg.seed)
+    return cfg, final_evaluation(cfg, data, backbone.to(device), torch.device(device))
+
+
+def probe_params(cfg: PretrainConfig) -> dict[str, Any]:
+    """The probe section as dotted params (what an evaluation ran with)."""
+    return flatten({"probe": cfg.probe.model_dump(mode="json")})

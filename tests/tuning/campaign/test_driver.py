@@ -73,7 +73,9 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
                                                        else 1e-6)
         assert float(params["optim.effective_lr"]) == pytest.approx(float(params["optim.base_lr"]) * 128 / 256)
         metrics = child.data.metrics
-        assert {"loss", "online_top1", "images_per_s", "lr", "linear_probe_top1", "rankme"} <= set(metrics)
+        assert {"loss", "online_top1", "online_train_top1", "val_time_s", "images_per_s", "lr", "rankme",
+                "linear_probe_top1", "linear_probe_lr", "linear_probe_holdout_top1", "knn_top1",
+                "knn_holdout_top1"} <= set(metrics)
         history = client.get_metric_history(child.info.run_id, "online_top1")
         assert [m.step for m in history] == [1]
         assert child.data.tags[Tags.STATUS] == "completed"
@@ -131,6 +133,32 @@ def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
     assert metrics["duality/N"] == 64 and metrics["duality/M"] == 128
     assert abs(metrics["duality/theorem33_residual"]) < 1e-6 * metrics["duality/L_c"]
     assert metrics["duality/colnorm_lower_bound"] <= metrics["duality/colnorm_sum_row_norm4"]
+
+
+def test_the_best_is_the_trial_with_the_best_offline_probe_on_val(campaign):
+    result, _ = campaign
+    assert result.best.linear_probe_top1 == max(row.linear_probe_top1 for row in result.rows)
+
+
+def test_eval_reruns_the_probes_on_a_checkpoint_and_logs_them_on_its_trial_run(campaign):
+    from typer.testing import CliRunner
+
+    from tuning.cli import app
+
+    result, root = campaign
+    out = CliRunner().invoke(app, ["eval", "--checkpoint", str(result.best.checkpoint), "--runs-dir",
+                                   str(root / "runs"), "--set", "probe.offline_epochs=3",
+                                   "--set", "probe.offline_lr_points=3"])
+    assert out.exit_code == 0, out.output
+    assert f"logged to MLflow run {result.best.run_id}" in out.output  # found from the checkpoint's folder
+    run = MlflowClient(result.tracking_uri).get_run(result.best.run_id)
+    assert 10.0 < run.data.metrics["eval/linear_probe_top1"] <= 100.0
+    assert run.data.metrics["eval/knn_top1"] == pytest.approx(result.best.knn_top1)  # k-NN settings unchanged
+    assert run.data.params["eval.probe.offline_epochs"] == "3"
+    assert run.data.metrics["linear_probe_top1"] == pytest.approx(result.best.linear_probe_top1)  # kept as it was
+    refused = CliRunner().invoke(app, ["eval", "--checkpoint", str(result.best.checkpoint), "--runs-dir",
+                                       str(root / "runs"), "--set", "optim.base_lr=1"])
+    assert refused.exit_code == 2 and "probe.* settings only" in refused.output
 
 
 def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path):

@@ -10,7 +10,7 @@ from pipelines.beton import ArraySource, write_beton
 from pipelines.loaders import eval_loader
 from tuning.config import validate_config
 from tuning.run.data import PreparedData
-from tuning.run.evaluation import extract_features, final_evaluation
+from tuning.run.evaluation import Evaluation, extract_features, final_evaluation, holdout_split
 
 SIZE, CLASSES, BATCH = 8, 10, 16
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
@@ -72,11 +72,50 @@ def test_raw_pixel_knn_and_linear_probe_through_the_loader_match_the_reference(s
                                     "center_crop_ratio": 1.0},
                            "model": {"channels_last": False},
                            "probe": {"offline_epochs": 20, "offline_batch_size": BATCH, "offline_lr": 0.05,
-                                     "offline_train_augment": False}})
+                                     "offline_mode": "cached"}})
     data = PreparedData(train=str(train), val=str(val), num_classes=CLASSES)
     results = final_evaluation(cfg, data, nn.Flatten(), torch.device("cpu"))
-    train_x, val_x = _reference_features(train_images), _reference_features(val_images)
-    reference = _reference_knn(train_x, train_y, val_x, val_y, int(results["knn_k"]), results["knn_temperature"])
+    fit = holdout_split(len(train_y), cfg.probe.holdout_fraction, cfg.seed).fit.numpy()  # the neighbour bank
+    bank_x, val_x = _reference_features(train_images[fit]), _reference_features(val_images)
+    reference = _reference_knn(bank_x, train_y[fit], val_x, val_y, int(results["knn_k"]), results["knn_temperature"])
     assert 60.0 < reference < 100.0, "the data should make k-NN good but not perfect"
     assert results["knn_top1"] == pytest.approx(reference, abs=100.0 / len(val_y) + 1e-9)
     assert results["linear_probe_top1"] > 50.0  # wrong labels put the probe near chance (10%)
+
+
+def _config(train, val, mode="cached", epochs=10):
+    return validate_config({"data": {"train": str(train), "val": str(val), "resolution": SIZE,
+                                     "center_crop_ratio": 1.0, "crop_scale_min": 0.3},
+                            "model": {"channels_last": False},
+                            "probe": {"offline_epochs": epochs, "offline_batch_size": BATCH, "offline_lr": 0.05,
+                                      "offline_mode": mode}})
+
+
+def test_augmented_probe_sees_new_crops_each_epoch_and_cached_sees_centre_crops(splits):
+    train, val = splits["train"][0], splits["val"][0]
+    data = PreparedData(train=str(train), val=str(val), num_classes=CLASSES)
+    cached = Evaluation(_config(train, val, "cached"), data, nn.Flatten(), torch.device("cpu"))
+    fit = cached.subset(cached.split.fit)
+    for epoch in (0, 3):
+        features, labels = cached.epoch_features()(epoch)
+        assert torch.equal(features, fit[0]) and torch.equal(labels, fit[1])
+    augmented = Evaluation(_config(train, val, "augmented"), data, nn.Flatten(), torch.device("cpu")).epoch_features()
+    (first, first_y), (second, second_y), (again, _) = augmented(0), augmented(1), augmented(0)
+    assert len(first) == len(fit[0]) and sorted(first_y.tolist()) == sorted(fit[1].tolist())
+    assert torch.equal(first, again)  # seeded: an epoch's crops repeat
+    assert not torch.equal(first, second) and not torch.equal(first_y, second_y)  # new crops, new order
+    by_label = lambda x, y: torch.stack([x[y == c].mean(0) for c in range(CLASSES)])  # noqa: E731
+    assert not torch.allclose(by_label(first, first_y), by_label(*fit), atol=1e-3)  # not the centre crops
+
+
+def test_the_val_split_takes_no_part_in_any_choice(splits, tmp_path):
+    train, val, val_images, val_labels = splits["train"][0], splits["val"][0], splits["val"][1], splits["val"][2]
+    shuffled = np.random.default_rng(7).permutation(val_labels)
+    val_shuffled = write_beton(ArraySource(val_images, shuffled), tmp_path / "shuffled.beton",
+                               [str(c) for c in range(CLASSES)])
+    results = [final_evaluation(_config(train, v), PreparedData(train=str(train), val=str(v), num_classes=CLASSES),
+                                nn.Flatten(), torch.device("cpu")) for v in (val, val_shuffled)]
+    chosen = ("linear_probe_lr", "linear_probe_holdout_top1", "knn_k", "knn_temperature", "knn_holdout_top1")
+    assert [results[0][key] for key in chosen] == [results[1][key] for key in chosen]
+    assert results[1]["linear_probe_top1"] < 25.0 < results[0]["linear_probe_top1"]  # val really changed
+    assert results[1]["knn_top1"] < 25.0 < results[0]["knn_top1"]
