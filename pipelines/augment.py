@@ -1,14 +1,15 @@
 """The paper's Table S1 augmentations (BYOL protocol) as batched torch ops on the device.
 
 FFCV does the random-resized crop while decoding (pipelines.seeded_crop); the flip, colour
-jitter (with hue), grayscale, Gaussian blur and solarization are applied here, after the
-batch reaches the device, with independent randomness per sample drawn from a seeded
-generator (FFCV's own random ops use unseeded numba state, so a run could not be repeated).  Normalisation is
+jitter, grayscale, Gaussian blur and solarization are applied here, after the batch reaches
+the device, with independent randomness per sample drawn from a seeded generator (FFCV's
+own random ops use unseeded numba state, so a run could not be repeated).  Each op follows
+torchvision's functional op (the reference code's), colour jitter included: brightness,
+contrast, saturation and an HSV hue shift in a random order per image.  Normalisation is
 done here too (FFCV's NormalizeImage after ToTorchImage hangs on CPU: see the stack notes).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -16,12 +17,14 @@ import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_LUMA = (0.299, 0.587, 0.114)
+LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601-2, as torchvision's rgb_to_grayscale
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
 
 
 @dataclass(frozen=True)
 class ViewAugmentation:
-    """Probabilities and strengths of one view's augmentations after the crop (Table S1)."""
+    """Probabilities and strengths of one view's augmentations after the crop (Table S1);
+    blur sigmas are in pixels at 224 px and scale with the resolution."""
     flip_p: float = 0.5
     jitter_p: float = 0.8
     brightness: float = 0.4
@@ -30,6 +33,7 @@ class ViewAugmentation:
     hue: float = 0.1
     grayscale_p: float = 0.2
     blur_p: float = 1.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
     solarize_p: float = 0.0
     solarize_threshold: float = 0.5
 
@@ -47,40 +51,104 @@ def _per_sample(values: torch.Tensor) -> torch.Tensor:
 
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:
-    """ITU-R 601 luma replicated over the three channels of a (B, 3, H, W) batch."""
-    weights = torch.tensor(_LUMA, device=x.device, dtype=x.dtype)[None, :, None, None]
+    """Luma replicated over the three channels of a (B, 3, H, W) batch (RandomGrayscale)."""
+    weights = torch.tensor(LUMA, device=x.device, dtype=x.dtype)[None, :, None, None]
     return (x * weights).sum(dim=1, keepdim=True).expand_as(x)
 
 
-def rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
-    """Shift hue by ``turns`` (fraction of a full turn, per sample) by rotating the chroma
-    plane of YIQ space; a linear approximation of an HSV hue shift."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                          device=x.device, dtype=x.dtype)
-    angle = 2 * math.pi * turns.to(x.dtype)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    rotation = torch.zeros(len(x), 3, 3, device=x.device, dtype=x.dtype)
-    rotation[:, 0, 0] = 1
-    rotation[:, 1, 1], rotation[:, 1, 2] = cos, -sin
-    rotation[:, 2, 1], rotation[:, 2, 2] = sin, cos
-    transform = torch.linalg.inv(to_yiq) @ rotation @ to_yiq
-    return torch.einsum("bij,bjhw->bihw", transform, x)
+def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Scale towards black: factor 0 is black, 1 the image."""
+    return (x * _per_sample(factor)).clamp(0, 1)
+
+
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with the image's mean luma: factor 0 is flat grey, 1 the image."""
+    mean = grayscale(x)[:, :1].mean(dim=(1, 2, 3), keepdim=True)
+    return (mean + _per_sample(factor) * (x - mean)).clamp(0, 1)
+
+
+def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with the image's own grayscale: factor 0 is grey, 1 the image."""
+    gray = grayscale(x)
+    return (gray + _per_sample(factor) * (x - gray)).clamp(0, 1)
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB in [0, 1] -> hue in [0, 1), saturation, value."""
+    r, g, b = x.unbind(dim=1)
+    value, _ = x.max(dim=1)
+    chroma = value - x.min(dim=1).values
+    gray = chroma == 0
+    safe_chroma = torch.where(gray, torch.ones_like(chroma), chroma)
+    saturation = chroma / torch.where(gray, torch.ones_like(value), value)
+    # Hue in sixths of a turn, from whichever channel is the maximum (red wins ties, then green).
+    red_max = value == r
+    green_max = (value == g) & ~red_max
+    blue_max = ~red_max & ~green_max
+    hue = (red_max * ((g - b) / safe_chroma) + green_max * (2.0 + (b - r) / safe_chroma)
+           + blue_max * (4.0 + (r - g) / safe_chroma))
+    hue = torch.where(gray, torch.zeros_like(hue), hue)
+    return torch.stack([torch.remainder(hue / 6.0, 1.0), saturation, value], dim=1)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``rgb_to_hsv``."""
+    hue, saturation, value = x.unbind(dim=1)
+    sector = torch.floor(hue * 6.0)
+    within = hue * 6.0 - sector
+    sector = sector.to(torch.int64) % 6
+    low = (value * (1.0 - saturation)).clamp(0, 1)
+    falling = (value * (1.0 - saturation * within)).clamp(0, 1)
+    rising = (value * (1.0 - saturation * (1.0 - within))).clamp(0, 1)
+    # For each sixth of the hue circle, which of (value, rising, falling, low) each channel takes.
+    table = torch.stack([
+        torch.stack([value, falling, low, low, rising, value]),
+        torch.stack([rising, value, value, falling, low, low]),
+        torch.stack([low, low, rising, value, value, falling]),
+    ])  # (channel, sector, B, H, W)
+    index = sector[None, None].expand(3, 1, *sector.shape)
+    return table.gather(1, index)[:, 0].permute(1, 0, 2, 3)
+
+
+def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the HSV hue by ``shift`` (a fraction of a full turn, in [-0.5, 0.5])."""
+    hsv = rgb_to_hsv(x)
+    hue = torch.remainder(hsv[:, 0] + shift[:, None, None].to(x.dtype), 1.0)
+    return hsv_to_rgb(torch.stack([hue, hsv[:, 1], hsv[:, 2]], dim=1))
+
+
+_JITTER_FUNCTIONS = {"brightness": adjust_brightness, "contrast": adjust_contrast,
+                     "saturation": adjust_saturation, "hue": adjust_hue}
+
+
+def jitter_orders(n: int, generator: torch.Generator, device) -> torch.Tensor:
+    """(n, 4) a random order of the four jitter ops for each image (as ColorJitter draws)."""
+    return torch.rand(n, len(JITTER_OPS), generator=generator, device=device).argsort(dim=1)
 
 
 def color_jitter(x: torch.Tensor, aug: ViewAugmentation, generator: torch.Generator) -> torch.Tensor:
-    """Brightness, contrast, saturation and hue with factors drawn per sample."""
+    """ColorJitter: brightness, contrast and saturation factors uniform in [max(0, 1 - s), 1 + s],
+    a hue shift uniform in [-hue, hue], applied in a random order drawn per image."""
     n, dev = len(x), x.device
-    x = x * _per_sample(_uniform(n, 1 - aug.brightness, 1 + aug.brightness, generator, dev))
-    x = x.clamp(0, 1)
-    mean = grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
-    x = ((x - mean) * _per_sample(_uniform(n, 1 - aug.contrast, 1 + aug.contrast, generator, dev)) + mean).clamp(0, 1)
-    gray = grayscale(x)
-    x = ((x - gray) * _per_sample(_uniform(n, 1 - aug.saturation, 1 + aug.saturation, generator, dev)) + gray)
-    return rotate_hue(x.clamp(0, 1), _uniform(n, -aug.hue, aug.hue, generator, dev)).clamp(0, 1)
+    factors = {
+        "brightness": _uniform(n, max(0.0, 1 - aug.brightness), 1 + aug.brightness, generator, dev),
+        "contrast": _uniform(n, max(0.0, 1 - aug.contrast), 1 + aug.contrast, generator, dev),
+        "saturation": _uniform(n, max(0.0, 1 - aug.saturation), 1 + aug.saturation, generator, dev),
+        "hue": _uniform(n, -aug.hue, aug.hue, generator, dev),
+    }
+    orders = jitter_orders(n, generator, dev)
+    x = x.clone()
+    for position in range(len(JITTER_OPS)):
+        for op_index, name in enumerate(JITTER_OPS):
+            chosen = (orders[:, position] == op_index).nonzero(as_tuple=True)[0]
+            if len(chosen):
+                x[chosen] = _JITTER_FUNCTIONS[name](x[chosen], factors[name][chosen])
+    return x
 
 
 def gaussian_blur(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur with one sigma (in pixels) per sample; kernel ~10% of the side."""
+    """Separable Gaussian blur with one sigma (in pixels) per sample, reflect padding; the
+    kernel spans about 10% of the side (23 px at 224, BYOL's)."""
     n, c, h, w = x.shape
     size = max(3, int(0.1 * min(h, w)) | 1)
     offsets = torch.arange(size, device=x.device, dtype=x.dtype) - size // 2
@@ -114,9 +182,8 @@ def augment_view(images: torch.Tensor, aug: ViewAugmentation, generator: torch.G
     x = torch.where(fires(aug.jitter_p), color_jitter(x, aug, generator), x)
     x = torch.where(fires(aug.grayscale_p), grayscale(x), x)
     if aug.blur_p > 0:
-        # BYOL's sigma range (0.1, 2.0) at 224 px, scaled to this resolution.
-        scale = x.shape[-1] / 224
-        sigmas = _uniform(n, 0.1 * scale, 2.0 * scale, generator, dev).clamp_min(1e-3)
+        scale = x.shape[-1] / 224  # the sigma range is stated at 224 px
+        sigmas = _uniform(n, aug.blur_sigma[0] * scale, aug.blur_sigma[1] * scale, generator, dev).clamp_min(1e-3)
         x = torch.where(fires(aug.blur_p), gaussian_blur(x, sigmas), x)
     if aug.solarize_p > 0:
         x = torch.where(fires(aug.solarize_p), solarize(x, aug.solarize_threshold), x)

@@ -17,6 +17,25 @@ from PIL import Image
 from pipelines.errors import DataError, OutputExistsError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".gif"}
+CLASS_LISTS = Path(__file__).resolve().parent / "class_lists"
+# FFCV's ImageNet recipe: longest side 500 px, JPEG quality 90, half the images stored as JPEG.
+DEFAULT_MAX_RESOLUTION, DEFAULT_JPEG_QUALITY, DEFAULT_COMPRESS_PROBABILITY = 500, 90, 0.5
+
+
+def read_class_list(path: str | Path) -> list[str]:
+    """Class folder names (e.g. WordNet ids), one a line; blank and '#' lines skipped.  A
+    shipped list can be named without its folder and suffix (``imagenet100``)."""
+    path = Path(path)
+    if not path.is_file() and (CLASS_LISTS / f"{path}.txt").is_file():
+        path = CLASS_LISTS / f"{path}.txt"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in CLASS_LISTS.glob("*.txt")))
+        raise DataError(f"classes file {str(path)!r} does not exist (shipped lists: {shipped})")
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if not names or repeated:
+        raise DataError(f"classes file {str(path)!r} " + (f"repeats {repeated}" if repeated else "lists no class"))
+    return names
 
 
 def _decode(path: str) -> str | None:
@@ -31,9 +50,14 @@ def _decode(path: str) -> str | None:
 
 @dataclass
 class ImageFolderSource:
-    """Readable images of ``root/<class>/<image>``, labelled by sorted class name."""
+    """Readable images of ``root/<class>/<image>``, labelled by sorted class name, or by the
+    position of the class in ``only_classes`` (a subset, e.g. ImageNet-100); at most
+    ``max_per_class`` images a class, drawn with ``seed``."""
     root: Path
     workers: int = 1
+    only_classes: list[str] | None = None
+    max_per_class: int | None = None
+    seed: int = 0
     classes: list[str] = field(default_factory=list)
     samples: list[tuple[str, int]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -42,12 +66,19 @@ class ImageFolderSource:
         self.root = Path(self.root)
         if not self.root.is_dir():
             raise DataError(f"--source {str(self.root)!r} is not a directory")
-        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if not self.classes:
+        folders = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        if not folders:
             raise DataError(f"--source {str(self.root)!r} has no class sub-folders; expected the ImageFolder "
                              "layout ROOT/<class_name>/<image file>")
+        self.classes = folders if self.only_classes is None else list(self.only_classes)
+        missing = sorted(set(self.classes) - set(folders))
+        if missing:
+            raise DataError(f"--source {str(self.root)!r} has no folder for {len(missing)} listed class(es): "
+                            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise DataError(f"max per class {self.max_per_class} must be at least 1")
         candidates = [(str(p), label) for label, name in enumerate(self.classes)
-                      for p in sorted((self.root / name).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+                      for p in self._images_of(name)]
         if not candidates:
             raise DataError(f"--source {str(self.root)!r} has class folders but no image files "
                              f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
@@ -57,6 +88,14 @@ class ImageFolderSource:
         self.skipped = [(c[0], r) for c, r in zip(candidates, reasons) if r is not None]
         if not self.samples:
             raise DataError(f"--source {str(self.root)!r}: none of its {len(candidates)} image files could be read")
+
+    def _images_of(self, name: str) -> list[Path]:
+        images = sorted(p for p in (self.root / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if self.max_per_class is None or len(images) <= self.max_per_class:
+            return images
+        keep = np.random.default_rng([self.seed, *name.encode()]).choice(len(images), self.max_per_class,
+                                                                         replace=False)
+        return [images[i] for i in sorted(keep)]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -78,11 +117,14 @@ def check_writable_folder(folder: Path) -> None:
         raise DataError(f"cannot write to the output folder {str(folder)!r}: {error.strerror or error}") from None
 
 
-def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = 256, jpeg_quality: int = 90,
-                       compress_probability: float = 0.5, write_mode: str = "proportion", workers: int = 1,
-                       force: bool = False) -> dict:
-    """Write an ImageFolder tree to ``out`` and return a summary: images, classes, skipped
-    files with reasons, bytes written and images/s."""
+def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = DEFAULT_MAX_RESOLUTION,
+                       jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+                       compress_probability: float = DEFAULT_COMPRESS_PROBABILITY, write_mode: str = "proportion",
+                       workers: int = 1, classes: list[str] | None = None, max_per_class: int | None = None,
+                       seed: int = 0, force: bool = False) -> dict:
+    """Write an ImageFolder tree (only ``classes``, in that order, when given; at most
+    ``max_per_class`` images a class, drawn with ``seed``) to ``out`` and return a summary:
+    images, classes, skipped files with reasons, bytes written and images/s."""
     from pipelines.beton import check_write_options, write_beton
 
     check_write_options(write_mode, max_resolution, jpeg_quality, compress_probability, workers)
@@ -91,7 +133,8 @@ def write_image_folder(source_dir: Path, out: Path, *, max_resolution: int = 256
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
     check_writable_folder(out.parent)
     started = time.perf_counter()
-    source = ImageFolderSource(source_dir, workers=workers)
+    source = ImageFolderSource(source_dir, workers=workers, only_classes=classes, max_per_class=max_per_class,
+                               seed=seed)
     write_beton(source, out, source.classes, write_mode=write_mode, max_resolution=max_resolution,
                 jpeg_quality=jpeg_quality, compress_probability=compress_probability, workers=workers, force=force)
     elapsed = time.perf_counter() - started

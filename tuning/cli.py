@@ -139,18 +139,27 @@ def spaces_show(name: str):
 @data_app.command("write")
 def data_write(source: Path = typer.Option(..., "--source", help="ImageFolder root: SOURCE/<class>/<image>"),
                out: Path = typer.Option(..., "--out", help="the .beton file to write"),
-               max_resolution: int = typer.Option(256, help="longest image side kept"),
-               jpeg_quality: int = typer.Option(90),
-               compress_probability: float = typer.Option(0.5, help="share of images stored as JPEG"),
+               max_resolution: int = typer.Option(500, help="longest image side kept (FFCV's ImageNet recipe: 500)"),
+               jpeg_quality: int = typer.Option(90, help="JPEG quality of compressed images (FFCV's recipe: 90)"),
+               compress_probability: float = typer.Option(0.5, help="share of images stored as JPEG "
+                                                                     "(FFCV's recipe: 0.5)"),
                write_mode: str = typer.Option("proportion", help="raw | jpg | proportion | smart"),
+               classes_file: Optional[str] = typer.Option(None, "--classes-file", help="write only these classes "
+                                                          "(one folder name or WordNet id a line), in this order; "
+                                                          "'imagenet100' names the shipped ImageNet-100 list"),
+               max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="at most N images a class, "
+                                                           "drawn with --seed"),
+               seed: int = typer.Option(0, "--seed", help="seed of the --max-per-class draw"),
                workers: int = typer.Option(1, help="decode/encode processes"),
                force: bool = typer.Option(False, "--force", help="overwrite an existing output")):
     """Write a class-per-folder image tree as a .beton (+ class-index file); corrupt images are skipped."""
-    from pipelines.image_folder import write_image_folder
+    from pipelines.image_folder import read_class_list, write_image_folder
 
+    classes = read_class_list(classes_file) if classes_file else None
     summary = write_image_folder(source, out, max_resolution=max_resolution, jpeg_quality=jpeg_quality,
                                  compress_probability=compress_probability, write_mode=write_mode,
-                                 workers=workers, force=force)
+                                 workers=workers, classes=classes, max_per_class=max_per_class, seed=seed,
+                                 force=force)
     console.print(f"{summary['out']}: {summary['images']} images, {summary['classes']} classes, "
                   f"{summary['bytes'] / 1e6:.1f} MB, {summary['images_per_s']:.0f} images/s")
     if summary["skipped"]:

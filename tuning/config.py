@@ -19,6 +19,7 @@ from models.backbones import BackboneName
 from models.projector import parse_projector_spec
 from models.registry import check_loss_params
 from models.schedules import scaled_lr
+from pipelines.augment import ViewAugmentation
 from pipelines.bundled import BUNDLED
 from tuning.errors import ConfigError
 
@@ -26,6 +27,40 @@ from tuning.errors import ConfigError
 class Strict(BaseModel):
     """The base of every typed document of ours: unknown keys are errors, assignments are checked."""
     model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=True)
+
+
+class AugmentConfig(Strict):
+    """Table S1 (BYOL's augmentations) with its values as defaults; per-view values where the
+    two views differ.  Blur sigmas are stated at 224 px and scale with the resolution."""
+    crop_scale_min: float = Field(0.08, gt=0, le=1, description="random-resized-crop scale range (min, 1)")
+    flip_p: float = Field(0.5, ge=0, le=1)
+    jitter_p: float = Field(0.8, ge=0, le=1)
+    brightness: float = Field(0.4, ge=0)
+    contrast: float = Field(0.4, ge=0)
+    saturation: float = Field(0.2, ge=0)
+    hue: float = Field(0.1, ge=0, le=0.5)
+    grayscale_p: float = Field(0.2, ge=0, le=1)
+    blur_p_view1: float = Field(1.0, ge=0, le=1)
+    blur_p_view2: float = Field(0.1, ge=0, le=1)
+    blur_sigma_min: float = Field(0.1, gt=0)
+    blur_sigma_max: float = Field(2.0, gt=0)
+    solarize_p_view1: float = Field(0.0, ge=0, le=1)
+    solarize_p_view2: float = Field(0.2, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sigma_range(self):
+        if self.blur_sigma_min > self.blur_sigma_max:
+            raise ValueError(f"blur_sigma_min={self.blur_sigma_min} must not exceed blur_sigma_max="
+                             f"{self.blur_sigma_max}")
+        return self
+
+    def views(self) -> tuple[ViewAugmentation, ViewAugmentation]:
+        """The two views' augmentations after the crop."""
+        shared = dict(flip_p=self.flip_p, jitter_p=self.jitter_p, brightness=self.brightness,
+                      contrast=self.contrast, saturation=self.saturation, hue=self.hue,
+                      grayscale_p=self.grayscale_p, blur_sigma=(self.blur_sigma_min, self.blur_sigma_max))
+        return (ViewAugmentation(**shared, blur_p=self.blur_p_view1, solarize_p=self.solarize_p_view1),
+                ViewAugmentation(**shared, blur_p=self.blur_p_view2, solarize_p=self.solarize_p_view2))
 
 
 class DataConfig(Strict):
@@ -37,7 +72,7 @@ class DataConfig(Strict):
     batch_size: int = Field(256, ge=2, description="global batch size over all workers")
     loader_workers: int = Field(1, ge=1)
     center_crop_ratio: float = Field(0.875, gt=0, le=1)
-    crop_scale_min: float = Field(0.08, gt=0, le=1, description="random-resized-crop scale range (min, 1)")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
     @property
     def bundled(self) -> str | None:

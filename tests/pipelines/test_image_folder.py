@@ -75,3 +75,53 @@ def test_cli_refuses_to_overwrite_and_reports_the_summary(tree, tmp_path):
     assert out.read_bytes() == before
     forced = runner.invoke(app, ["data", "write", "--source", str(tree), "--out", str(out), "--force"])
     assert forced.exit_code == 0
+
+
+@pytest.fixture()
+def wide_tree(tmp_path):
+    """Five classes of 6 small images each (named like WordNet ids)."""
+    root = tmp_path / "wide"
+    rng = np.random.default_rng(1)
+    for c in range(5):
+        (root / f"n0{c}").mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (12, 14, 3), dtype=np.uint8)).save(root / f"n0{c}" / f"{i}.png")
+    return root
+
+
+def test_a_class_subset_is_written_in_the_lists_order_with_a_seeded_cap(wide_tree, tmp_path):
+    (tmp_path / "subset.txt").write_text("# two classes\nn03\n\nn01\n")
+    from pipelines.image_folder import read_class_list
+
+    chosen = read_class_list(tmp_path / "subset.txt")
+    assert chosen == ["n03", "n01"]
+    summary = write_image_folder(wide_tree, tmp_path / "train.beton", classes=chosen, max_per_class=4, seed=2)
+    assert (summary["images"], summary["classes"]) == (8, 2)
+    assert json.loads(classes_path(tmp_path / "train.beton").read_text()) == ["n03", "n01"]
+    labels = torch.cat([y for _, y in eval_loader(str(tmp_path / "train.beton"), 4, 12, torch.device("cpu"),
+                                                  train=False)])
+    assert np.bincount(labels.numpy()).tolist() == [4, 4]
+    again = ImageFolderSource(wide_tree, only_classes=chosen, max_per_class=4, seed=2)
+    other = ImageFolderSource(wide_tree, only_classes=chosen, max_per_class=4, seed=3)
+    assert again.samples == ImageFolderSource(wide_tree, only_classes=chosen, max_per_class=4, seed=2).samples
+    assert again.samples != other.samples and len(other.samples) == 8
+
+
+def test_the_shipped_imagenet100_list_and_bad_lists(tmp_path, wide_tree):
+    from pipelines.errors import DataError
+    from pipelines.image_folder import read_class_list
+
+    imagenet100 = read_class_list("imagenet100")
+    assert len(imagenet100) == len(set(imagenet100)) == 100 and all(n.startswith("n") for n in imagenet100)
+    (tmp_path / "twice.txt").write_text("n01\nn01\n")
+    with pytest.raises(DataError, match=r"repeats \['n01'\]"):
+        read_class_list(tmp_path / "twice.txt")
+    with pytest.raises(DataError, match="has no folder for 1 listed class"):
+        ImageFolderSource(wide_tree, only_classes=["n01", "n99"])
+
+
+def test_the_writer_defaults_are_ffcvs_imagenet_recipe_and_stated_in_help():
+    out = CliRunner().invoke(app, ["data", "write", "--help"], terminal_width=200)
+    assert out.exit_code == 0
+    for text in ("500", "90", "0.5", "--classes-file", "--max-per-class", "imagenet100"):
+        assert text in out.output, text

@@ -137,3 +137,29 @@ def test_set_assignments_are_typed_as_yaml():
 def test_malformed_set_assignments_are_named(bad, message):
     with pytest.raises(ConfigError, match=f"--set '{re.escape(bad)}'.*{message}"):
         parse_assignments([bad])
+
+
+def test_augmentations_are_table_s1_by_default_strict_and_reach_both_views():
+    first, second = validate_config({}).data.augment.views()
+    assert (first.blur_p, second.blur_p, first.solarize_p, second.solarize_p) == (1.0, 0.1, 0.0, 0.2)
+    assert (first.jitter_p, first.brightness, first.saturation, first.hue, first.grayscale_p) == (0.8, 0.4, 0.2, 0.1,
+                                                                                                   0.2)
+    assert first.blur_sigma == second.blur_sigma == (0.1, 2.0)
+    tuned = validate_config({"data": {"augment": {"hue": 0.05, "solarize_p_view2": 0.0}}}).data.augment.views()
+    assert tuned[0].hue == tuned[1].hue == 0.05 and tuned[1].solarize_p == 0.0
+    with pytest.raises(ConfigError, match="unknown key 'data.augment.jiter_p'.*did you mean 'data.augment.jitter_p'"):
+        validate_config({"data": {"augment": {"jiter_p": 0.5}}})
+    with pytest.raises(ConfigError, match="data.augment.hue: Input should be less than or equal to 0.5"):
+        validate_config({"data": {"augment": {"hue": 0.7}}})
+    with pytest.raises(ConfigError, match="blur_sigma_min=3.0 must not exceed blur_sigma_max=2.0"):
+        validate_config({"data": {"augment": {"blur_sigma_min": 3.0}}})
+
+
+def test_an_augmentation_is_searchable_like_any_config_value():
+    from tuning.campaign.space import SearchSpace
+
+    space = SearchSpace(name="aug", base="digits-simclr",
+                        params={"data.augment.jitter_p": {"distribution": "float", "low": 0.0, "high": 1.0}})
+    space.check()
+    assert space.trial_config({"data.augment.jitter_p": 0.3}).data.augment.jitter_p == 0.3
+    assert space.trial_config({}).data.augment.crop_scale_min == 0.25  # the preset's own value kept

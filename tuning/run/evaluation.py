@@ -83,7 +83,7 @@ class Evaluation:
             fit = self.subset(self.split.fit)
             return lambda epoch: fit
         loader = eval_loader(self.data.train, train=True, seed=self.cfg.seed, indices=self.split.fit.numpy(),
-                             crop_scale=(self.cfg.data.crop_scale_min, 1.0), **self.loader_options)
+                             crop_scale=(self.cfg.data.augment.crop_scale_min, 1.0), **self.loader_options)
 
         def augmented(epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
             loader.set_epoch(epoch)

@@ -27,7 +27,7 @@ from models.lars import LARS, lars_param_groups
 from models.probes import topk_correct
 from models.registry import LossOutput, build_loss
 from models.schedules import scaled_lr, warmup_cosine
-from pipelines.augment import VIEW_1, VIEW_2, augment_view, model_input, normalize
+from pipelines.augment import augment_view, model_input, normalize
 from pipelines.loaders import eval_loader, shard_indices, ssl_loader
 from tuning.config import OptimConfig, PretrainConfig, validate_config
 from tuning.run import checkpoints
@@ -127,7 +127,7 @@ class Pretraining:
         world = session.world_size
         self.loader = ssl_loader(data.train, cfg.data.batch_size // world, cfg.data.resolution, self.device,
                                  seed=cfg.seed, distributed=world > 1, workers=cfg.data.loader_workers,
-                                 crop_scale=(cfg.data.crop_scale_min, 1.0),
+                                 crop_scale=(cfg.data.augment.crop_scale_min, 1.0),
                                  torch_threads=cfg.resources.torch_threads)
         # The online probes are scored on this rank's shard of the val split every epoch.
         self.val_loader = eval_loader(data.val, max(1, cfg.data.batch_size // world), cfg.data.resolution, self.device,
@@ -141,6 +141,7 @@ class Pretraining:
         self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
         self.warmup_steps = int(min(cfg.schedule.warmup_epochs, 0.1 * cfg.schedule.epochs) * self.steps_per_epoch)
         self.generator = torch.Generator(device=self.device)
+        self.view_augmentations = cfg.data.augment.views()
 
     def state(self, epoch: int) -> dict:
         return {"model": self.network.state_dict(), "ssl_optimizer": self.ssl_optimizer.state_dict(),
@@ -154,8 +155,9 @@ class Pretraining:
         return int(state["epoch"]) + 1
 
     def _views(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
-        images = torch.cat([normalize(augment_view(view1, VIEW_1, self.generator)),
-                            normalize(augment_view(view2, VIEW_2, self.generator))])
+        first, second = self.view_augmentations
+        images = torch.cat([normalize(augment_view(view1, first, self.generator)),
+                            normalize(augment_view(view2, second, self.generator))])
         return images.contiguous(memory_format=self.memory_format)
 
     def train_epoch(self, epoch: int) -> EpochTotals:

@@ -85,7 +85,7 @@ def test_raw_pixel_knn_and_linear_probe_through_the_loader_match_the_reference(s
 
 def _config(train, val, mode="cached", epochs=10):
     return validate_config({"data": {"train": str(train), "val": str(val), "resolution": SIZE,
-                                     "center_crop_ratio": 1.0, "crop_scale_min": 0.3},
+                                     "center_crop_ratio": 1.0, "augment": {"crop_scale_min": 0.3}},
                             "model": {"channels_last": False},
                             "probe": {"offline_epochs": epochs, "offline_batch_size": BATCH, "offline_lr": 0.05,
                                       "offline_mode": mode}})
