@@ -28,7 +28,7 @@ def fmt(value: Any, digits: int = 2) -> str:
 def trials_table(result: CampaignResult) -> Table:
     """One row per trial: params, online and linear-probe top-1, status, duration."""
     table = Table(title=f"campaign {result.name}: {len(result.rows)} trials")
-    table.add_column("trial", overflow="fold")
+    table.add_column("trial", no_wrap=True)
     for name in result.param_names:
         table.add_column(name.split(".")[-1], justify="right", overflow="fold")
     for column in ("epochs", "online top-1", "linear-probe top-1", "k-NN top-1", "status", "time (s)"):
@@ -46,7 +46,8 @@ def status_table(campaign: str, summaries: list[TrialSummary]) -> Table:
     """``dualtune status``: one row per trial, with the params that differ between trials."""
     searched = varying_params([s.params for s in summaries])
     table = Table(title=f"campaign {campaign}: {len(summaries)} trials")
-    for column in ["trial", "status", *(name.split(".")[-1] for name in searched), "epochs", "online top-1",
+    table.add_column("trial", no_wrap=True)
+    for column in ["status", *(name.split(".")[-1] for name in searched), "epochs", "online top-1",
                    "linear-probe top-1", "time (s)"]:
         table.add_column(column, overflow="fold")
     for s in summaries:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tuning.campaign.tracking import Tags, tracking_uri
+from tuning.campaign.tracking import CHECKPOINT_ANALYSES, Tags, tracking_uri
 from tuning.errors import StoreError
 
 
@@ -56,7 +56,9 @@ def trial_summaries(mlflow_db: Path, campaign: str) -> list[TrialSummary]:
 
 
 def varying_params(params_per_trial: list[dict[str, str]]) -> list[str]:
-    """The params whose values differ between a campaign's trials, sorted: what its search
-    set, and what follows from that (``optim.effective_lr`` when lr or batch size vary)."""
-    names = sorted({name for params in params_per_trial for name in params})
+    """The config params whose values differ between a campaign's trials, sorted: what its
+    search set, and what follows from that (``optim.effective_lr`` when lr or batch size
+    vary); the settings of later checkpoint analyses (``eval.*``) are not the trials' own."""
+    names = sorted({name for params in params_per_trial for name in params
+                    if name.split(".")[0] not in CHECKPOINT_ANALYSES})
     return [name for name in names if len({params.get(name) for params in params_per_trial}) > 1]

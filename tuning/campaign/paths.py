@@ -25,21 +25,10 @@ class RunsFolder:
     def __post_init__(self):
         object.__setattr__(self, "root", Path(self.root).resolve())
 
-    @property
-    def mlflow_db(self) -> Path:
-        return self.root / "mlflow.db"
-
-    @property
-    def optuna_db(self) -> Path:
-        return self.root / "optuna.db"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def ray_storage(self) -> Path:
-        return self.root / "ray"
+    mlflow_db = property(lambda self: self.root / "mlflow.db")
+    optuna_db = property(lambda self: self.root / "optuna.db")
+    data_dir = property(lambda self: self.root / "data")
+    ray_storage = property(lambda self: self.root / "ray")
 
     def campaign_dir(self, campaign: str) -> Path:
         return self.root / campaign

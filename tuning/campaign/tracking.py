@@ -41,6 +41,7 @@ class Tags:
     PARENT_RUN = "mlflow.parentRunId"
 
 
+CHECKPOINT_ANALYSES = ("eval", "duality")  # prefixes of what is logged later on a trial's saved checkpoint
 MAX_METRICS_PER_BATCH = 1000  # MLflow refuses larger log_batch requests
 NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
@@ -252,7 +253,7 @@ def log_checkpoint_metrics(mlflow_db: Path, checkpoint: Path, metrics: dict[str,
                            run_id: str | None = None, params: dict[str, Any] | None = None) -> str:
     """Log ``PREFIX/NAME`` metrics (and ``PREFIX.NAME`` params) measured on a checkpoint to
     ``run_id``, else to the trial run that saved it, else to a new run in experiment
-    ``PREFIX``; returns the run's id."""
+    ``PREFIX`` (one of CHECKPOINT_ANALYSES); returns the run's id."""
     client, experiment_id = open_store(mlflow_db, prefix)
     run_id = run_id or run_of_checkpoint(client, checkpoint)
     created = run_id is None

@@ -107,12 +107,25 @@ class Pretraining:
         self.precision = autocast_dtype(cfg, self.device)
         torch.set_num_threads(cfg.resources.torch_threads)
         torch.manual_seed(cfg.seed)
+        self._build_network()
+        self.model_built_at = time.time()
+        self._build_loaders()
+        self.steps_per_epoch = len(self.loader)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"data.batch_size={cfg.data.batch_size} is larger than the training set")
+        self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
+        self.warmup_steps = int(min(cfg.schedule.warmup_epochs, 0.1 * cfg.schedule.epochs) * self.steps_per_epoch)
+        self.generator = torch.Generator(device=self.device)
+        self.view_augmentations = cfg.data.augment.views()
+
+    def _build_network(self) -> None:
+        cfg = self.cfg
         # ``network`` holds the parameters (checkpoints, optimisers); ``wrapped`` is what the
         # step calls: the network on its device, in DDP when distributed, compiled if asked.
-        self.network = build_network(cfg, data.num_classes).to(memory_format=self.memory_format)
-        if cfg.model.sync_batchnorm and session.world_size > 1:
+        self.network = build_network(cfg, self.data.num_classes).to(memory_format=self.memory_format)
+        if cfg.model.sync_batchnorm and self.session.world_size > 1:
             self.network = nn.SyncBatchNorm.convert_sync_batchnorm(self.network)
-        self.wrapped = session.prepare_model(self.network)
+        self.wrapped = self.session.prepare_model(self.network)
         if cfg.model.compile:
             self.wrapped = torch.compile(self.wrapped)
         self.loss_fn = build_loss(cfg.loss.method, cfg.loss.params)
@@ -123,25 +136,24 @@ class Pretraining:
         # 16x fewer probe steps per epoch than a batch-256 one, each 16x larger.
         self.probe_optimizer = torch.optim.AdamW(self.network.probes.parameters(),
                                                  lr=scaled_lr(cfg.probe.online_lr, cfg.data.batch_size))
-        self.model_built_at = time.time()
-        world = session.world_size
-        self.loader = ssl_loader(data.train, cfg.data.batch_size // world, cfg.data.resolution, self.device,
-                                 seed=cfg.seed, distributed=world > 1, workers=cfg.data.loader_workers,
-                                 crop_scale=(cfg.data.augment.crop_scale_min, 1.0),
-                                 torch_threads=cfg.resources.torch_threads)
+
+    def _build_loaders(self) -> None:
+        cfg, world, rank = self.cfg, self.session.world_size, self.session.rank
+        common = dict(resolution=cfg.data.resolution, device=self.device, workers=cfg.data.loader_workers,
+                      torch_threads=cfg.resources.torch_threads)
+        self.loader = ssl_loader(self.data.train, cfg.data.batch_size // world, seed=cfg.seed, distributed=world > 1,
+                                 crop_scale=(cfg.data.augment.crop_scale_min, 1.0), **common)
         # The online probes are scored on this rank's shard of the val split every epoch.
-        self.val_loader = eval_loader(data.val, max(1, cfg.data.batch_size // world), cfg.data.resolution, self.device,
-                                      train=False, center_crop_ratio=cfg.data.center_crop_ratio,
-                                      workers=cfg.data.loader_workers, torch_threads=cfg.resources.torch_threads,
-                                      indices=shard_indices(data.val, session.rank, world,
-                                                            cfg.probe.online_val_images))
-        self.steps_per_epoch = len(self.loader)
-        if self.steps_per_epoch == 0:
-            raise ValueError(f"data.batch_size={cfg.data.batch_size} is larger than the training set")
-        self.total_steps = cfg.schedule.epochs * self.steps_per_epoch
-        self.warmup_steps = int(min(cfg.schedule.warmup_epochs, 0.1 * cfg.schedule.epochs) * self.steps_per_epoch)
-        self.generator = torch.Generator(device=self.device)
-        self.view_augmentations = cfg.data.augment.views()
+        self.val_loader = eval_loader(self.data.val, max(1, cfg.data.batch_size // world), train=False,
+                                      center_crop_ratio=cfg.data.center_crop_ratio,
+                                      indices=shard_indices(self.data.val, rank, world, cfg.probe.online_val_images),
+                                      **common)
+
+    def _autocast(self):
+        """bf16 autocast when the run uses it, else nothing."""
+        if self.precision:
+            return torch.autocast(self.device.type, dtype=self.precision)
+        return contextlib.nullcontext()
 
     def state(self, epoch: int) -> dict:
         return {"model": self.network.state_dict(), "ssl_optimizer": self.ssl_optimizer.state_dict(),
@@ -174,29 +186,33 @@ class Pretraining:
                 totals.first_batch_s = waited
             totals.lr = warmup_cosine(epoch * self.steps_per_epoch + step_in_epoch, self.total_steps,
                                       self.warmup_steps, self.peak_lr, cfg.schedule.final_lr_ratio)
-            for group in self.ssl_optimizer.param_groups:
-                group["lr"] = totals.lr
-            autocast = (torch.autocast(self.device.type, dtype=self.precision) if self.precision
-                        else contextlib.nullcontext())
-            with autocast:
-                _, embeddings, logits = self.wrapped(self._views(view1, view2))
-            z1, z2 = embeddings.float().chunk(2)
-            ssl = self.loss_fn(gather_batch(z1), gather_batch(z2))
-            ssl_loss = ssl.total
-            if not torch.isfinite(ssl_loss):
+            if not self._step(view1, view2, labels, totals):
                 totals.diverged = True
                 break
-            both_labels = torch.cat([labels, labels])
-            probe_loss = sum(F.cross_entropy(head.float(), both_labels) for head in logits.values())
-            self.ssl_optimizer.zero_grad(set_to_none=True)
-            self.probe_optimizer.zero_grad(set_to_none=True)
-            (ssl_loss + probe_loss).backward()
-            self.ssl_optimizer.step()
-            self.probe_optimizer.step()
-            self._accumulate(totals, ssl, logits, labels)
-            totals.last_embeddings = z1.detach()
             tick = time.perf_counter()
         return totals
+
+    def _step(self, view1: torch.Tensor, view2: torch.Tensor, labels: torch.Tensor, totals: EpochTotals) -> bool:
+        """One optimisation step at ``totals.lr``, counted into ``totals``; False (and no
+        update) when the loss is not finite."""
+        for group in self.ssl_optimizer.param_groups:
+            group["lr"] = totals.lr
+        with self._autocast():
+            _, embeddings, logits = self.wrapped(self._views(view1, view2))
+        z1, z2 = embeddings.float().chunk(2)
+        ssl = self.loss_fn(gather_batch(z1), gather_batch(z2))
+        if not torch.isfinite(ssl.total):
+            return False
+        both_labels = torch.cat([labels, labels])
+        probe_loss = sum(F.cross_entropy(head.float(), both_labels) for head in logits.values())
+        self.ssl_optimizer.zero_grad(set_to_none=True)
+        self.probe_optimizer.zero_grad(set_to_none=True)
+        (ssl.total + probe_loss).backward()
+        self.ssl_optimizer.step()
+        self.probe_optimizer.step()
+        self._accumulate(totals, ssl, logits, labels)
+        totals.last_embeddings = z1.detach()
+        return True
 
     @staticmethod
     def _accumulate(totals: EpochTotals, ssl: LossOutput, logits: dict[str, torch.Tensor],
@@ -219,10 +235,8 @@ class Pretraining:
         self.network.eval()
         hits = {f"{name}_top{k}": 0.0 for name in self.network.probes for k in (1, 5)}  # same keys on every rank
         count = 0
-        autocast = (torch.autocast(self.device.type, dtype=self.precision) if self.precision
-                    else contextlib.nullcontext())
         for images, labels in self.val_loader:
-            with autocast:
+            with self._autocast():
                 _, _, logits = self.network(model_input(images, self.memory_format))
             for name, head in logits.items():
                 for k, found in topk_correct(head.float(), labels).items():

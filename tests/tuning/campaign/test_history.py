@@ -10,3 +10,9 @@ def test_status_shows_the_params_that_differ_between_trials():
     assert varying_params(rows) == ["data.batch_size", "loss.params.cov_weight", "model.embedding_dim",
                                     "optim.effective_lr"]
     assert varying_params(rows[:1]) == []  # a single run searched nothing
+
+
+def test_status_leaves_out_what_later_analyses_logged_on_a_checkpoint():
+    rows = [{"optim.base_lr": "0.3", "eval.probe.offline_epochs": "3", "duality.batch": "64"},
+            {"optim.base_lr": "0.5"}]
+    assert varying_params(rows) == ["optim.base_lr"]
