@@ -70,7 +70,7 @@ def epochs_to(points: list[tuple[int, float]], target: float) -> int | None:
     return next((epochs for epochs, best in points if best >= target), None)
 
 
-def run(seeds=(0, 1, 2), budget: int = 48) -> dict:
+def run(seeds=(0, 1, 2), budget: int = 36) -> dict:
     results = {"budget": budget, "seeds": {}, "promotion": []}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:

@@ -6,7 +6,7 @@ the device, with independent randomness per sample drawn from a seeded generator
 own random ops use unseeded numba state, so a run could not be repeated).  Each op follows
 torchvision's functional op (the reference code's), colour jitter included: brightness,
 contrast, saturation and an HSV hue shift in a random order per image.  Normalisation is
-done here too (FFCV's NormalizeImage after ToTorchImage hangs on CPU: see the stack notes).
+done here too (FFCV 1.0.2's NormalizeImage placed after ToTorchImage hangs the loader on the CPU).
 """
 from __future__ import annotations
 

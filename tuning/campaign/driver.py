@@ -117,11 +117,7 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     cluster.check_fits(base_cfg)
     data = prepare_data(base_cfg, runs.data_dir)
 
-    parent_run_id = None
-    if not top_level_runs:
-        parent_run_id = start_parent_run(client, experiment_id, campaign, {Tags.SPACE: space.name})
-        client.log_text(parent_run_id, space.to_yaml(), "search_space.yaml")
-        client.log_param(parent_run_id, "num_samples", space.num_samples)
+    parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space)
     state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
                           parent_run_id=parent_run_id, storage=_storage_location(storage, runs))
     state.save()

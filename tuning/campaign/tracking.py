@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from tuning.campaign.results import TrialRecord, TrialRow, trial_status
+from tuning.campaign.space import SearchSpace
 from tuning.config import PretrainConfig, dump_config, flatten
 from tuning.errors import StoreError
 
@@ -202,11 +203,14 @@ def package_versions() -> dict[str, str]:
     return tags
 
 
-def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, tags: dict[str, str]) -> str:
-    """The campaign's parent run, tagged with the stack's versions."""
-    run = client.create_run(experiment_id, tags={Tags.RUN_NAME: campaign, Tags.CAMPAIGN: campaign,
-                                                 **package_versions(), **tags})
-    return run.info.run_id
+def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, space: SearchSpace) -> str:
+    """The campaign's parent run, tagged with the stack's versions, holding the space as it
+    runs (``--set`` values included) and its number of trials."""
+    run_id = client.create_run(experiment_id, tags={Tags.RUN_NAME: campaign, Tags.CAMPAIGN: campaign,
+                                                    Tags.SPACE: space.name, **package_versions()}).info.run_id
+    client.log_text(run_id, space.to_yaml(), "search_space.yaml")
+    client.log_param(run_id, "num_samples", space.num_samples)
+    return run_id
 
 
 def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: TrialRow | None,
