@@ -15,14 +15,20 @@ from tuning.errors import StoreError
 RANK_METRIC = "linear_probe_top1"
 
 
+def ranking(value: float, trial_id: str) -> tuple[float, str]:
+    """Sort key of trials, best first: the higher value, then (on a tie) the smaller trial id,
+    so the campaign's own export and ``dualtune export`` pick the same trial."""
+    return -value, trial_id
+
+
 def best_row(rows: list[TrialRow], fallback_metric: str) -> TrialRow | None:
     """The completed trial with the highest linear-probe top-1 (else the best ``fallback_metric``)."""
     completed = [r for r in rows if r.status == "completed"]
     scored = [r for r in completed if r.metric(RANK_METRIC) is not None]
     if scored:
-        return max(scored, key=lambda r: r.metric(RANK_METRIC))
+        return min(scored, key=lambda r: ranking(r.metric(RANK_METRIC), r.trial_id))
     candidates = [r for r in (completed or rows) if r.metric(fallback_metric) is not None]
-    return max(candidates, key=lambda r: r.metric(fallback_metric)) if candidates else None
+    return min(candidates, key=lambda r: ranking(r.metric(fallback_metric), r.trial_id)) if candidates else None
 
 
 def export_config(cfg: PretrainConfig, out: Path, provenance: dict[str, str]) -> Path:
@@ -40,7 +46,7 @@ def export_top(mlflow_db: Path, campaign: str, top: int, out_dir: Path) -> list[
     recording its MLflow run id and config hash (also tagged on the run)."""
     client, runs = campaign_runs(mlflow_db, campaign)
     ranked = sorted((r for r in runs if r.data.tags.get(Tags.STATUS) == "completed" and RANK_METRIC in r.data.metrics),
-                    key=lambda r: r.data.metrics[RANK_METRIC], reverse=True)[:top]
+                    key=lambda r: ranking(r.data.metrics[RANK_METRIC], r.data.tags[Tags.TRIAL_ID]))[:top]
     if not ranked:
         raise StoreError(f"campaign {campaign!r} has no completed trial with {RANK_METRIC}")
     written = []

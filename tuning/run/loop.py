@@ -249,7 +249,9 @@ class Pretraining:
         """The epoch's report: the online probes scored on val, and sums over ranks turned
         into means and rates."""
         val_start = time.perf_counter()
-        val_hits, val_count = self.validate() if not totals.diverged else ({}, 0)
+        # Scored even when the loss diverged (the failed step changed no weight): every report
+        # carries the metric the search reads.
+        val_hits, val_count = self.validate()
         val_time = time.perf_counter() - val_start
         hits = {**totals.hits, **val_hits}
         hit_names = sorted(hits)

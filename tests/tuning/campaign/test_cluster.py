@@ -66,7 +66,7 @@ def test_a_run_joins_a_separate_cluster_and_its_workers_get_the_code(tmp_path):
                               "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=400)
         assert run.returncode == 0, run.stdout + run.stderr + (tmp_path / "head.log").read_text()
         assert "completed" in run.stdout
-        shipped = list(temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/trial.py"))
+        shipped = list(temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/campaign/trial.py"))
         assert shipped, "the cluster did not receive this checkout"
         assert not (shipped[0].parent.parent / ".venv").exists()
     finally:

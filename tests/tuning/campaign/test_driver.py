@@ -198,7 +198,7 @@ def mlflow_ui(campaign):
                               start_new_session=True)  # its own process group: the server's workers too
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 180  # its workers import MLflow: slow on a busy 2-core machine
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(f"{url}/health", timeout=5)
@@ -206,7 +206,7 @@ def mlflow_ui(campaign):
             except OSError:
                 time.sleep(1)
         else:
-            pytest.fail("the MLflow server did not answer within 90 s")
+            pytest.fail("the MLflow server did not answer within 180 s")
         yield url, port
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -40,3 +40,8 @@ def test_export_round_trips_the_config_with_its_provenance(tmp_path):
 def test_an_unfinished_trial_is_never_preferred_over_a_completed_one(status):
     assert best_row([_row("done", "completed", 1.0, 1.0), _row("other", status, 99.0, 99.0)],
                     "online_top1").trial_id == "done"
+
+
+def test_a_tie_goes_to_the_smaller_trial_id_whatever_the_order():
+    rows = [_row("b", "completed", 70.0), _row("a", "completed", 70.0), _row("c", "completed", 60.0)]
+    assert best_row(rows, "online_top1").trial_id == best_row(rows[::-1], "online_top1").trial_id == "a"
