@@ -136,7 +136,6 @@ def evaluate_checkpoint(checkpoint_dir: Path, data_dir: Path, probe_overrides: d
     data = prepare_data(cfg, data_dir)
     backbone = build_network(cfg, data.num_classes).backbone
     backbone.load_state_dict(checkpoints.load_backbone_weights(Path(checkpoint_dir) / checkpoints.BACKBONE_FILE))
-    torch.manual_seed(cfg.seed)
     return cfg, final_evaluation(cfg, data, backbone.to(device), torch.device(device))
 
 
