@@ -113,8 +113,10 @@ def final_evaluation(cfg: PretrainConfig, data: PreparedData, backbone: nn.Modul
     """The offline linear probe (``probe.offline_mode``) and k-NN of a frozen backbone, each
     chosen on the held-out slice and scored on val.  Features are kept on the CPU; the
     probe and the neighbour search run on ``device``."""
-    evaluation = Evaluation(cfg, data, backbone, device)
     results: dict[str, float] = {}
+    if cfg.probe.offline_epochs == 0 and not cfg.probe.knn:
+        return results  # nothing asked for: no features to extract
+    evaluation = Evaluation(cfg, data, backbone, device)
     if cfg.probe.offline_epochs > 0:
         results.update(evaluation.linear_probe())
     if cfg.probe.knn:
