@@ -9,8 +9,15 @@ leaves DDP dividing the true gradient by the world size: the bug the paper fixed
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.distributed as dist
+
+GatherGradient = Literal["summed", "divided"]
+"""``summed``: the correct backward (footnote 1's fix).  ``divided``: the bug itself, for
+ablations only: the backward skips the cross-rank sum, so after DDP's averaging every
+gradient is the true one divided by the world size."""
 
 
 def world_size() -> int:
@@ -39,13 +46,24 @@ class _GatherWithSummedGradient(torch.autograd.Function):
         return grad_global[start:start + n_local]
 
 
-def gather_batch(local: torch.Tensor) -> torch.Tensor:
+class _GatherWithLocalGradient(_GatherWithSummedGradient):
+    @staticmethod
+    def backward(ctx, grad_global: torch.Tensor) -> torch.Tensor:
+        n_local = grad_global.shape[0] // dist.get_world_size()
+        start = dist.get_rank() * n_local
+        return grad_global[start:start + n_local]
+
+
+def gather_batch(local: torch.Tensor, gradient: GatherGradient = "summed") -> torch.Tensor:
     """Concatenate every rank's (N_local, D) batch into the (N_global, D) batch, rank order.
 
-    Backward all-reduces (sums) the incoming gradient across ranks and returns this
-    rank's slice (paper footnote 1).  Identity when not distributed.  Every rank must
-    pass a batch of the same shape.
+    With ``gradient="summed"`` the backward all-reduces (sums) the incoming gradient across
+    ranks and returns this rank's slice (paper footnote 1).  ``"divided"`` returns the slice
+    without the sum: the footnote's bug, which leaves DDP dividing every gradient by the
+    world size.  Identity when not distributed.  Every rank must pass a batch of the same shape.
     """
     if world_size() == 1:
         return local
+    if gradient == "divided":
+        return _GatherWithLocalGradient.apply(local)
     return _GatherWithSummedGradient.apply(local)

@@ -194,6 +194,28 @@ def data_fashion_mnist(out_dir: Path = DATA_DIR,
     _write_bundled("fashion-mnist", out_dir, subset)
 
 
+@app.command()
+def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) or YAML path"),
+          runs_dir: Path = RUNS_DIR,
+          report: Path = typer.Option(Path("docs/reproduction.md"), "--report", help="the report to write"),
+          report_from: Optional[Path] = typer.Option(None, "--report-from", help="write the report from a "
+                                                     "finished study's folder instead of running it"),
+          address: Optional[str] = ADDRESS,
+          num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
+          verbose: int = typer.Option(0, "--verbose", "-v", count=True)):
+    """Run a study of the paper (a tuning campaign, then every variant rerun over seeds) and write its report."""
+    from tuning.campaign.study import StudyOutcome, load_study, run_study
+    from tuning.campaign.study_report import write_report
+
+    if report_from is not None:
+        outcome = StudyOutcome.load(report_from)
+    else:
+        outcome = run_study(load_study(name), runs_dir, address=address, num_cpus=num_cpus, verbose=verbose,
+                            announce=console.print)
+    console.print(f"study results: {Path(outcome.folder) / 'study.json'}")
+    console.print(f"report: {write_report(outcome, report)}")
+
+
 @app.command("duality-check")
 def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder"),
                   batch_size: int = typer.Option(256, help="validation images in the batch (N)"),

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.backbones import BackboneName
+from models.gather import GatherGradient
 from models.projector import parse_projector_spec
 from models.registry import check_loss_params
 from models.schedules import scaled_lr
@@ -110,6 +111,8 @@ class ModelConfig(Strict):
 class LossConfig(Strict):
     method: str = "simclr"
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    gather: GatherGradient = Field("summed", description="DDP all-gather backward: summed (correct); divided "
+                                   "reproduces the paper's footnote-1 bug (gradients / world size), ablations only")
 
     @model_validator(mode="after")
     def _params_fit_method(self):
@@ -189,6 +192,15 @@ class PretrainConfig(Strict):
             raise ValueError(f"data.batch_size={self.data.batch_size} must be divisible by "
                              f"resources.workers={self.resources.workers}")
         return self
+
+    def ablation_warning(self) -> str | None:
+        """A warning when this config deliberately reproduces a known bug (loss.gather=divided)."""
+        if self.loss.gather != "divided":
+            return None
+        effect = (f"every gradient is divided by the world size ({self.resources.workers} workers)"
+                  if self.resources.workers > 1 else "with 1 worker it changes nothing (no gather)")
+        return (f"loss.gather=divided reproduces the paper's footnote-1 DDP gather bug for an ablation: {effect}; "
+                "use loss.gather=summed for real training")
 
     def effective_lr(self) -> float:
         """The peak learning rate, base_lr * global batch / 256 (paper App. D)."""

@@ -1,7 +1,7 @@
 """DDP equivalence of every loss: 2 gloo processes on halves of a batch give the loss and
 the (DDP-averaged) gradients of 1 process on the whole batch.  A gather whose backward
 skips the cross-rank sum (the paper's footnote 1 bug) gives gradients divided by the
-world size, and fails the same check."""
+world size (``loss.gather: divided``, the ablation switch), and fails the same check."""
 import os
 import socket
 
@@ -11,26 +11,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-import models.gather as gather_module
+from models.gather import gather_batch
 from models.registry import METHODS, build_loss
 
 WORLD = 2
 BATCH, IN_DIM, OUT_DIM = 16, 6, 8
-
-
-class _LocalSliceGather(torch.autograd.Function):
-    """The buggy gather: backward returns this rank's slice without summing over ranks."""
-
-    @staticmethod
-    def forward(ctx, local):
-        parts = [torch.empty_like(local) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, local.contiguous())
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx, grad):
-        n = grad.shape[0] // dist.get_world_size()
-        return grad[dist.get_rank() * n:(dist.get_rank() + 1) * n]
 
 
 def _data():
@@ -53,42 +38,40 @@ def _single_process(method):
     return float(loss.detach()), model.weight.grad.clone()
 
 
-def _worker(rank, port, methods, buggy, out):
+def _worker(rank, port, methods, gradient, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    if buggy:
-        gather_module._GatherWithSummedGradient = _LocalSliceGather
     x_a, x_b = _data()
     shard = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
     results = {}
     for method in methods:
         model = nn.parallel.DistributedDataParallel(_model())
         z_a, z_b = model(x_a[shard]), model(x_b[shard])
-        loss = build_loss(method)(gather_module.gather_batch(z_a), gather_module.gather_batch(z_b)).total
+        loss = build_loss(method)(gather_batch(z_a, gradient), gather_batch(z_b, gradient)).total
         loss.backward()
         results[method] = (float(loss.detach()), model.module.weight.grad.clone())
     out[rank] = results
     dist.destroy_process_group()
 
 
-def _run_ddp(methods, buggy):
+def _run_ddp(methods, gradient):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     manager = mp.get_context("spawn").Manager()
     out = manager.dict()
-    mp.start_processes(_worker, args=(port, methods, buggy, out), nprocs=WORLD, start_method="spawn")
+    mp.start_processes(_worker, args=(port, methods, gradient, out), nprocs=WORLD, start_method="spawn")
     return dict(out)
 
 
 @pytest.fixture(scope="module")
 def ddp_results():
-    return _run_ddp(sorted(METHODS), buggy=False)
+    return _run_ddp(sorted(METHODS), "summed")
 
 
 @pytest.fixture(scope="module")
 def buggy_results():
-    return _run_ddp(["simclr", "vicreg"], buggy=True)
+    return _run_ddp(["simclr", "vicreg"], "divided")
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -111,4 +94,4 @@ def test_footnote_1_gather_bug_divides_gradients_by_world_size(method, buggy_res
 
 def test_gather_is_identity_without_a_process_group():
     z = torch.randn(4, 3)
-    assert gather_module.gather_batch(z) is z
+    assert gather_batch(z) is z and gather_batch(z, "divided") is z

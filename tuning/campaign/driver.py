@@ -36,6 +36,7 @@ from tuning.campaign.tracking import (
     tracking_uri,
 )
 from tuning.campaign.trial import TrialContext, run_trial
+from tuning.config import validate_config, with_overrides
 from tuning.errors import StoreError
 from tuning.run.data import check_user_data, prepare_data
 
@@ -112,6 +113,7 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     if runs.state_file(campaign).exists():
         raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with --resume {campaign}")
     check_user_data(base_cfg)
+    _warn_ablations(space)
     client, experiment_id = open_store(runs.mlflow_db, space.name)
     cluster.connect(address, num_cpus)
     cluster.check_fits(base_cfg)
@@ -130,6 +132,13 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     )
     tuner.fit()
     return _finish(state, started)
+
+
+def _warn_ablations(space: SearchSpace) -> None:
+    """Say so up front when the campaign's trials (its base or a searched choice) reproduce a bug."""
+    gathers = {space.base_config().loss.gather, *getattr(space.params.get("loss.gather"), "choices", [])}
+    if "divided" in gathers:
+        logger.warning(validate_config(with_overrides(space.base_tree(), {"loss.gather": "divided"})).ablation_warning())
 
 
 def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: str | None = None,

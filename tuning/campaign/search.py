@@ -23,10 +23,19 @@ OPTUNA_STATES = {"completed": TrialState.COMPLETE, "early_stopped": TrialState.P
                  "diverged": TrialState.FAIL, "failed": TrialState.FAIL}
 
 
+class TuneGridSampler(optuna.samplers.GridSampler):
+    """A grid sampler that leaves the end of the grid to Tune (num_samples is the grid's size):
+    Optuna's own calls ``Study.stop()`` after the last point, which raises outside
+    ``study.optimize`` (and Tune drives the trials, not ``optimize``)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
 def build_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     """TPE (default), random, or grid over the space's categorical parameters; seeded."""
     if space.sampler == "grid":
-        return optuna.samplers.GridSampler({n: p.choices for n, p in space.params.items()}, seed=space.seed)
+        return TuneGridSampler({n: p.choices for n, p in space.params.items()}, seed=space.seed)
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=space.seed)
     return optuna.samplers.TPESampler(seed=space.seed)

@@ -4,7 +4,8 @@ A space names a base config (a preset), dotted-key overrides, and parameters: ea
 dotted config path with a distribution (float / int / categorical, optionally log), and
 optionally ``when`` conditions on other paths (conditional parameters).  ``settings``
 rules fix values that follow from the sampled ones (e.g. Table S6's learning rate and
-loss weights for each method and embedding dim).  Loading checks every parameter's bounds
+loss weights for each method and embedding dim).  A categorical ``variant`` parameter
+names whole recipes that rules then spell out (SimCLR-Orig against SimCLR-Tuned).  Loading checks every parameter's bounds
 and choices, every rule, and every starting point, against the strict config before any
 compute is spent.
 """
@@ -31,6 +32,10 @@ from tuning.config import (
     with_overrides,
 )
 from tuning.errors import ConfigError, SearchSpaceError
+
+VARIANT = "variant"
+"""The one parameter that is not a config path: a categorical label (e.g. SimCLR-Orig /
+SimCLR-Tuned) that only ``settings`` rules read, to set a whole recipe per choice."""
 
 
 def _holds(when: dict[str, list[Any]], values: dict[str, Any]) -> bool:
@@ -199,14 +204,18 @@ class SearchSpace(Strict):
         return self._config_for(sampled, self.base_tree())
 
     def _config_for(self, sampled: dict[str, Any], base_tree: dict[str, Any]) -> PretrainConfig:
-        return validate_config(with_overrides(base_tree, {**sampled, **self._fixed_settings(sampled, base_tree)}),
+        values = {k: v for k, v in sampled.items() if k != VARIANT}
+        return validate_config(with_overrides(base_tree, {**values, **self._fixed_settings(sampled, base_tree)}),
                                source=f"search space {self.name!r} trial {sampled}")
 
     def check(self) -> None:
         """Every path, bound, choice and starting point must give a valid config."""
         base_tree = self.base_tree()
         self.base_config()
-        known = config_paths()
+        known = config_paths() | {VARIANT}
+        if VARIANT in self.params and not isinstance(self.params[VARIANT], CategoricalParam):
+            raise SearchSpaceError(f"search space {self.name!r}: {VARIANT!r} is a label for recipes and must be "
+                                   "categorical")
         self._check_settings(known, base_tree)
         for name, param in self.params.items():
             if name.startswith("resources."):
@@ -293,9 +302,13 @@ def load_preset(name_or_path: str) -> PretrainConfig:
 
 
 def load_space(name_or_path: str) -> SearchSpace:
-    """A search space by name (search_spaces/NAME.yaml) or path, fully checked."""
+    """A search space by name (search_spaces/NAME.yaml) or path, fully checked.  ``settings_from:
+    OTHER`` puts the rules of space OTHER before the file's own (Table S6's rules written once)."""
     path = _located(name_or_path, find_space(name_or_path), "search space", list_spaces(), SearchSpaceError)
     raw = _read_yaml(path, "search space")
+    if "settings_from" in raw:  # another space's rules first, then this file's own
+        inherited = load_space(str(raw.pop("settings_from"))).model_dump(mode="json")["settings"]
+        raw["settings"] = inherited + list(raw.get("settings") or [])
     try:
         space = SearchSpace.model_validate({**raw, "source": str(path)})
     except ValidationError as error:

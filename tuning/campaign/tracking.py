@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from tuning.campaign.results import TrialRecord, TrialRow, trial_status
-from tuning.campaign.space import SearchSpace
+from tuning.campaign.space import VARIANT, SearchSpace
 from tuning.config import PretrainConfig, dump_config, flatten
 from tuning.errors import StoreError
 
@@ -119,7 +119,8 @@ class CampaignRuns:
             run_id, has_params = client.create_run(self.experiment_id, tags=tags).info.run_id, False
         if not has_params:
             client.log_text(run_id, dump_config(cfg), "config.yaml")
-            client.log_batch(run_id, params=config_params(cfg))
+            labels = [Param(VARIANT, str(sampled[VARIANT]))] if VARIANT in sampled else []
+            client.log_batch(run_id, params=config_params(cfg) + labels)
         self.run_ids[trial_id] = run_id
         return run_id
 

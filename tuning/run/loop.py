@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import tempfile
 import time
@@ -35,6 +36,8 @@ from tuning.run.data import PreparedData
 from tuning.run.evaluation import final_evaluation
 from tuning.run.model import build_network
 from tuning.run.sessions import Session, TrainWorkerSession
+
+logger = logging.getLogger("dualtune")
 
 
 def build_optimizer(optim: OptimConfig, module: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -107,6 +110,8 @@ class Pretraining:
         self.precision = autocast_dtype(cfg, self.device)
         torch.set_num_threads(cfg.resources.torch_threads)
         torch.manual_seed(cfg.seed)
+        if cfg.ablation_warning() and session.rank == 0:
+            logger.warning(cfg.ablation_warning())
         self._build_network()
         self.model_built_at = time.time()
         self._build_loaders()
@@ -200,7 +205,8 @@ class Pretraining:
         with self._autocast():
             _, embeddings, logits = self.wrapped(self._views(view1, view2))
         z1, z2 = embeddings.float().chunk(2)
-        ssl = self.loss_fn(gather_batch(z1), gather_batch(z2))
+        gradient = self.cfg.loss.gather
+        ssl = self.loss_fn(gather_batch(z1, gradient), gather_batch(z2, gradient))
         if not torch.isfinite(ssl.total):
             return False
         both_labels = torch.cat([labels, labels])
