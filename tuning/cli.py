@@ -234,6 +234,33 @@ def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a t
     console.print(f"logged to MLflow run {logged_to}")
 
 
+@app.command()
+def analyze(checkpoint: list[Path] = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder; "
+                                                  "two or more add linear CKA between them"),
+            name: list[str] = typer.Option([], "--name", help="a label per checkpoint (default: its trial folder)"),
+            images: int = typer.Option(1024, min=2, help="val images: a fixed seeded sample, the same for "
+                                       "every checkpoint"),
+            out: Optional[Path] = typer.Option(None, "--out", help="folder for the PNGs and the HTML page "
+                                               "(default: RUNS_DIR/analysis-TIMESTAMP)"),
+            runs_dir: Path = RUNS_DIR):
+    """The paper's representation analyses of checkpoints: spectra (Fig. S5), negative-pair cosines (Fig. S4),
+    Gram/covariance (Fig. S8), Table S4, linear CKA (Fig. S2); logged on each checkpoint's MLflow run."""
+    from tuning.campaign.paths import RunsFolder, timestamped
+    from tuning.campaign.tracking import log_checkpoint_metrics
+    from tuning.run.analysis import analyze_checkpoints
+
+    runs = RunsFolder(runs_dir)
+    labels = name or [Path(c).resolve().parent.name for c in checkpoint]
+    report = analyze_checkpoints(checkpoint, labels, runs.data_dir, images, out or runs.root / timestamped("analysis"))
+    for index, path in enumerate(checkpoint):
+        metrics = report.metrics_of(index)
+        logged_to = log_checkpoint_metrics(runs.mlflow_db, path, metrics, "analysis", artifacts=report.files)
+        console.print(f"[bold]{escape(labels[index])}[/] (MLflow run {logged_to})")
+        for key, value in metrics.items():
+            console.print(f"{key:>36}: {value:.6g}")
+    console.print(f"figures and page: {report.files[-1].parent}")
+
+
 @app.command("eval")
 def evaluate(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder"),
              set_values: list[str] = typer.Option([], "--set", metavar="probe.KEY=VALUE", help="change a probe "

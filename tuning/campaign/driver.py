@@ -138,7 +138,8 @@ def _warn_ablations(space: SearchSpace) -> None:
     """Say so up front when the campaign's trials (its base or a searched choice) reproduce a bug."""
     gathers = {space.base_config().loss.gather, *getattr(space.params.get("loss.gather"), "choices", [])}
     if "divided" in gathers:
-        logger.warning(validate_config(with_overrides(space.base_tree(), {"loss.gather": "divided"})).ablation_warning())
+        divided = validate_config(with_overrides(space.base_tree(), {"loss.gather": "divided"}))
+        logger.warning(divided.ablation_warning())
 
 
 def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: str | None = None,

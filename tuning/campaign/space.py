@@ -5,9 +5,9 @@ dotted config path with a distribution (float / int / categorical, optionally lo
 optionally ``when`` conditions on other paths (conditional parameters).  ``settings``
 rules fix values that follow from the sampled ones (e.g. Table S6's learning rate and
 loss weights for each method and embedding dim).  A categorical ``variant`` parameter
-names whole recipes that rules then spell out (SimCLR-Orig against SimCLR-Tuned).  Loading checks every parameter's bounds
-and choices, every rule, and every starting point, against the strict config before any
-compute is spent.
+names whole recipes that rules then spell out (SimCLR-Orig against SimCLR-Tuned).
+Loading checks every parameter's bounds and choices, every rule, and every starting point,
+against the strict config before any compute is spent.
 """
 from __future__ import annotations
 

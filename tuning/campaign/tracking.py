@@ -42,7 +42,7 @@ class Tags:
     PARENT_RUN = "mlflow.parentRunId"
 
 
-CHECKPOINT_ANALYSES = ("eval", "duality")  # prefixes of what is logged later on a trial's saved checkpoint
+CHECKPOINT_ANALYSES = ("eval", "duality", "analysis")  # prefixes of what is logged later on a trial's saved checkpoint
 MAX_METRICS_PER_BATCH = 1000  # MLflow refuses larger log_batch requests
 NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
@@ -255,10 +255,11 @@ def run_of_checkpoint(client: MlflowClient, checkpoint: Path) -> str | None:
 
 
 def log_checkpoint_metrics(mlflow_db: Path, checkpoint: Path, metrics: dict[str, float], prefix: str,
-                           run_id: str | None = None, params: dict[str, Any] | None = None) -> str:
-    """Log ``PREFIX/NAME`` metrics (and ``PREFIX.NAME`` params) measured on a checkpoint to
-    ``run_id``, else to the trial run that saved it, else to a new run in experiment
-    ``PREFIX`` (one of CHECKPOINT_ANALYSES); returns the run's id."""
+                           run_id: str | None = None, params: dict[str, Any] | None = None,
+                           artifacts: list[Path] = ()) -> str:
+    """Log ``PREFIX/NAME`` metrics (and ``PREFIX.NAME`` params, and files under artifact folder
+    ``PREFIX/``) measured on a checkpoint to ``run_id``, else to the trial run that saved it,
+    else to a new run in experiment ``PREFIX`` (one of CHECKPOINT_ANALYSES); returns the run's id."""
     client, experiment_id = open_store(mlflow_db, prefix)
     run_id = run_id or run_of_checkpoint(client, checkpoint)
     created = run_id is None
@@ -267,6 +268,8 @@ def log_checkpoint_metrics(mlflow_db: Path, checkpoint: Path, metrics: dict[str,
     now = int(1000 * time.time())
     client.log_batch(run_id, metrics=[Metric(f"{prefix}/{k}", float(v), now, 0) for k, v in metrics.items()],
                      params=[Param(f"{prefix}.{k}", str(v)) for k, v in (params or {}).items()])
+    for path in artifacts:
+        client.log_artifact(run_id, str(path), prefix)
     if created:
         client.set_terminated(run_id)
     return run_id

@@ -161,6 +161,29 @@ def test_eval_reruns_the_probes_on_a_checkpoint_and_logs_them_on_its_trial_run(c
     assert refused.exit_code == 2 and "probe.* settings only" in refused.output
 
 
+def test_analyze_logs_numbers_and_figures_on_each_trial_run(campaign, tmp_path):
+    from typer.testing import CliRunner
+
+    from tuning.cli import app
+
+    result, root = campaign
+    args = ["analyze", "--runs-dir", str(root / "runs"), "--images", "128", "--out", str(tmp_path / "figures")]
+    for row in result.rows:
+        args += ["--checkpoint", str(row.checkpoint), "--name", row.trial_id]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    client = MlflowClient(result.tracking_uri)
+    first, second = result.rows
+    for row, other in ((first, second), (second, first)):  # each found from its checkpoint's folder
+        run = client.get_run(row.run_id)
+        assert run.data.metrics["analysis/images"] == 128
+        assert 0.0 < run.data.metrics[f"analysis/cka_{other.trial_id}"] <= 1.0
+        artifacts = {a.path for a in client.list_artifacts(row.run_id, "analysis")}
+        assert {"analysis/spectra.png", "analysis/cka.png", "analysis/analysis.html"} <= artifacts
+    assert (client.get_run(first.run_id).data.metrics[f"analysis/cka_{second.trial_id}"]
+            == client.get_run(second.run_id).data.metrics[f"analysis/cka_{first.trial_id}"])
+
+
 def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path):
     from typer.testing import CliRunner
 

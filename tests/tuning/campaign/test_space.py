@@ -171,3 +171,60 @@ def test_base_values_set_from_the_cli_apply_and_round_trip(tmp_path):
 def test_bad_base_values_are_named(values, message):
     with pytest.raises(ValueError, match=message):
         load_space("smoke").with_base_values(values)
+
+
+def test_simclr_orig_preset_is_simclrs_original_recipe():
+    orig = load_preset("simclr-orig")
+    assert (orig.loss.params["temperature"], orig.optim.base_lr, orig.data.batch_size) == (0.1, 0.3, 4096)
+    assert (orig.model.projector, orig.model.embedding_dim, orig.optim.weight_decay) == ("2048-d", 128, 1e-6)
+    assert orig.effective_lr() == pytest.approx(4.8) and orig.loss.gather == "summed"
+    twin = load_preset("fmnist-simclr-orig")
+    assert (twin.loss.params["temperature"], twin.optim.base_lr, twin.model.projector) == (0.1, 0.3, "128-d")
+
+
+def test_a_variant_label_picks_a_whole_recipe():
+    space = load_space("simclr_orig_vs_tuned")
+    orig = space.trial_config({"variant": "SimCLR-Orig", "model.projector": "2048-d", "model.embedding_dim": 512})
+    tuned = space.trial_config({"variant": "SimCLR-Tuned", "model.projector": "2048-d", "model.embedding_dim": 512})
+    assert (orig.loss.params["temperature"], orig.optim.base_lr, orig.data.batch_size) == (0.1, 0.3, 4096)
+    assert (tuned.loss.params["temperature"], tuned.optim.base_lr, tuned.data.batch_size) == (0.15, 0.5, 2048)
+    assert orig.model.projector == tuned.model.projector == "2048-d" and space.num_samples == 40
+
+
+def test_a_variant_label_must_be_categorical(tmp_path):
+    path = _write(tmp_path, params={"variant": {"distribution": "float", "low": 0.1, "high": 1}})
+    with pytest.raises(SearchSpaceError, match="'variant' is a label for recipes and must be categorical"):
+        load_space(str(path))
+
+
+def test_settings_from_puts_another_spaces_rules_first():
+    fig_s6, table_s5 = load_space("figS6_projector"), load_space("table_s5")
+    assert fig_s6.settings == table_s5.settings and fig_s6.num_samples == 40
+    cell = fig_s6.trial_config({"loss.method": "vicreg-exp", "model.projector": "2048-2048-d",
+                                "model.embedding_dim": 8192})
+    assert (cell.optim.base_lr, cell.data.batch_size, cell.loss.params["cov_weight"]) == (0.8, 1024, 2.0)
+    assert "settings_from" not in fig_s6.to_yaml() and load_space("table_s5_fmnist").settings
+
+
+@pytest.mark.parametrize("name,param,choices", [
+    ("gather_ablation", "loss.gather", ["summed", "divided"]),
+    ("gather_ablation_fmnist", "loss.gather", ["summed", "divided"]),
+    ("fig2_normalization", "loss.params.normalization", ["embedding", "centering", "standardization"]),
+    ("fig2_normalization_fmnist", "loss.params.normalization", ["embedding", "centering", "standardization"]),
+    ("figS3_similarity", "loss.method", ["simclr", "simclr-sq", "simclr-abs"]),
+    ("figS3_similarity_fmnist", "loss.method", ["simclr", "simclr-sq", "simclr-abs"]),
+])
+def test_study_spaces_vary_what_their_figure_varies(name, param, choices):
+    space = load_space(name)
+    assert space.sampler == "grid" and space.params[param].choices == choices
+    first = {n: p.choices[0] for n, p in space.params.items()}
+    configs = [space.trial_config({**first, param: choice}) for choice in choices]
+    assert len({c.digest() for c in configs}) == len(choices)  # each choice trains something else
+
+
+def test_the_gather_twin_runs_two_workers_so_the_bug_can_show():
+    space = load_space("gather_ablation_fmnist")
+    divided = space.trial_config({"loss.gather": "divided", "seed": 1})
+    assert divided.resources.workers == 2 and divided.seed == 1
+    assert "every gradient is divided by the world size (2 workers)" in divided.ablation_warning()
+    assert space.trial_config({"loss.gather": "summed", "seed": 0}).ablation_warning() is None

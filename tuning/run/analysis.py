@@ -1,0 +1,132 @@
+"""A trained checkpoint's representations and embeddings on a fixed sample of val images, and
+the paper's analyses of them (Figs. S2, S4, S5, S8 and Table S4; see models.analysis)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models import analysis
+from models.duality import duality_report
+from models.health import rankme
+from pipelines.augment import model_input
+from pipelines.loaders import eval_loader, shard_indices
+from tuning.config import PretrainConfig
+from tuning.errors import ConfigError
+from tuning.run import checkpoints
+from tuning.run.data import prepare_data
+from tuning.run.model import build_network
+
+BLOCK = 64  # Fig. S8 shows the first 64 samples and dimensions
+
+
+@dataclass(frozen=True)
+class CheckpointOutputs:
+    """A checkpoint's outputs for the same seeded sample of val images (centre crops)."""
+    config: PretrainConfig
+    representations: torch.Tensor  # (N, backbone width)
+    embeddings: torch.Tensor  # (N, d): the projector's output, what the loss saw
+    labels: torch.Tensor
+
+
+@torch.no_grad()
+def checkpoint_outputs(checkpoint_dir: Path, data_dir: Path, images: int) -> CheckpointOutputs:
+    """Representations and embeddings of ``images`` val images (a fixed seeded sample, the same
+    for every checkpoint of the same val data) under the checkpoint's network."""
+    cfg = checkpoints.load_checkpoint_config(checkpoint_dir)
+    data = prepare_data(cfg, data_dir)
+    network = build_network(cfg, data.num_classes)
+    network.load_state_dict(checkpoints.load_training_state(checkpoint_dir)["model"])
+    network.eval()
+    loader = eval_loader(data.val, min(images, 512), cfg.data.resolution, torch.device("cpu"), train=False,
+                         center_crop_ratio=cfg.data.center_crop_ratio,
+                         indices=shard_indices(data.val, 0, 1, sample=images))
+    representations, embeddings, labels = [], [], []
+    for batch, y in loader:
+        representation, embedding, _ = network(model_input(batch))
+        representations.append(representation.float())
+        embeddings.append(embedding.float())
+        labels.append(y)
+    return CheckpointOutputs(cfg, torch.cat(representations), torch.cat(embeddings), torch.cat(labels))
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One checkpoint's analyses: numbers (logged as metrics) and the arrays the plots draw."""
+    name: str
+    metrics: dict[str, float]
+    embedding_spectrum: torch.Tensor
+    representation_spectrum: torch.Tensor
+    negative_cosines: torch.Tensor
+    gram: torch.Tensor
+    covariance: torch.Tensor
+
+
+def analyze(name: str, outputs: CheckpointOutputs, table_s4_batch: int = 256) -> Analysis:
+    """Figs. S4, S5 and S8 for one checkpoint's outputs, with Table S4 on its first
+    ``table_s4_batch`` embeddings (as duality-check gives it)."""
+    z, h = outputs.embeddings, outputs.representations
+    embedding_spectrum, representation_spectrum = analysis.covariance_spectrum(z), analysis.covariance_spectrum(h)
+    negatives = analysis.negative_pair_cosines(z)
+    gram, covariance = analysis.gram_block(z, BLOCK), analysis.covariance_block(z, BLOCK)
+    metrics = {
+        "images": float(len(z)),
+        "embedding_dim": float(z.shape[1]),
+        "embedding_spectrum_rank": float(analysis.spectrum_rank(embedding_spectrum)),
+        "representation_spectrum_rank": float(analysis.spectrum_rank(representation_spectrum)),
+        "embedding_rankme": rankme(z),
+        "representation_rankme": rankme(h),
+        "negative_cosine_mean": float(negatives.mean()),
+        "negative_cosine_std": float(negatives.std()),
+        "gram_diagonal_dominance": analysis.diagonal_dominance(gram),
+        "covariance_diagonal_dominance": analysis.diagonal_dominance(covariance),
+        **{f"table_s4_{k}": v for k, v in duality_report(z[:table_s4_batch]).items()},
+    }
+    return Analysis(name, metrics, embedding_spectrum, representation_spectrum, negatives, gram, covariance)
+
+
+def cka_matrix(outputs: list[CheckpointOutputs]) -> torch.Tensor:
+    """Linear CKA between every pair of checkpoints' representations (Fig. S2)."""
+    n = len(outputs)
+    matrix = torch.ones(n, n, dtype=torch.float64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            matrix[i, j] = matrix[j, i] = analysis.linear_cka(outputs[i].representations, outputs[j].representations)
+    return matrix
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """The analyses of one or more checkpoints, their CKA matrix (two or more) and the files drawn."""
+    analyses: list[Analysis]
+    cka: torch.Tensor | None
+    files: list[Path]
+
+    def metrics_of(self, index: int) -> dict[str, float]:
+        """Checkpoint ``index``'s numbers, with its CKA against each other checkpoint."""
+        others = {f"cka_{metric_name(a.name)}": float(self.cka[index, j])
+                  for j, a in enumerate(self.analyses) if j != index} if self.cka is not None else {}
+        return {**self.analyses[index].metrics, **others}
+
+
+def metric_name(label: str) -> str:
+    """A label as MLflow accepts it in a metric name."""
+    return "".join(c if c.isalnum() or c in "_-." else "_" for c in label)
+
+
+def analyze_checkpoints(checkpoint_dirs: list[Path], names: list[str], data_dir: Path, images: int,
+                        out_dir: Path) -> AnalysisReport:
+    """Analyse each checkpoint on the same val images, CKA between them, figures in ``out_dir``."""
+    from tuning.run.analysis_plots import render
+
+    if len(names) != len(checkpoint_dirs):
+        raise ConfigError(f"give one --name per --checkpoint ({len(checkpoint_dirs)}), got {len(names)}")
+    vals = {checkpoints.load_checkpoint_config(d).data.val for d in checkpoint_dirs}  # each is a checkpoint
+    if len(vals) > 1:
+        raise ConfigError(f"the checkpoints were validated on different data ({', '.join(sorted(vals))}); "
+                          "CKA compares representations of the same images")
+    outputs = [checkpoint_outputs(Path(d), data_dir, images) for d in checkpoint_dirs]
+    analyses = [analyze(name, out) for name, out in zip(names, outputs)]
+    cka = cka_matrix(outputs) if len(outputs) > 1 else None
+    return AnalysisReport(analyses, cka, render(analyses, cka, out_dir))
