@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev chromium dataset-fashion-mnist
 export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S ?= 0.2
 
-.PHONY: install system-deps demo lint test test-fast bench ui clean
+.PHONY: install system-deps demo lint test test-fast bench reproduce ui clean
 
 install: $(STAMP)
 
@@ -39,6 +39,9 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+reproduce: install
+	$(BIN)/dualtune study paper-fmnist --report docs/reproduction.md
 
 ui: install
 	$(BIN)/dualtune ui

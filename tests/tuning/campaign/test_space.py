@@ -228,3 +228,13 @@ def test_the_gather_twin_runs_two_workers_so_the_bug_can_show():
     assert divided.resources.workers == 2 and divided.seed == 1
     assert "every gradient is divided by the world size (2 workers)" in divided.ablation_warning()
     assert space.trial_config({"loss.gather": "summed", "seed": 0}).ablation_warning() is None
+
+
+def test_a_campaign_that_can_train_the_divided_gather_says_so_up_front(caplog):
+    from tuning.campaign.driver import _warn_ablations
+
+    with caplog.at_level("WARNING", logger="dualtune"):
+        _warn_ablations(load_space("smoke"))
+        assert not caplog.records
+        _warn_ablations(load_space("gather_ablation_fmnist"))
+    assert "footnote-1 DDP gather bug" in caplog.text and "(2 workers)" in caplog.text

@@ -40,3 +40,13 @@ def test_val_scoring_is_timed_and_counted_every_epoch(runs):
     for report in runs["true"]:
         assert 0.0 < report["val_time_s"] < report["epoch_time_s"]
         assert {"online_top1", "online_top5", "online_train_top1", "online_train_top5"} <= set(report)
+
+
+def test_a_run_with_the_divided_gather_warns_that_it_reproduces_the_bug(tmp_path, caplog):
+    train, val = ensure_bundled_betons("digits", tmp_path)
+    cfg = validate_config({"data": {"batch_size": 256}, "schedule": {"epochs": 1}, "loss": {"gather": "divided"},
+                           "probe": {"offline_epochs": 0, "knn": False}, "resources": {"workers": 1}})
+    with caplog.at_level("WARNING", logger="dualtune"):
+        pretrain(RunRequest(cfg, PreparedData(train=str(train), val=str(val), num_classes=10), 0.0), LocalSession())
+    assert "loss.gather=divided reproduces the paper's footnote-1 DDP gather bug" in caplog.text
+    assert "with 1 worker it changes nothing" in caplog.text
