@@ -47,6 +47,7 @@ SET = typer.Option([], "--set", metavar="KEY=VALUE", help="set a config value, e
 STORAGE = typer.Option(None, "--storage", help="Ray results and checkpoints: a shared path or URI (s3://...) "
                                               "every node reaches (default: RUNS_DIR/ray)")
 ADDRESS = typer.Option(None, help="Ray cluster address (auto, ray://host:port); default: a private local cluster")
+STATUS_FORMATS = ("table", "csv", "json")
 RUN_ID = typer.Option(None, "--run-id", help="MLflow run to log to (default: the trial run that saved the "
                                            "checkpoint, else a new run)")
 
@@ -283,13 +284,28 @@ def evaluate(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial'
 
 @app.command()
 def status(campaign: str = typer.Argument(..., help="campaign name (as printed by dualtune tune)"),
-           runs_dir: Path = RUNS_DIR):
-    """A table of a campaign's trials from the MLflow store: status, params, metrics, time."""
+           runs_dir: Path = RUNS_DIR,
+           output_format: str = typer.Option("table", "--format", help="table | csv | json (for scripts)")):
+    """A campaign's trials from the MLflow store: status, params, metrics, time."""
+    import csv
+    import json
+
     from tuning.campaign.history import trial_summaries
     from tuning.campaign.paths import RunsFolder
-    from tuning.tables import status_table
+    from tuning.tables import status_records, status_table
 
-    console.print(status_table(campaign, trial_summaries(RunsFolder(runs_dir).mlflow_db, campaign)))
+    if output_format not in STATUS_FORMATS:
+        raise ConfigError(f"--format {output_format!r} is not one of {', '.join(STATUS_FORMATS)}")
+    summaries = trial_summaries(RunsFolder(runs_dir).mlflow_db, campaign)
+    if output_format == "table":
+        console.print(status_table(campaign, summaries))
+    elif output_format == "json":
+        sys.stdout.write(json.dumps(status_records(summaries), indent=1) + "\n")
+    else:
+        records = status_records(summaries)
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
 
 
 @app.command()

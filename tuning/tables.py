@@ -42,6 +42,15 @@ def trials_table(result: CampaignResult) -> Table:
     return table
 
 
+def status_records(summaries: list[TrialSummary]) -> list[dict[str, object]]:
+    """``dualtune status --format csv|json``: one flat record per trial, the params that differ
+    between trials under their full dotted names, numbers unrounded."""
+    searched = varying_params([s.params for s in summaries])
+    return [{"trial_id": s.trial_id, "status": s.status, **{p: s.params.get(p) for p in searched},
+             "epoch": s.epoch, "online_top1": s.online_top1, "linear_probe_top1": s.linear_probe_top1,
+             "duration_s": s.duration_s, "run_id": s.run_id} for s in summaries]
+
+
 def status_table(campaign: str, summaries: list[TrialSummary]) -> Table:
     """``dualtune status``: one row per trial, with the params that differ between trials."""
     searched = varying_params([s.params for s in summaries])

@@ -33,12 +33,13 @@ class TuneGridSampler(optuna.samplers.GridSampler):
 
 
 def build_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """TPE (default), random, or grid over the space's categorical parameters; seeded."""
+    """TPE (default; with the space's ``tpe`` options), random, or grid over the space's
+    categorical parameters; seeded."""
     if space.sampler == "grid":
         return TuneGridSampler({n: p.choices for n, p in space.params.items()}, seed=space.seed)
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=space.seed)
-    return optuna.samplers.TPESampler(seed=space.seed)
+    return optuna.samplers.TPESampler(seed=space.seed, **space.tpe_options())
 
 
 def study_storage(optuna_db: Path) -> optuna.storages.RDBStorage:

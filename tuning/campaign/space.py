@@ -108,6 +108,22 @@ class SettingRule(Strict):
     set: dict[str, Any] = Field(min_length=1, description="dotted config paths and their values")
 
 
+class TPEOptions(Strict):
+    """Optuna's TPE options for a campaign's concurrent trials and joint parameters."""
+    constant_liar: bool | None = Field(None, description="pretend running trials scored badly, so concurrent "
+                                       "trials are not sampled alike (None: on when more than one trial runs at once)")
+    multivariate: bool = Field(True, description="model the parameters jointly, not one by one (Optuna 5's "
+                               "default for one objective)")
+    group: bool = Field(False, description="with multivariate: one joint model per set of parameters that appear "
+                        "together (conditional spaces)")
+
+    @model_validator(mode="after")
+    def _group_needs_multivariate(self):
+        if self.group and not self.multivariate:
+            raise ValueError("tpe.group=true needs tpe.multivariate=true")
+        return self
+
+
 class SchedulerSpec(Strict):
     type: Literal["asha", "fifo"] = "asha"
     grace_period: int = Field(1, ge=1)
@@ -126,6 +142,7 @@ class SearchSpace(Strict):
     seed: int = 0
     sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="grid: every combination of the "
                                                       "categorical parameters (num_samples is set to their count)")
+    tpe: TPEOptions = Field(default_factory=TPEOptions)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     max_total_epochs: int | None = Field(None, ge=1, description="stop the campaign once its trials have "
                                                                    "trained this many epochs in total")
@@ -151,6 +168,11 @@ class SearchSpace(Strict):
             if loose:
                 raise ValueError(f"sampler 'grid' needs unconditional categorical parameters; not: {loose}")
         return self
+
+    def tpe_options(self) -> dict[str, bool]:
+        """The TPE sampler's options as it runs: constant_liar on by default for concurrent trials."""
+        liar = self.tpe.constant_liar if self.tpe.constant_liar is not None else self.max_concurrent_trials > 1
+        return {"constant_liar": liar, "multivariate": self.tpe.multivariate, "group": self.tpe.group}
 
     def base_tree(self) -> dict[str, Any]:
         """The base config with the space's overrides applied, as plain data."""

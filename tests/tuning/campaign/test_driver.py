@@ -196,6 +196,17 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
     for row in result.rows:
         assert row.trial_id in status.output
     assert status.output.count("completed") == 2
+    as_json = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs"), "--format", "json"])
+    records = {r["trial_id"]: r for r in json.loads(as_json.stdout)}
+    assert set(records) == {row.trial_id for row in result.rows}
+    for row in result.rows:  # full precision and the full dotted names of what the search varied
+        assert records[row.trial_id]["linear_probe_top1"] == pytest.approx(row.linear_probe_top1)
+        assert float(records[row.trial_id]["optim.base_lr"]) == pytest.approx(row.params["optim.base_lr"])
+    as_csv = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs"), "--format", "csv"])
+    lines = as_csv.stdout.strip().splitlines()
+    assert lines[0].startswith("trial_id,status,") and "optim.base_lr" in lines[0] and len(lines) == 3
+    wrong = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs"), "--format", "xml"])
+    assert wrong.exit_code == 2 and "'xml' is not one of table, csv, json" in wrong.output
     exported = runner.invoke(app, ["export", "tiny-campaign", "--top", "2", "-o", str(tmp_path),
                                    "--runs-dir", str(root / "runs")])
     assert exported.exit_code == 0, exported.output
