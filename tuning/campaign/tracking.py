@@ -210,11 +210,11 @@ def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, sp
     run_id = client.create_run(experiment_id, tags={Tags.RUN_NAME: campaign, Tags.CAMPAIGN: campaign,
                                                     Tags.SPACE: space.name, **package_versions()}).info.run_id
     client.log_text(run_id, space.to_yaml(), "search_space.yaml")
-    sampler = {"sampler": space.sampler, **({f"sampler.{k}": v for k, v in space.tpe_options().items()}
-                                           if space.sampler == "tpe" else {})}
-    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in {"num_samples": space.num_samples,
-                                                                    "max_concurrent_trials": space.max_concurrent_trials,
-                                                                    **sampler}.items()])
+    params = {"num_samples": space.num_samples, "max_concurrent_trials": space.max_concurrent_trials,
+              "sampler": space.sampler}
+    if space.sampler == "tpe":
+        params.update({f"sampler.{k}": v for k, v in space.tpe_options().items()})
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     return run_id
 
 
