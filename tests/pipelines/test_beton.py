@@ -135,3 +135,25 @@ def test_digits_betons_are_written_once(tmp_path):
     stamp = train.stat().st_mtime_ns
     assert ensure_bundled_betons("digits", tmp_path) == (train, val)
     assert train.stat().st_mtime_ns == stamp
+
+
+def test_fingerprint_reads_samples_and_sees_changes(tmp_path):
+    from pipelines.beton import FINGERPRINT_BLOCK, fingerprint
+
+    data = np.random.default_rng(0).integers(0, 256, 5_000_000, dtype=np.uint8).tobytes()
+    original = tmp_path / "a.beton"
+    original.write_bytes(data)
+    copy = tmp_path / "b.beton"
+    copy.write_bytes(data)
+    assert fingerprint(original) == fingerprint(copy) and len(fingerprint(original)) == 16
+    sampled = len(data) * 3 // 17 + 10  # inside the third sampled block
+    changed = bytearray(data)
+    changed[sampled] ^= 0xFF
+    copy.write_bytes(bytes(changed))
+    assert fingerprint(copy) != fingerprint(original)
+    copy.write_bytes(data + b"x")  # a different size
+    assert fingerprint(copy) != fingerprint(original)
+    unsampled = bytearray(data)
+    unsampled[len(data) // 17 + FINGERPRINT_BLOCK + 10] ^= 0xFF  # between two samples: cheap by design
+    copy.write_bytes(bytes(unsampled))
+    assert fingerprint(copy) == fingerprint(original)

@@ -21,6 +21,7 @@ from tuning.campaign import cluster
 from tuning.campaign.export import best_row, export_config
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.plots import write_study_plots
+from tuning.campaign.provenance import code_version, data_fingerprints
 from tuning.campaign.results import CampaignResult, TrialRow, read_trial_records, trial_rows, trials_csv
 from tuning.campaign.search import build_searcher, study_storage
 from tuning.campaign.space import SearchSpace
@@ -30,6 +31,7 @@ from tuning.campaign.tracking import (
     Tags,
     TrialLogger,
     finish_parent_run,
+    log_best_model,
     open_store,
     start_parent_run,
     sync_trial_runs,
@@ -38,7 +40,7 @@ from tuning.campaign.tracking import (
 from tuning.campaign.trial import TrialContext, run_trial
 from tuning.config import validate_config, with_overrides
 from tuning.errors import StoreError
-from tuning.run.data import check_user_data, prepare_data
+from tuning.run.data import PreparedData, check_user_data, prepare_data
 
 logger = logging.getLogger("dualtune")
 
@@ -79,9 +81,14 @@ def _trainable(state: CampaignState):
                                cluster.trial_function_resources(state.space.base_config()))
 
 
+def _provenance(data: PreparedData) -> dict[str, str]:
+    """Tags of the campaign's runs: the code version and the .beton fingerprints."""
+    return {**code_version(), **data_fingerprints(data)}
+
+
 def _campaign_runs(state: CampaignState) -> CampaignRuns:
     return CampaignRuns(state.runs.mlflow_db, state.experiment_id, state.name, state.space.trial_config,
-                        state.parent_run_id)
+                        state.parent_run_id, _provenance(state.data))
 
 
 def _run_config(state: CampaignState, verbose: int) -> tune.RunConfig:
@@ -119,7 +126,8 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     cluster.check_fits(base_cfg)
     data = prepare_data(base_cfg, runs.data_dir)
 
-    parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space)
+    parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space,
+                                                                 _provenance(data))
     state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
                           parent_run_id=parent_run_id, storage=_storage_location(storage, runs))
     state.save()
@@ -215,6 +223,7 @@ def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: Trial
     client = open_store(state.runs.mlflow_db, state.space.name)[0]
     if best is not None and best.run_id:
         client.set_tag(best.run_id, Tags.EXPORTED_TO, str(exported))
+        log_best_model(client, best, exported)
     if not state.parent_run_id:
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,6 +23,7 @@ from tuning.campaign.results import TrialRecord, TrialRow, trial_status
 from tuning.campaign.space import VARIANT, SearchSpace
 from tuning.config import PretrainConfig, dump_config, flatten
 from tuning.errors import StoreError
+from tuning.run.checkpoints import BACKBONE_FILE
 
 logger = logging.getLogger("dualtune")
 
@@ -89,10 +90,11 @@ class CampaignRuns:
     is idempotent, so the live logger and ``dualtune sync`` can both call these."""
 
     def __init__(self, db_path: Path, experiment_id: str, campaign: str, trial_config,
-                 parent_run_id: str | None):
+                 parent_run_id: str | None, provenance: dict[str, str] | None = None):
         self.db_path, self.experiment_id, self.campaign = Path(db_path), experiment_id, campaign
         self.trial_config = trial_config
         self.parent_run_id = parent_run_id
+        self.provenance = provenance or {}  # tags of every trial run: code version, data fingerprints
         self.run_ids: dict[str, str] = {}
 
     @property
@@ -111,7 +113,7 @@ class CampaignRuns:
         if existing:
             run_id, has_params = existing[0].info.run_id, bool(existing[0].data.params)
         else:
-            tags = {Tags.TRIAL_ID: trial_id, Tags.CAMPAIGN: self.campaign, Tags.STATUS: "running",
+            tags = {**self.provenance, Tags.TRIAL_ID: trial_id, Tags.CAMPAIGN: self.campaign, Tags.STATUS: "running",
                     Tags.CONFIG_HASH: cfg.digest(), Tags.TRIAL_PATH: str(trial_path),
                     Tags.RUN_NAME: f"{self.campaign}-{trial_id}"}
             if self.parent_run_id:
@@ -204,11 +206,13 @@ def package_versions() -> dict[str, str]:
     return tags
 
 
-def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, space: SearchSpace) -> str:
-    """The campaign's parent run, tagged with the stack's versions, holding the space as it
-    runs (``--set`` values included) and its number of trials."""
+def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, space: SearchSpace,
+                     provenance: dict[str, str]) -> str:
+    """The campaign's parent run, tagged with the stack's versions and ``provenance``, holding
+    the space as it runs (``--set`` values included), its number of trials and sampler options."""
     run_id = client.create_run(experiment_id, tags={Tags.RUN_NAME: campaign, Tags.CAMPAIGN: campaign,
-                                                    Tags.SPACE: space.name, **package_versions()}).info.run_id
+                                                    Tags.SPACE: space.name, **package_versions(),
+                                                    **provenance}).info.run_id
     client.log_text(run_id, space.to_yaml(), "search_space.yaml")
     params = {"num_samples": space.num_samples, "max_concurrent_trials": space.max_concurrent_trials,
               "sampler": space.sampler}
@@ -232,6 +236,19 @@ def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: 
             if getattr(best, key) is not None:
                 client.log_metric(run_id, f"best_{key}", float(getattr(best, key)))
     client.set_terminated(run_id, "FINISHED")
+
+
+def log_best_model(client: MlflowClient, best: TrialRow, exported: Path | None) -> None:
+    """The best trial's trained backbone (``model/backbone.safetensors``) and its runnable config
+    (``model/best_config.yaml``) as artifacts of its run, downloadable from the UI.  Plain
+    safetensors rather than an MLflow pytorch model: that format pickles the module, which
+    cannot be loaded with ``weights_only=True``; these load with safetensors and ``dualtune
+    pretrain --config``, without MLflow."""
+    backbone = Path(best.checkpoint or "/nowhere") / BACKBONE_FILE
+    if backbone.is_file():
+        client.log_artifact(best.run_id, str(backbone), "model")
+    if exported is not None:
+        client.log_artifact(best.run_id, str(exported), "model")
 
 
 def sync_trial_runs(runs: CampaignRuns, records: list[TrialRecord]) -> dict[str, str]:

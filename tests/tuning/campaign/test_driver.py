@@ -54,7 +54,7 @@ def test_every_trial_completes_with_metrics(campaign):
 
 
 def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
-    result, _ = campaign
+    result, root = campaign
     client = MlflowClient(result.tracking_uri)
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs([experiment.experiment_id])
@@ -91,6 +91,17 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
     assert plots == {f"optuna/{name}" for name in ("plots.html", "optimization_history.png", "param_importances.png",
                                                    "parallel_coordinate.png", "slice.png")}
     assert parent.data.tags["version.ray"].startswith("2.60") and parent.data.tags["version.ffcv"] == "1.0.2"
+    assert parent.data.params["sampler.constant_liar"] == "True" and parent.data.params["sampler"] == "tpe"
+    from pipelines.beton import fingerprint
+    from tuning.campaign.provenance import code_version
+
+    train_beton = next((root / "runs" / "data").glob("*train*.beton"))
+    for run in [parent, *children]:  # where each run came from: code and data
+        tags = run.data.tags
+        assert {k: tags[k] for k in code_version()} == code_version()
+        assert tags["data.train_fingerprint"] == fingerprint(train_beton)
+    best_files = {a.path for a in client.list_artifacts(result.best.run_id, "model")}
+    assert best_files == {"model/backbone.safetensors", "model/best_config.yaml"}
     assert all(child.data.tags[Tags.TRIAL_ID] in Path(child.data.tags[Tags.TRIAL_PATH]).name for child in children)
 
 
