@@ -331,7 +331,9 @@ def sync(campaign: str = typer.Argument(..., help="campaign name (as printed by 
 
 @app.command()
 def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="interface to bind"),
-       port: int = typer.Option(5000)):
+       port: int = typer.Option(5000),
+       workers: int = typer.Option(1, min=1, help="server processes (one serves a person browsing; MLflow's "
+                                   "default of 4 each import MLflow, slow to start on a busy small machine)")):
     """Serve the MLflow UI on the campaigns' store (bound to 127.0.0.1 unless --host is given)."""
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.tracking import tracking_uri
@@ -341,7 +343,7 @@ def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="in
     sys.stdout.flush()
     # Become the server process, so stopping this command stops the server.
     os.execv(sys.executable, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-                              "--host", host, "--port", str(port)])
+                              "--host", host, "--port", str(port), "--workers", str(workers)])
 
 
 if __name__ == "__main__":

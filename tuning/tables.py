@@ -8,6 +8,7 @@ from rich.table import Table
 
 from tuning.campaign.history import TrialSummary, varying_params
 from tuning.campaign.results import CampaignResult
+from tuning.campaign.tracking import ui_path
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -71,8 +72,9 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
     console.print(trials_table(result))
     console.print(f"MLflow tracking URI: {result.tracking_uri}  (experiment {result.experiment!r}"
                   + (f", parent run {result.parent_run_id})" if result.parent_run_id else ")"))
+    shared_view = result.name if result.parent_run_id else None  # a campaign's trials; a pretrain's one run
     console.print(f"Browse it: dualtune ui --runs-dir {result.runs_dir}, then open "
-                  f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs")
+                  f"http://127.0.0.1:5000/{ui_path(result.experiment_id, shared_view)}")
     if not result.mlflow_synced:
         console.print(f"[bold yellow]MLflow could not be brought up to date; when it is back: "
                       f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")

@@ -9,6 +9,7 @@ so syncing twice changes nothing.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -55,6 +56,10 @@ def tracking_uri(db_path: Path) -> str:
     return f"sqlite:///{Path(db_path).resolve()}"
 
 
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"  # not MLflow 3's GenAI view
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."  # an experiment tag the UI reads for ?viewStateShareKey=KEY
+
+
 def open_store(db_path: Path, experiment: str) -> tuple[MlflowClient, str]:
     """A client on the store and the id of ``experiment`` (created if missing).  Fails early,
     naming the path, when the store cannot be created or written."""
@@ -64,7 +69,8 @@ def open_store(db_path: Path, experiment: str) -> tuple[MlflowClient, str]:
         client = MlflowClient(tracking_uri(db_path))
         found = client.get_experiment_by_name(experiment)
         artifacts = (db_path.parent / "mlartifacts" / experiment).as_uri()  # not ./mlruns of the cwd
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifacts)
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            experiment, artifacts, tags={EXPERIMENT_KIND: MODEL_TRAINING})
     except Exception as error:
         raise StoreError(f"cannot open the MLflow store at {db_path}: {error}") from None
     return client, experiment_id
@@ -206,6 +212,31 @@ def package_versions() -> dict[str, str]:
     return tags
 
 
+def view_key(campaign: str) -> str:
+    """The share key of a campaign's view in the MLflow UI (``?viewStateShareKey=``)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in campaign)
+
+
+def ui_path(experiment_id: str, campaign: str | None) -> str:
+    """The MLflow UI's address (after the host) of an experiment's runs, or of a campaign's
+    shared view of its trials."""
+    page = f"#/experiments/{experiment_id}"
+    return f"{page}?viewStateShareKey={view_key(campaign)}" if campaign else f"{page}/runs"
+
+
+def share_campaign_view(client: MlflowClient, experiment_id: str, campaign: str, searched: list[str]) -> str:
+    """Store the UI view a campaign's link opens: its trial runs (the parent would fold them),
+    best online top-1 first, with the searched params, the probes' top-1 and the status as
+    columns.  Returns the share key."""
+    key = view_key(campaign)
+    columns = [*(f"params.`{p}`" for p in searched), "metrics.`online_top1`", "metrics.`linear_probe_top1`",
+               "metrics.`knn_top1`", f"tags.`{Tags.STATUS}`"]
+    view = {"searchFilter": f"tags.`{Tags.CAMPAIGN}` = '{campaign}' and tags.`{Tags.TRIAL_ID}` != ''",
+            "orderByKey": "metrics.`online_top1`", "orderByAsc": False, "selectedColumns": columns}
+    client.set_experiment_tag(experiment_id, f"{SHARED_VIEW_PREFIX}{key}", json.dumps(view))
+    return key
+
+
 def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, space: SearchSpace,
                      provenance: dict[str, str]) -> str:
     """The campaign's parent run, tagged with the stack's versions and ``provenance``, holding
@@ -214,6 +245,7 @@ def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, sp
                                                     Tags.SPACE: space.name, **package_versions(),
                                                     **provenance}).info.run_id
     client.log_text(run_id, space.to_yaml(), "search_space.yaml")
+    share_campaign_view(client, experiment_id, campaign, list(space.params))
     params = {"num_samples": space.num_samples, "max_concurrent_trials": space.max_concurrent_trials,
               "sampler": space.sampler}
     if space.sampler == "tpe":

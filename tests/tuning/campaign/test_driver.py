@@ -3,6 +3,7 @@ store, read back after the fact; then the exported best config reruns through pr
 reproduces the trial's numbers."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -287,9 +288,16 @@ def _render(url: str, tmp_path) -> str:
     assert chromium, "Debian's chromium is not installed (make test installs it)"
     out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=30000", "--dump-dom",
-                          url], capture_output=True, text=True, timeout=120)
+                          f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=3000,1400",  # every column
+                          "--virtual-time-budget=30000", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120)
     return out.stdout
+
+
+def _visible_text(page: str) -> str:
+    """The page's text as a reader sees it: no styles, scripts or tags, spaces collapsed."""
+    text = re.sub(r"<style.*?</style>|<script.*?</script>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
 
 
 def test_ui_renders_the_campaign_and_a_trial_in_chromium(campaign, mlflow_ui, tmp_path):
@@ -303,3 +311,20 @@ def test_ui_renders_the_campaign_and_a_trial_in_chromium(campaign, mlflow_ui, tm
     run_name = client.get_run(trial.run_id).info.run_name
     run_page = _render(f"{url}/#/experiments/{experiment_id}/runs/{trial.run_id}", tmp_path)
     assert run_name == f"tiny-campaign-{trial.trial_id}" and run_name in run_page
+
+
+def test_the_printed_link_opens_the_trials_with_their_search_and_scores(campaign, mlflow_ui, tmp_path):
+    from tuning.campaign.tracking import EXPERIMENT_KIND, MODEL_TRAINING, ui_path
+
+    result, _ = campaign
+    url, _ = mlflow_ui
+    client = MlflowClient(result.tracking_uri)
+    assert client.get_experiment(result.experiment_id).tags[EXPERIMENT_KIND] == MODEL_TRAINING
+    page = _visible_text(_render(f"{url}/{ui_path(result.experiment_id, result.name)}", tmp_path))
+    assert "Model training" in page and "You're viewing a shared view" in page
+    for column in ("loss.params.temperature", "optim.base_lr", "online_top1", "linear_probe_top1",
+                   "dualtune.status"):
+        assert column in page, column
+    for row in result.rows:  # every trial is listed (not folded under the parent), with its own numbers
+        assert f"tiny-campaign-{row.trial_id}" in page
+        assert str(client.get_run(row.run_id).data.metrics["linear_probe_top1"])[:6] in page
