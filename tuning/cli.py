@@ -331,19 +331,33 @@ def sync(campaign: str = typer.Argument(..., help="campaign name (as printed by 
 
 @app.command()
 def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="interface to bind"),
-       port: int = typer.Option(5000),
-       workers: int = typer.Option(1, min=1, help="server processes (one serves a person browsing; MLflow's "
-                                   "default of 4 each import MLflow, slow to start on a busy small machine)")):
-    """Serve the MLflow UI on the campaigns' store (bound to 127.0.0.1 unless --host is given)."""
+       port: Optional[int] = typer.Option(None, help="default: 5000 (MLflow), 8080 (--optuna)"),
+       optuna: bool = typer.Option(False, "--optuna", help="optuna-dashboard on the campaigns' Optuna studies "
+                                   "(live: it reads the study storage while campaigns run)"),
+       workers: int = typer.Option(1, min=1, help="MLflow server processes (one serves a person browsing; "
+                                   "MLflow's default of 4 each import MLflow, slow to start on a small machine)")):
+    """Serve the MLflow UI (or optuna-dashboard) on the campaigns' stores, bound to 127.0.0.1 unless --host."""
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.search import study_storage_url
     from tuning.campaign.tracking import tracking_uri
 
-    uri = tracking_uri(RunsFolder(runs_dir).mlflow_db)
-    console.print(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C stops it")
+    runs = RunsFolder(runs_dir)
+    if optuna:
+        if not runs.optuna_db.is_file():
+            raise ConfigError(f"no Optuna study storage at {runs.optuna_db}; run a campaign first (dualtune tune)")
+        url = study_storage_url(runs.optuna_db)
+        port = port or 8080
+        command = [sys.executable, "-c", "from optuna_dashboard._cli import main; main()", url, "--host", host,
+                   "--port", str(port)]
+    else:
+        url = tracking_uri(runs.mlflow_db)
+        port = port or 5000
+        command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", url, "--host", host,
+                   "--port", str(port), "--workers", str(workers)]
+    console.print(f"{'optuna-dashboard' if optuna else 'MLflow UI'} on http://{host}:{port} (store {url}); "
+                  "Ctrl-C stops it")
     sys.stdout.flush()
-    # Become the server process, so stopping this command stops the server.
-    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-                              "--host", host, "--port", str(port), "--workers", str(workers)])
+    os.execv(sys.executable, command)  # become the server process, so stopping this command stops the server
 
 
 if __name__ == "__main__":

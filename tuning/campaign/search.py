@@ -42,9 +42,14 @@ def build_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=space.seed, **space.tpe_options())
 
 
+def study_storage_url(optuna_db: Path) -> str:
+    """The URL of the campaigns' Optuna database (one named study per campaign)."""
+    return f"sqlite:///{Path(optuna_db).resolve()}"
+
+
 def study_storage(optuna_db: Path) -> optuna.storages.RDBStorage:
     """The campaigns' Optuna database (one named study per campaign)."""
-    return optuna.storages.RDBStorage(f"sqlite:///{Path(optuna_db).resolve()}")
+    return optuna.storages.RDBStorage(study_storage_url(optuna_db))
 
 
 class CampaignSearch(OptunaSearch):

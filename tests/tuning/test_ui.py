@@ -1,0 +1,79 @@
+"""dualtune ui --optuna: a real optuna-dashboard on loopback over the campaigns' study
+storage, rendered in headless Chromium, showing a study that is still being written."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from tests.chromium import render, visible_text
+from tuning.cli import app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    study = optuna.create_study(study_name="smoke-20261125-120000", storage=f"sqlite:///{runs / 'optuna.db'}")
+    study.optimize(lambda t: t.suggest_float("optim.base_lr", 0.05, 5.0, log=True), n_trials=3)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tuning.cli", "ui", "--optuna", "--runs-dir", str(runs),
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/api/studies", timeout=5)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("optuna-dashboard did not answer within 120 s")
+        yield url, study
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_the_dashboard_shows_the_campaigns_studies_live(dashboard, tmp_path):
+    url, study = dashboard
+    listing = visible_text(render(f"{url}/dashboard", tmp_path / "chromium"))
+    assert "smoke-20261125-120000" in listing
+    study.optimize(lambda t: t.suggest_float("optim.base_lr", 0.05, 5.0, log=True), n_trials=2)  # still running
+    with urllib.request.urlopen(f"{url}/api/studies", timeout=10) as response:
+        (summary,) = json.loads(response.read())["study_summaries"]
+    with urllib.request.urlopen(f"{url}/api/studies/{summary['study_id']}", timeout=10) as response:
+        trials = json.loads(response.read())["trials"]
+    assert summary["study_name"] == "smoke-20261125-120000" and len(trials) == 5  # the two new ones too
+    page = visible_text(render(f"{url}/dashboard/studies/{summary['study_id']}", tmp_path / "chromium"))
+    assert "smoke-20261125-120000" in page and "optim.base_lr" in page
+
+
+def test_the_dashboard_binds_loopback_only(dashboard):
+    url, _ = dashboard
+    port = int(url.rsplit(":", 1)[1])
+    outward = socket.gethostbyname(socket.gethostname())
+    if outward.startswith("127."):
+        pytest.skip("this machine has no address but loopback to try")
+    with pytest.raises(OSError):
+        socket.create_connection((outward, port), timeout=3).close()
+
+
+def test_no_study_storage_is_a_clear_error(tmp_path):
+    out = CliRunner().invoke(app, ["ui", "--optuna", "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "no Optuna study storage" in out.output
