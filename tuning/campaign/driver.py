@@ -20,7 +20,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from tuning.campaign import cluster
 from tuning.campaign.export import best_row, export_config
 from tuning.campaign.paths import RunsFolder, timestamped
-from tuning.campaign.plots import write_study_plots
+from tuning.campaign.plots import StudyPlotsRefresher, write_study_plots
 from tuning.campaign.provenance import code_version, data_fingerprints
 from tuning.campaign.results import CampaignResult, TrialRow, read_trial_records, trial_rows, trials_csv
 from tuning.campaign.search import build_searcher, study_storage
@@ -97,10 +97,23 @@ def _run_config(state: CampaignState, verbose: int) -> tune.RunConfig:
     cfg = state.space.base_config()
     in_process = cluster.runs_in_trial_process(cfg)
     return tune.RunConfig(
-        name=state.name, storage_path=state.storage, callbacks=[TrialLogger(_campaign_runs(state))],
+        name=state.name, storage_path=state.storage, callbacks=[TrialLogger(_campaign_runs(state)),
+                                                                *_plot_refresher(state)],
         verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
         stop=EpochBudget(state.space.max_total_epochs) if state.space.max_total_epochs else None,
         failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
+
+
+def _plot_refresher(state: CampaignState) -> list[StudyPlotsRefresher]:
+    """The live Optuna plots on the parent run (a campaign with a parent run and a search)."""
+    if not state.parent_run_id or not state.space.params:
+        return []
+
+    def log_plots(folder: Path) -> None:
+        open_store(state.runs.mlflow_db, state.space.name)[0].log_artifacts(state.parent_run_id, str(folder), "optuna")
+
+    return [StudyPlotsRefresher(lambda: optuna.load_study(study_name=state.name,
+                                                          storage=study_storage(state.runs.optuna_db)), log_plots)]
 
 
 def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str | None = None,

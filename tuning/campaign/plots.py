@@ -1,13 +1,21 @@
 """A campaign's Optuna study as plots: one self-contained HTML page (interactive, works
-offline) and a PNG per plot, logged to the campaign's parent MLflow run."""
+offline) and a PNG per plot, logged to the campaign's parent MLflow run at the end and,
+while the campaign runs, every few finished trials."""
 from __future__ import annotations
 
+import logging
+import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import optuna
+from ray import tune
 
-PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "slice")
+logger = logging.getLogger("dualtune")
+
+PLOTS = ("optimization_history", "intermediate_values", "timeline", "param_importances", "parallel_coordinate",
+         "slice")
 
 
 def _png(study: optuna.Study, name: str, path: Path) -> None:
@@ -53,3 +61,25 @@ def write_study_plots(study: optuna.Study, out_dir: Path) -> dict[str, str]:
                                         f"</head><body><h1>Optuna study {study.study_name}</h1>{body}{notes}"
                                         "</body></html>")
     return skipped
+
+
+class StudyPlotsRefresher(tune.Callback):
+    """Redraws the study's plots on the parent run every ``every`` finished trials, so the
+    search can be watched in MLflow while it runs.  A failure (MLflow down, a study not yet
+    plottable) is logged and skipped: the campaign's end draws them again."""
+
+    def __init__(self, load_study: Callable[[], optuna.Study], log_plots: Callable[[Path], None], every: int = 3):
+        self.load_study, self.log_plots, self.every = load_study, log_plots, every
+        self.finished = 0
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.finished += 1
+        if self.finished % self.every:
+            return
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_study_plots(self.load_study(), Path(tmp))
+                self.log_plots(Path(tmp))
+        except Exception as error:  # never fail the campaign on a plot
+            logger.warning("could not refresh the Optuna plots (%s); they are drawn at the end",
+                           str(error).splitlines()[0])
