@@ -57,23 +57,44 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          runs_dir: Path = RUNS_DIR,
          name: Optional[str] = typer.Option(None, help="campaign name (default: SPACE-timestamp)"),
          address: Optional[str] = ADDRESS,
-         num_samples: Optional[int] = typer.Option(None, help="override the space's number of trials"),
+         num_samples: Optional[int] = typer.Option(None, help="override the space's number of trials (with "
+                                                   "--extend: how many trials to add)"),
          num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
          storage: Optional[str] = STORAGE,
          resume: Optional[str] = typer.Option(None, "--resume", help="continue the campaign of this name"),
+         retry_errored: bool = typer.Option(False, "--retry-errored", help="with --resume: also rerun errored "
+                                            "trials from their last checkpoint"),
+         extend: Optional[str] = typer.Option(None, "--extend", help="add --num-samples trials to this finished "
+                                              "campaign (same Optuna study, same MLflow parent run)"),
+         time_budget: Optional[str] = typer.Option(None, "--time-budget", help="launch no trial after this long "
+                                                   "(e.g. 48h, 30m); running trials finish"),
          set_values: list[str] = SET,
          verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: Tune's progress table")):
-    """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export."""
-    from tuning.campaign.driver import resume_campaign, run_campaign
+    """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export.
+    Stop it with Ctrl-C, SIGTERM or `dualtune stop CAMPAIGN`; continue it with --resume."""
+    from tuning.campaign.control import parse_duration
+    from tuning.campaign.driver import extend_campaign, resume_campaign, run_campaign
     from tuning.campaign.space import load_space
     from tuning.config import parse_assignments
     from tuning.tables import print_summary
 
+    budget = parse_duration(time_budget) if time_budget else None
+    if resume and extend:
+        raise ConfigError("--resume and --extend are two ways to continue a campaign: give one")
+    if retry_errored and not resume:
+        raise ConfigError("--retry-errored applies to --resume CAMPAIGN")
+    if (resume or extend) and set_values:
+        raise ConfigError("--set cannot change a campaign being continued; its trials keep their config")
     if resume:
-        if set_values:
-            raise ConfigError("--set cannot change a campaign being resumed; its trials keep their config")
         console.print(f"resuming campaign [bold]{resume}[/]")
-        result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, verbose=verbose)
+        result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, retry_errored=retry_errored,
+                                 time_budget_s=budget, verbose=verbose)
+    elif extend:
+        if num_samples is None:
+            raise ConfigError("--extend CAMPAIGN needs --num-samples N: how many trials to add")
+        console.print(f"extending campaign [bold]{extend}[/] by {num_samples} trials")
+        result = extend_campaign(extend, num_samples, runs_dir, address=address, num_cpus=num_cpus,
+                                 time_budget_s=budget, verbose=verbose)
     else:
         loaded = load_space(space)
         if num_samples is not None:
@@ -82,8 +103,20 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
             loaded = loaded.with_base_values(parse_assignments(set_values))
         console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
         result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus, storage=storage,
-                              verbose=verbose)
+                              time_budget_s=budget, verbose=verbose)
     print_summary(result, console)
+
+
+@app.command()
+def stop(campaign: str = typer.Argument(..., help="campaign name (as printed by dualtune tune)"),
+         runs_dir: Path = RUNS_DIR):
+    """Stop a running campaign: trials end at their last checkpoint, and `dualtune tune --resume` continues it."""
+    from tuning.campaign.control import request_stop
+    from tuning.campaign.paths import RunsFolder
+
+    pid = request_stop(RunsFolder(runs_dir), campaign)
+    console.print(f"asked the driver of {campaign} (pid {pid}) to stop; it saves its state and exits. "
+                  f"Continue with: dualtune tune --resume {campaign} --runs-dir {runs_dir}")
 
 
 @app.command()

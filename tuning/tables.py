@@ -78,6 +78,9 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
     if not result.mlflow_synced:
         console.print(f"[bold yellow]MLflow could not be brought up to date; when it is back: "
                       f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")
+    if result.unfinished:
+        console.print(f"[bold yellow]Campaign {result.name} stopped with {result.unfinished} trials unfinished "
+                      f"(their runs show as KILLED); continue it: dualtune tune --resume {result.name}[/]")
     if result.exported:
         best = result.best
         console.print(f"Best trial {best.trial_id}: linear-probe top-1 {fmt(best.linear_probe_top1)}, "

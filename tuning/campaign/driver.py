@@ -6,6 +6,7 @@ one fixed config through the same path (a campaign of one trial, a top-level MLf
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -18,11 +19,19 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from tuning.campaign import cluster
+from tuning.campaign.control import stop_on_sigterm, write_control
 from tuning.campaign.export import best_row, export_config
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.plots import StudyPlotsRefresher, write_study_plots
 from tuning.campaign.provenance import code_version, data_fingerprints
-from tuning.campaign.results import CampaignResult, TrialRow, read_trial_records, trial_rows, trials_csv
+from tuning.campaign.results import (
+    CampaignResult,
+    TrialRecord,
+    TrialRow,
+    read_trial_records,
+    trial_rows,
+    trials_csv,
+)
 from tuning.campaign.search import build_searcher, study_storage
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.state import CampaignState
@@ -32,14 +41,16 @@ from tuning.campaign.tracking import (
     TrialLogger,
     finish_parent_run,
     log_best_model,
+    mark_stopped,
     open_store,
+    reopen,
     start_parent_run,
     sync_trial_runs,
     tracking_uri,
 )
 from tuning.campaign.trial import TrialContext, run_trial
 from tuning.config import validate_config, with_overrides
-from tuning.errors import StoreError
+from tuning.errors import ConfigError, StoreError
 from tuning.run.data import PreparedData, check_user_data, prepare_data
 
 logger = logging.getLogger("dualtune")
@@ -97,8 +108,8 @@ def _run_config(state: CampaignState, verbose: int) -> tune.RunConfig:
     cfg = state.space.base_config()
     in_process = cluster.runs_in_trial_process(cfg)
     return tune.RunConfig(
-        name=state.name, storage_path=state.storage, callbacks=[TrialLogger(_campaign_runs(state)),
-                                                                *_plot_refresher(state)],
+        name=state.tune_name, storage_path=state.storage, callbacks=[TrialLogger(_campaign_runs(state)),
+                                                                     *_plot_refresher(state)],
         verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
         stop=EpochBudget(state.space.max_total_epochs) if state.space.max_total_epochs else None,
         failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
@@ -118,13 +129,15 @@ def _plot_refresher(state: CampaignState) -> list[StudyPlotsRefresher]:
 
 def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str | None = None,
                  address: str | None = None, num_cpus: int | None = None, storage: str | None = None,
-                 top_level_runs: bool = False, verbose: int = 0) -> CampaignResult:
+                 top_level_runs: bool = False, time_budget_s: float | None = None,
+                 verbose: int = 0) -> CampaignResult:
     """Run ``space`` as a Ray Tune campaign and export its best config.
 
     ``storage`` (default ``RUNS_DIR/ray``) holds Ray's results and checkpoints: on a
     multi-node cluster, a shared path or a URI (``s3://...``) every node can reach.
-    Everything that can fail on bad input (config, data, MLflow store, resources) is
-    checked before the first trial starts.
+    ``time_budget_s``: launch no trial after this long (running ones finish).  Everything
+    that can fail on bad input (config, data, MLflow store, resources) is checked before the
+    first trial starts.  ``dualtune stop``, SIGINT or SIGTERM stop it resumably.
     """
     started = time.perf_counter()
     runs = RunsFolder(Path(runs_dir))
@@ -144,15 +157,31 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
                           parent_run_id=parent_run_id, storage=_storage_location(storage, runs))
     state.save()
+    return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=False)
+
+
+def _fit_new_experiment(state: CampaignState, space: SearchSpace, time_budget_s: float | None, verbose: int,
+                        started: float, extending: bool) -> CampaignResult:
+    """Run the campaign's newest Tune experiment (the first, or one added by --extend) to its end."""
+    control_file = _take_control(state, time_budget_s)
+    searcher = build_searcher(space, state.name, state.runs.optuna_db, control_file, extending=extending)
     tuner = tune.Tuner(
         _trainable(state),
-        tune_config=tune.TuneConfig(search_alg=build_searcher(space, campaign, runs.optuna_db),
-                                    scheduler=_scheduler(space, base_cfg.schedule.epochs),
-                                    num_samples=space.num_samples, max_concurrent_trials=space.max_concurrent_trials),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=space.num_samples,
+                                    scheduler=_scheduler(space, space.base_config().schedule.epochs),
+                                    max_concurrent_trials=space.max_concurrent_trials),
         run_config=_run_config(state, _tune_output(verbose)),
     )
     tuner.fit()
     return _finish(state, started)
+
+
+def _take_control(state: CampaignState, time_budget_s: float | None) -> Path:
+    """This process becomes the campaign's driver: ``dualtune stop`` and SIGTERM reach it,
+    and the searcher reads its launch deadline from the control file."""
+    write_control(state.runs, state.name, time_budget_s)
+    stop_on_sigterm()
+    return state.runs.control_file(state.name)
 
 
 def _warn_ablations(space: SearchSpace) -> None:
@@ -164,19 +193,53 @@ def _warn_ablations(space: SearchSpace) -> None:
 
 
 def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: str | None = None,
-                    num_cpus: int | None = None, verbose: int = 0) -> CampaignResult:
+                    num_cpus: int | None = None, retry_errored: bool = False, time_budget_s: float | None = None,
+                    verbose: int = 0) -> CampaignResult:
     """Continue a campaign whose driver stopped: finished trials are kept, unfinished ones
-    resume from their checkpoints, and each trial keeps its one MLflow run."""
+    resume from their checkpoints (errored ones too with ``retry_errored``), and each trial
+    keeps its one MLflow run."""
     started = time.perf_counter()
     state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
     cluster.connect(address, num_cpus)
-    if state.parent_run_id:
-        open_store(state.runs.mlflow_db, state.space.name)[0].update_run(state.parent_run_id, "RUNNING")
+    _reopen_parent_run(state)
+    _take_control(state, time_budget_s)
     _tune_output(verbose)
     tuner = tune.Tuner.restore(state.tune_results, trainable=_trainable(state),
-                               resume_unfinished=True, resume_errored=False)
+                               resume_unfinished=True, resume_errored=retry_errored)
     tuner.fit()
     return _finish(state, started)
+
+
+def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "runs", *, address: str | None = None,
+                    num_cpus: int | None = None, time_budget_s: float | None = None,
+                    verbose: int = 0) -> CampaignResult:
+    """Add ``num_samples`` trials to a finished campaign: the same Optuna study (its sampler
+    learns from every earlier trial and does not replay its first draws), the same MLflow
+    parent run, one more Tune experiment in the campaign's state."""
+    started = time.perf_counter()
+    state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
+    if not state.space.params or state.space.sampler == "grid":
+        raise ConfigError(f"campaign {campaign!r} searches nothing more (a grid, or no parameters): "
+                          "it has run its whole space")
+    if not all(record.ended for record in _records(state)):
+        raise StoreError(f"campaign {campaign!r} has unfinished trials; continue them first: "
+                         f"dualtune tune --resume {campaign}")
+    cluster.connect(address, num_cpus)
+    state = dataclasses.replace(state, extensions=state.extensions + 1)
+    state.save()
+    _reopen_parent_run(state)
+    space = state.space.model_copy(update={"num_samples": num_samples})
+    return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=True)
+
+
+def _reopen_parent_run(state: CampaignState) -> None:
+    if state.parent_run_id:
+        reopen(open_store(state.runs.mlflow_db, state.space.name)[0], state.parent_run_id)
+
+
+def _records(state: CampaignState) -> list[TrialRecord]:
+    """Every trial of every Tune experiment of the campaign."""
+    return [record for results in state.all_tune_results for record in read_trial_records(results)]
 
 
 def sync_campaign(campaign: str, runs_dir: str | Path = "runs") -> CampaignResult:
@@ -192,7 +255,7 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
     """Bring MLflow up to date with Tune's results, export the best config and, when every
     trial has ended, close the parent run.  An MLflow failure here is a warning: the
     results stay on disk for ``dualtune sync``."""
-    records = read_trial_records(state.tune_results)
+    records = _records(state)
     param_names = list(state.space.params)
     try:
         run_ids = sync_trial_runs(_campaign_runs(state), records)
@@ -204,9 +267,13 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
     best = best_row(rows, state.space.metric)
     exported = _export_best(state, best) if best is not None else None
     synced = run_ids is not None
-    if synced and all(record.ended for record in records):
+    unfinished = [record.trial_id for record in records if not record.ended]
+    if synced:
         try:
-            _close_campaign_runs(state, rows, best, exported)
+            if unfinished:
+                _mark_campaign_stopped(state, [run_ids[t] for t in unfinished])
+            else:
+                _close_campaign_runs(state, rows, best, exported)
         except Exception as error:  # as above
             logger.warning("could not finish the MLflow parent run (%s); run `dualtune sync %s` later",
                            str(error).splitlines()[0], state.name)
@@ -215,7 +282,16 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
                           experiment=state.space.name, experiment_id=state.experiment_id,
                           parent_run_id=state.parent_run_id, best=best, exported=exported,
                           runs_dir=state.runs.root, storage=state.storage,
-                          wall_time_s=time.perf_counter() - started, param_names=param_names, mlflow_synced=synced)
+                          wall_time_s=time.perf_counter() - started, param_names=param_names, mlflow_synced=synced,
+                          unfinished=len(unfinished))
+
+
+def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:
+    """The campaign was stopped (or its driver lost) with trials unfinished: their runs and the
+    parent run show as killed but resumable."""
+    client = open_store(state.runs.mlflow_db, state.space.name)[0]
+    for run_id in [*run_ids, *([state.parent_run_id] if state.parent_run_id else [])]:
+        mark_stopped(client, run_id, state.name)
 
 
 def _export_best(state: CampaignState, best: TrialRow) -> Path:

@@ -36,6 +36,9 @@ class RunsFolder:
     def state_file(self, campaign: str) -> Path:
         return self.campaign_dir(campaign) / STATE_FILE
 
+    def control_file(self, campaign: str) -> Path:
+        return self.campaign_dir(campaign) / "control.json"
+
     def best_config(self, campaign: str) -> Path:
         return self.campaign_dir(campaign) / "best_config.yaml"
 

@@ -85,6 +85,7 @@ class CampaignResult:
     wall_time_s: float
     param_names: list[str] = field(default_factory=list)
     mlflow_synced: bool = True
+    unfinished: int = 0  # trials left to resume (the campaign was stopped)
 
 
 def storage_filesystem(storage: str):

@@ -9,12 +9,15 @@ status as a user attribute, and ignores reports for trials the study already fin
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from tuning.campaign.control import launch_deadline
 from tuning.campaign.results import trial_status
 from tuning.campaign.space import SearchSpace
 
@@ -53,7 +56,16 @@ def study_storage(optuna_db: Path) -> optuna.storages.RDBStorage:
 
 
 class CampaignSearch(OptunaSearch):
-    """OptunaSearch that tells the study how each trial really ended (see module docstring)."""
+    """OptunaSearch that tells the study how each trial really ended (see module docstring),
+    and launches no trial after the deadline in the campaign's control file (``--time-budget``)."""
+
+    control_file: Path | None = None
+
+    def suggest(self, trial_id: str):
+        deadline = launch_deadline(self.control_file) if self.control_file else None
+        if deadline is not None and time.time() >= deadline:
+            return Searcher.FINISHED
+        return super().suggest(trial_id)
 
     def _already_finished(self, trial_id: str) -> bool:
         ot_trial = self._ot_trials.get(trial_id)
@@ -80,10 +92,18 @@ class CampaignSearch(OptunaSearch):
         self._completed_trials.add(trial_id)
 
 
-def build_searcher(space: SearchSpace, study_name: str, optuna_db: Path) -> CampaignSearch | None:
-    """The campaign's searcher over ``space`` (None when the space has no parameters)."""
+def build_searcher(space: SearchSpace, study_name: str, optuna_db: Path, control_file: Path | None = None,
+                   extending: bool = False) -> CampaignSearch | None:
+    """The campaign's searcher over ``space`` (None when the space has no parameters).
+    ``extending`` continues the study: no starting points again, and a sampler seed moved on
+    by the study's trial count, so a seeded sampler does not replay its first draws."""
     if not space.params:
         return None
-    return CampaignSearch(space=space.define_by_run, metric=space.metric, mode=space.mode,
-                          sampler=build_sampler(space), study_name=study_name, storage=study_storage(optuna_db),
-                          points_to_evaluate=space.points_to_evaluate or None)
+    if extending:
+        done = len(optuna.load_study(study_name=study_name, storage=study_storage(optuna_db)).trials)
+        space = space.model_copy(update={"seed": space.seed + done, "points_to_evaluate": []})
+    searcher = CampaignSearch(space=space.define_by_run, metric=space.metric, mode=space.mode,
+                              sampler=build_sampler(space), study_name=study_name, storage=study_storage(optuna_db),
+                              points_to_evaluate=space.points_to_evaluate or None)
+    searcher.control_file = control_file
+    return searcher

@@ -21,17 +21,29 @@ class CampaignState:
     experiment_id: str
     parent_run_id: str | None  # None: the trials are top-level runs (dualtune pretrain)
     storage: str  # Ray Tune/Train results and checkpoints: a path or URI every node can reach
+    extensions: int = 0  # Tune experiments added by --extend, after the first
+
+    @property
+    def tune_name(self) -> str:
+        """The name of the campaign's newest Tune experiment: the campaign's, ``-extN`` after --extend."""
+        return f"{self.name}-ext{self.extensions}" if self.extensions else self.name
 
     @property
     def tune_results(self) -> str:
-        """Tune's results folder of this campaign (a path or URI)."""
-        return f"{self.storage.rstrip('/')}/{self.name}"
+        """Tune's results folder of the campaign's newest Tune experiment (a path or URI)."""
+        return f"{self.storage.rstrip('/')}/{self.tune_name}"
+
+    @property
+    def all_tune_results(self) -> list[str]:
+        """Every Tune experiment's results folder, oldest first."""
+        return [dataclasses.replace(self, extensions=i).tune_results for i in range(self.extensions + 1)]
 
     def save(self) -> None:
         self.runs.campaign_dir(self.name).mkdir(parents=True, exist_ok=True)
         self.runs.state_file(self.name).write_text(json.dumps(
             {"space": self.space.model_dump(mode="json"), "data": dataclasses.asdict(self.data),
-             "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id, "storage": self.storage}))
+             "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id, "storage": self.storage,
+             "extensions": self.extensions}))
 
     @classmethod
     def load(cls, runs: RunsFolder, name: str) -> CampaignState:
@@ -41,4 +53,5 @@ class CampaignState:
         state = json.loads(state_file.read_text())
         return cls(name=name, space=SearchSpace.model_validate(state["space"]), runs=runs,
                    data=PreparedData(**state["data"]), experiment_id=state["experiment_id"],
-                   parent_run_id=state["parent_run_id"], storage=state["storage"])
+                   parent_run_id=state["parent_run_id"], storage=state["storage"],
+                   extensions=state.get("extensions", 0))

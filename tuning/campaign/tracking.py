@@ -40,6 +40,7 @@ class Tags:
     BEST_TRIAL = "dualtune.best_trial"
     EXPORTED_TO = "dualtune.exported_to"
     CHECKPOINT = "dualtune.checkpoint"
+    RESUME = "dualtune.resume"  # on a stopped campaign's runs: the command that continues them
     RUN_NAME = "mlflow.runName"
     PARENT_RUN = "mlflow.parentRunId"
 
@@ -155,6 +156,27 @@ class CampaignRuns:
             client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
 
 
+STOPPED = "stopped"  # a trial's status while its campaign is stopped, resumable
+
+
+def mark_stopped(client: MlflowClient, run_id: str, campaign: str) -> None:
+    """Show a run of a stopped campaign as killed but resumable, not failed."""
+    client.log_batch(run_id, tags=[RunTag(Tags.STATUS, STOPPED),
+                                   RunTag(Tags.RESUME, f"dualtune tune --resume {campaign}")])
+    if client.get_run(run_id).info.status != "KILLED":
+        client.set_terminated(run_id, "KILLED")
+
+
+def reopen(client: MlflowClient, run_id: str) -> None:
+    """A resumed trial's (or campaign's) run is running again."""
+    run = client.get_run(run_id)
+    if run.info.status != "RUNNING":
+        client.update_run(run_id, "RUNNING")
+        client.log_batch(run_id, tags=[RunTag(Tags.STATUS, "running")])
+    if Tags.RESUME in run.data.tags:
+        client.delete_tag(run_id, Tags.RESUME)
+
+
 class TrialLogger(tune.Callback):
     """Logs every trial live into its MLflow run (see CampaignRuns).
 
@@ -182,7 +204,7 @@ class TrialLogger(tune.Callback):
                            trial.trial_id, str(error).splitlines()[0], self.cooldown_s, self.runs.campaign)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._write(trial, lambda run_id: None)
+        self._write(trial, lambda run_id: reopen(self.runs.client, run_id))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.last_results[trial.trial_id] = result

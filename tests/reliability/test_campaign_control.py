@@ -1,0 +1,95 @@
+"""Steering a running campaign: ``dualtune stop`` while trials run leaves it resumable (its
+runs KILLED with status 'stopped', not failed); ``--resume`` finishes it with one MLflow
+run per trial; ``--extend`` adds trials to the same Optuna study under the same parent run.
+Real driver processes, a real local Ray, real MLflow and Optuna stores."""
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tuning.campaign.tracking import Tags
+
+pytestmark = pytest.mark.slow
+NAME = "ctl"
+
+
+def _cli(runs, *args):
+    return [sys.executable, "-m", "tuning.cli", *args, "--runs-dir", str(runs)]
+
+
+def _reported_epochs(db) -> int:
+    """Epochs logged by the campaign's trial runs, read-only (the driver may be creating the store)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return con.execute("select count(*) from metrics where key = 'online_top1'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _status(runs) -> list[dict]:
+    out = subprocess.run(_cli(runs, "status", NAME, "--format", "json"), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
+    space = tmp_path / "ctl.yaml"
+    space.write_text(yaml.safe_dump({
+        "name": NAME, "base": "digits-simclr", "num_samples": 3, "max_concurrent_trials": 2, "seed": 5,
+        "scheduler": {"type": "fifo"},
+        "overrides": {"schedule.epochs": 4, "data.batch_size": 128, "probe.offline_epochs": 2, "probe.knn": False,
+                      "resources.workers": 1},
+        "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}},
+    }))
+    runs = tmp_path / "runs"
+    log = (tmp_path / "driver.log").open("w")
+    driver = subprocess.Popen(_cli(runs, "tune", "--space", str(space), "--name", NAME), stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and _reported_epochs(runs / "mlflow.db") < 1 and driver.poll() is None:
+        time.sleep(1)
+    stop = subprocess.run(_cli(runs, "stop", NAME), capture_output=True, text=True)
+    assert stop.returncode == 0 and f"--resume {NAME}" in stop.stdout, stop.stdout + stop.stderr
+    assert driver.wait(timeout=300) == 0
+    output = (tmp_path / "driver.log").read_text()
+    assert "stopped with" in output and f"dualtune tune --resume {NAME}" in output, output[-3000:]
+
+    stopped = _status(runs)
+    assert {t["status"] for t in stopped} <= {"stopped", "completed"} and "stopped" in {t["status"] for t in stopped}
+    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(NAME).experiment_id
+    parent = [r for r in client.search_runs([experiment]) if Tags.TRIAL_ID not in r.data.tags]
+    assert [p.info.status for p in parent] == ["KILLED"] and parent[0].data.tags[Tags.RESUME].endswith(NAME)
+    for run in client.search_runs([experiment], f"tags.`{Tags.STATUS}` = 'stopped'"):
+        assert run.info.status == "KILLED"  # killed but resumable: not FAILED
+    again = subprocess.run(_cli(runs, "stop", NAME), capture_output=True, text=True)
+    assert again.returncode == 2 and "has no running driver" in again.stdout
+
+    resumed = subprocess.run(_cli(runs, "tune", "--resume", NAME), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    finished = _status(runs)
+    assert len(finished) == 3 and {t["status"] for t in finished} == {"completed"}
+    assert {t["trial_id"] for t in stopped} <= {t["trial_id"] for t in finished}  # the stopped ones continued
+    trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
+    assert len(trial_runs) == 3 and all(r.info.status == "FINISHED" for r in trial_runs)  # one run per trial
+    assert all(Tags.RESUME not in r.data.tags for r in trial_runs)
+
+    extended = subprocess.run(_cli(runs, "tune", "--extend", NAME, "--num-samples", "2"), capture_output=True,
+                              text=True, timeout=600)
+    assert extended.returncode == 0, extended.stdout[-3000:]
+    grown = _status(runs)
+    assert len(grown) == 5 and {t["status"] for t in grown} == {"completed"}
+    parents = [r for r in client.search_runs([experiment]) if Tags.TRIAL_ID not in r.data.tags]
+    assert [p.info.run_id for p in parents] == [parent[0].info.run_id] and parents[0].info.status == "FINISHED"
+    study = optuna.load_study(study_name=NAME, storage=f"sqlite:///{runs / 'optuna.db'}")
+    temperatures = [t.params["loss.params.temperature"] for t in study.trials]
+    assert len(study.trials) == 5 and len(set(temperatures)) == 5  # the same study, no sample replayed
+    (tmp_path / "status_after_each.json").write_text(json.dumps({"stopped": stopped, "resumed": finished,
+                                                                 "extended": grown}, indent=1))
