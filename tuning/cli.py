@@ -88,13 +88,13 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
     if resume:
         console.print(f"resuming campaign [bold]{resume}[/]")
         result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, retry_errored=retry_errored,
-                                 time_budget_s=budget, verbose=verbose)
+                                 time_budget_s=budget, verbose=verbose, show_progress=True)
     elif extend:
         if num_samples is None:
             raise ConfigError("--extend CAMPAIGN needs --num-samples N: how many trials to add")
         console.print(f"extending campaign [bold]{extend}[/] by {num_samples} trials")
         result = extend_campaign(extend, num_samples, runs_dir, address=address, num_cpus=num_cpus,
-                                 time_budget_s=budget, verbose=verbose)
+                                 time_budget_s=budget, verbose=verbose, show_progress=True)
     else:
         loaded = load_space(space)
         if num_samples is not None:
@@ -103,7 +103,7 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
             loaded = loaded.with_base_values(parse_assignments(set_values))
         console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
         result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus, storage=storage,
-                              time_budget_s=budget, verbose=verbose)
+                              time_budget_s=budget, verbose=verbose, show_progress=True)
     print_summary(result, console)
 
 
@@ -145,7 +145,7 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              "schedule.epochs": epochs}
     overrides = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(set_values)}
     result = run_pretrain(str(config) if config else preset, runs_dir, address=address, storage=storage,
-                          overrides=overrides)
+                          overrides=overrides, show_progress=True)
     print_summary(result, console)
 
 
@@ -245,7 +245,7 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
         outcome = StudyOutcome.load(report_from)
     else:
         outcome = run_study(load_study(name), runs_dir, address=address, num_cpus=num_cpus, verbose=verbose,
-                            announce=console.print)
+                            show_progress=True, announce=console.print)
     console.print(f"study results: {Path(outcome.folder) / 'study.json'}")
     console.print(f"report: {write_report(outcome, report)}")
 

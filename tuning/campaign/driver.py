@@ -23,6 +23,7 @@ from tuning.campaign.control import stop_on_sigterm, write_control
 from tuning.campaign.export import best_row, export_config
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.plots import StudyPlotsRefresher, write_study_plots
+from tuning.campaign.progress import CampaignProgress, ProgressDisplay, library_output_to
 from tuning.campaign.provenance import code_version, data_fingerprints
 from tuning.campaign.results import (
     CampaignResult,
@@ -102,14 +103,14 @@ def _campaign_runs(state: CampaignState) -> CampaignRuns:
                         state.parent_run_id, _provenance(state.data))
 
 
-def _run_config(state: CampaignState, verbose: int) -> tune.RunConfig:
+def _run_config(state: CampaignState, verbose: int, display: list[ProgressDisplay]) -> tune.RunConfig:
     """Tune's run config: one-worker trials keep and retry their own checkpoints here;
     multi-worker trials do so in their Train run (see tuning.campaign.trial.build_trainer)."""
     cfg = state.space.base_config()
     in_process = cluster.runs_in_trial_process(cfg)
     return tune.RunConfig(
         name=state.tune_name, storage_path=state.storage, callbacks=[TrialLogger(_campaign_runs(state)),
-                                                                     *_plot_refresher(state)],
+                                                                     *_plot_refresher(state), *display],
         verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
         stop=EpochBudget(state.space.max_total_epochs) if state.space.max_total_epochs else None,
         failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
@@ -129,8 +130,8 @@ def _plot_refresher(state: CampaignState) -> list[StudyPlotsRefresher]:
 
 def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str | None = None,
                  address: str | None = None, num_cpus: int | None = None, storage: str | None = None,
-                 top_level_runs: bool = False, time_budget_s: float | None = None,
-                 verbose: int = 0) -> CampaignResult:
+                 top_level_runs: bool = False, time_budget_s: float | None = None, verbose: int = 0,
+                 show_progress: bool = False) -> CampaignResult:
     """Run ``space`` as a Ray Tune campaign and export its best config.
 
     ``storage`` (default ``RUNS_DIR/ray``) holds Ray's results and checkpoints: on a
@@ -138,6 +139,7 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     ``time_budget_s``: launch no trial after this long (running ones finish).  Everything
     that can fail on bad input (config, data, MLflow store, resources) is checked before the
     first trial starts.  ``dualtune stop``, SIGINT or SIGTERM stop it resumably.
+    ``show_progress``: the terminal's live view, the libraries' output in the campaign's log.
     """
     started = time.perf_counter()
     runs = RunsFolder(Path(runs_dir))
@@ -147,21 +149,35 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
         raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with --resume {campaign}")
     check_user_data(base_cfg)
     _warn_ablations(space)
-    client, experiment_id = open_store(runs.mlflow_db, space.name)
-    cluster.connect(address, num_cpus)
-    cluster.check_fits(base_cfg)
-    data = prepare_data(base_cfg, runs.data_dir)
+    with _terminal(runs, campaign, verbose, show_progress):
+        client, experiment_id = open_store(runs.mlflow_db, space.name)
+        cluster.connect(address, num_cpus)
+        cluster.check_fits(base_cfg)
+        data = prepare_data(base_cfg, runs.data_dir)
+        parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space,
+                                                                     _provenance(data))
+        state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
+                              parent_run_id=parent_run_id, storage=_storage_location(storage, runs))
+        state.save()
+        return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=False,
+                                   display=_display(space, show_progress))
 
-    parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space,
-                                                                 _provenance(data))
-    state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
-                          parent_run_id=parent_run_id, storage=_storage_location(storage, runs))
-    state.save()
-    return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=False)
+
+def _terminal(runs: RunsFolder, campaign: str, verbose: int, show_progress: bool):
+    """The libraries' output goes to the campaign's ``driver.log`` (not with ``-v``, nor when
+    no progress is shown: a library call keeps its caller's streams)."""
+    quiet = show_progress and not verbose
+    return library_output_to(runs.driver_log(campaign) if quiet else None)
+
+
+def _display(space: SearchSpace, show_progress: bool) -> list[ProgressDisplay]:
+    if not show_progress:
+        return []
+    return [ProgressDisplay(CampaignProgress(space.num_samples, space.base_config().schedule.epochs, space.metric))]
 
 
 def _fit_new_experiment(state: CampaignState, space: SearchSpace, time_budget_s: float | None, verbose: int,
-                        started: float, extending: bool) -> CampaignResult:
+                        started: float, extending: bool, display: list[ProgressDisplay]) -> CampaignResult:
     """Run the campaign's newest Tune experiment (the first, or one added by --extend) to its end."""
     control_file = _take_control(state, time_budget_s)
     searcher = build_searcher(space, state.name, state.runs.optuna_db, control_file, extending=extending)
@@ -170,7 +186,7 @@ def _fit_new_experiment(state: CampaignState, space: SearchSpace, time_budget_s:
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=space.num_samples,
                                     scheduler=_scheduler(space, space.base_config().schedule.epochs),
                                     max_concurrent_trials=space.max_concurrent_trials),
-        run_config=_run_config(state, _tune_output(verbose)),
+        run_config=_run_config(state, _tune_output(verbose), display),
     )
     tuner.fit()
     return _finish(state, started)
@@ -194,25 +210,27 @@ def _warn_ablations(space: SearchSpace) -> None:
 
 def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: str | None = None,
                     num_cpus: int | None = None, retry_errored: bool = False, time_budget_s: float | None = None,
-                    verbose: int = 0) -> CampaignResult:
+                    verbose: int = 0, show_progress: bool = False) -> CampaignResult:
     """Continue a campaign whose driver stopped: finished trials are kept, unfinished ones
     resume from their checkpoints (errored ones too with ``retry_errored``), and each trial
-    keeps its one MLflow run."""
+    keeps its one MLflow run.  (Tune restores the first run's callbacks: its progress display
+    shows again if that run had one.)"""
     started = time.perf_counter()
     state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
-    cluster.connect(address, num_cpus)
-    _reopen_parent_run(state)
-    _take_control(state, time_budget_s)
-    _tune_output(verbose)
-    tuner = tune.Tuner.restore(state.tune_results, trainable=_trainable(state),
-                               resume_unfinished=True, resume_errored=retry_errored)
-    tuner.fit()
-    return _finish(state, started)
+    with _terminal(state.runs, campaign, verbose, show_progress):
+        cluster.connect(address, num_cpus)
+        _reopen_parent_run(state)
+        _take_control(state, time_budget_s)
+        _tune_output(verbose)
+        tuner = tune.Tuner.restore(state.tune_results, trainable=_trainable(state),
+                                   resume_unfinished=True, resume_errored=retry_errored)
+        tuner.fit()
+        return _finish(state, started)
 
 
 def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "runs", *, address: str | None = None,
                     num_cpus: int | None = None, time_budget_s: float | None = None,
-                    verbose: int = 0) -> CampaignResult:
+                    verbose: int = 0, show_progress: bool = False) -> CampaignResult:
     """Add ``num_samples`` trials to a finished campaign: the same Optuna study (its sampler
     learns from every earlier trial and does not replay its first draws), the same MLflow
     parent run, one more Tune experiment in the campaign's state."""
@@ -224,12 +242,14 @@ def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "run
     if not all(record.ended for record in _records(state)):
         raise StoreError(f"campaign {campaign!r} has unfinished trials; continue them first: "
                          f"dualtune tune --resume {campaign}")
-    cluster.connect(address, num_cpus)
-    state = dataclasses.replace(state, extensions=state.extensions + 1)
-    state.save()
-    _reopen_parent_run(state)
-    space = state.space.model_copy(update={"num_samples": num_samples})
-    return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=True)
+    with _terminal(state.runs, campaign, verbose, show_progress):
+        cluster.connect(address, num_cpus)
+        state = dataclasses.replace(state, extensions=state.extensions + 1)
+        state.save()
+        _reopen_parent_run(state)
+        space = state.space.model_copy(update={"num_samples": num_samples})
+        return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=True,
+                                   display=_display(space, show_progress))
 
 
 def _reopen_parent_run(state: CampaignState) -> None:
@@ -327,11 +347,13 @@ def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: Trial
 
 def run_pretrain(config_source: str, runs_dir: str | Path = "runs", *, overrides: dict[str, Any] | None = None,
                  experiment: str = "pretrain", name: str | None = None, address: str | None = None,
-                 num_cpus: int | None = None, storage: str | None = None, verbose: int = 0) -> CampaignResult:
+                 num_cpus: int | None = None, storage: str | None = None, verbose: int = 0,
+                 show_progress: bool = False) -> CampaignResult:
     """One pretraining of a preset or config file (with dotted ``overrides``), through the same
     Tune path as a campaign trial, logged as a top-level MLflow run in ``experiment``."""
     space = SearchSpace(name=experiment, base=config_source, overrides=overrides or {}, num_samples=1,
                         scheduler={"type": "fifo"}, metric="online_top1")
     space.check()
     return run_campaign(space, runs_dir, name=name or timestamped("pretrain"), address=address,
-                        num_cpus=num_cpus, storage=storage, top_level_runs=True, verbose=verbose)
+                        num_cpus=num_cpus, storage=storage, top_level_runs=True, verbose=verbose,
+                        show_progress=show_progress)

@@ -36,6 +36,10 @@ class RunsFolder:
     def state_file(self, campaign: str) -> Path:
         return self.campaign_dir(campaign) / STATE_FILE
 
+    def driver_log(self, campaign: str) -> Path:
+        """Ray's, FFCV's, Optuna's and MLflow's own output while the campaign's driver ran."""
+        return self.campaign_dir(campaign) / "driver.log"
+
     def control_file(self, campaign: str) -> Path:
         return self.campaign_dir(campaign) / "control.json"
 

@@ -175,7 +175,8 @@ def machine_description() -> str:
 
 
 def run_study(study: Study, runs_dir: str | Path = "runs", *, address: str | None = None,
-              num_cpus: int | None = None, verbose: int = 0, announce=print) -> StudyOutcome:
+              num_cpus: int | None = None, verbose: int = 0, show_progress: bool = False,
+              announce=print) -> StudyOutcome:
     """Tune (if the study says so), then rerun every variant with every seed; save study.json."""
     started, clock = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
     runs = RunsFolder(Path(runs_dir))
@@ -189,14 +190,14 @@ def run_study(study: Study, runs_dir: str | Path = "runs", *, address: str | Non
             space.num_samples = study.tune.num_samples
         announce(f"study {name}: tuning {space.name} ({space.num_samples} trials)")
         tune_result = run_campaign(space, runs.root, name=f"{name}-tune", address=address, num_cpus=num_cpus,
-                                   verbose=verbose)
+                                   verbose=verbose, show_progress=show_progress)
         if tune_result.exported is None:
             raise SearchSpaceError(f"study {name}: the tuning campaign finished no trial; nothing to rerun")
         tuned = load_config(tune_result.exported)
     reruns = study.reruns_space(tuned)
     announce(f"study {name}: {reruns.num_samples} reruns ({len(study.variants)} variants x seeds {study.seeds})")
     rerun_result = run_campaign(reruns, runs.root, name=f"{name}-reruns", address=address, num_cpus=num_cpus,
-                                verbose=verbose)
+                                verbose=verbose, show_progress=show_progress)
     outcome = StudyOutcome(
         study=study.name, description=study.description, folder=str(folder), tracking_uri=rerun_result.tracking_uri,
         started=started, wall_time_s=time.perf_counter() - clock, machine=machine_description(), seeds=study.seeds,
