@@ -307,10 +307,13 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
 
 
 def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:
-    """The campaign was stopped (or its driver lost) with trials unfinished: their runs and the
-    parent run show as killed but resumable."""
-    client = open_store(state.runs.mlflow_db, state.space.name)[0]
-    for run_id in [*run_ids, *([state.parent_run_id] if state.parent_run_id else [])]:
+    """The campaign was stopped (or its driver lost) with trials unfinished: their runs (those
+    that reported, and those started but stopped before their first report) and the parent run
+    show as killed but resumable."""
+    client, experiment_id = open_store(state.runs.mlflow_db, state.space.name)
+    started = client.search_runs([experiment_id], f"tags.`{Tags.CAMPAIGN}` = '{state.name}' and "
+                                                  "attributes.status = 'RUNNING'")
+    for run_id in {*run_ids, *(run.info.run_id for run in started)}:
         mark_stopped(client, run_id, state.name)
 
 

@@ -103,7 +103,7 @@ class ProgressDisplay(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.progress.running.add(trial.trial_id)
-        self._show()
+        self._show(event=f"trial {trial.trial_id} started")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.progress.result(trial.trial_id, result)

@@ -12,6 +12,7 @@ from typing import Any
 from tuning.run.checkpoints import newest_checkpoint
 
 ENDED_STATES = {"TERMINATED", "ERROR"}
+STOPPED = "stopped"  # an unfinished trial of a stopped campaign: resumable
 SUMMARY_METRICS = ("online_top1", "linear_probe_top1", "knn_top1", "loss", "epoch")
 
 
@@ -42,6 +43,9 @@ class TrialRecord:
 
     @property
     def status(self) -> str:
+        """How the trial ended, or ``stopped`` while it waits to be resumed."""
+        if not self.ended:
+            return STOPPED
         finished = self.last.get("status") in ("completed", "diverged")  # a retried trial may keep an old error
         return trial_status(self.last, self.error is not None and not finished)
 

@@ -20,7 +20,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from tuning.campaign.results import TrialRecord, TrialRow, trial_status
+from tuning.campaign.results import STOPPED, TrialRecord, TrialRow, trial_status
 from tuning.campaign.space import VARIANT, SearchSpace
 from tuning.config import PretrainConfig, dump_config, flatten
 from tuning.errors import StoreError
@@ -156,9 +156,6 @@ class CampaignRuns:
             client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
 
 
-STOPPED = "stopped"  # a trial's status while its campaign is stopped, resumable
-
-
 def mark_stopped(client: MlflowClient, run_id: str, campaign: str) -> None:
     """Show a run of a stopped campaign as killed but resumable, not failed."""
     client.log_batch(run_id, tags=[RunTag(Tags.STATUS, STOPPED),
@@ -242,8 +239,8 @@ def view_key(campaign: str) -> str:
 def ui_path(experiment_id: str, campaign: str | None) -> str:
     """The MLflow UI's address (after the host) of an experiment's runs, or of a campaign's
     shared view of its trials."""
-    page = f"#/experiments/{experiment_id}"
-    return f"{page}?viewStateShareKey={view_key(campaign)}" if campaign else f"{page}/runs"
+    page = f"#/experiments/{experiment_id}/runs"
+    return f"{page}?viewStateShareKey={view_key(campaign)}" if campaign else page
 
 
 def share_campaign_view(client: MlflowClient, experiment_id: str, campaign: str, searched: list[str]) -> str:
