@@ -149,8 +149,9 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
         raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with --resume {campaign}")
     check_user_data(base_cfg)
     _warn_ablations(space)
-    with _terminal(runs, campaign, verbose, show_progress):
-        client, experiment_id = open_store(runs.mlflow_db, space.name)
+    terminal = _terminal(runs, campaign, verbose, show_progress)
+    client, experiment_id = open_store(runs.mlflow_db, space.name)  # a bad store fails here, before the log
+    with terminal:
         cluster.connect(address, num_cpus)
         cluster.check_fits(base_cfg)
         data = prepare_data(base_cfg, runs.data_dir)
@@ -167,6 +168,8 @@ def _terminal(runs: RunsFolder, campaign: str, verbose: int, show_progress: bool
     """The libraries' output goes to the campaign's ``driver.log`` (not with ``-v``, nor when
     no progress is shown: a library call keeps its caller's streams)."""
     quiet = show_progress and not verbose
+    if quiet:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up notes, printed before the log
     return library_output_to(runs.driver_log(campaign) if quiet else None)
 
 
