@@ -15,6 +15,11 @@ from tuning.run.analysis import AnalysisReport, analyze_checkpoints
 
 JUDGED_BY = "linear_probe_top1"  # the offline probe: at CPU scale the online probe lags it (benchmarks/RESULTS.md)
 ANALYSIS_IMAGES = 1024
+CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as centred at 0
+LARS_NOTE = ("A constant gradient scale is mostly undone by LARS, whose per-layer trust ratio divides by the "
+             "gradient's norm: only the biases and norm parameters (which LARS does not adapt) and the relative "
+             "strength of the weight decay see the division, so a small effect under LARS is expected; the bug "
+             "matters more with optimisers that use the gradient's scale, and at a world size of 64 rather than 2.")
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ def claims(by_name: dict[str, Summary], analysis: AnalysisReport | None, names: 
         diff, spread = _difference(divided, tuned)
         lines.append(f"**The footnote-1 gather bug hurts** (paper: 'a significant impact', no number): with 2 DDP "
                      f"workers the divided gather minus the summed one is {_signed(diff)} points, seed spread "
-                     f"{spread:.2f}: {verdict(diff, spread, -1)}.")
+                     f"{spread:.2f}: {verdict(diff, spread, -1)}. " + LARS_NOTE)
     dimension = [s for n, s in by_name.items() if n.startswith("VICReg") and s.mean() is not None]
     if len(dimension) > 1:
         means = [s.mean() for s in dimension]
@@ -110,13 +115,16 @@ def _analysis_claims(analysis: AnalysisReport, names: list[str]) -> list[str]:
         lines.append(f"**The two families learn similar representations** (Fig. S2: linear CKA 0.87-0.91 between "
                      f"methods, 0.89 VICReg vs SimCLR): here {min(pairs.values()):.2f}-{max(pairs.values()):.2f} "
                      f"between variants" + (f", {pair:.2f} SimCLR-Tuned vs VICReg." if pair is not None else "."))
-    lines.append("**Spectra differ** (Fig. S5): embedding covariance spectrum rank / RankMe: " + ", ".join(
+    lines.append("**Spectra differ** (Fig. S5): singular values of the embeddings' covariance above 1e-5 of the "
+                 "largest, of d (RankMe in brackets): " + ", ".join(
         f"{n} {m['embedding_spectrum_rank']:.0f}/{m['embedding_dim']:.0f} ({m['embedding_rankme']:.0f})"
         for n, m in zip(names, metrics)) + ".")
+    centred = [n for n, m in zip(names, metrics) if abs(m["negative_cosine_mean"]) < CENTRED]
     lines.append("**Negative pairs are centred near 0 with different spreads** (Fig. S4): mean ± std of the "
                  "negative-pair cosine: " + ", ".join(f"{n} {m['negative_cosine_mean']:.3f} ± "
                                                       f"{m['negative_cosine_std']:.3f}" for n, m in zip(names, metrics))
-                 + ".")
+                 + f"; centred (|mean| < {CENTRED}) for {', '.join(centred) or 'none'}: "
+                 + ("held for every variant." if len(centred) == len(names) else "held for those only."))
     ratios = [m["table_s4_colnorm_sum_row_norm4"] / m["table_s4_colnorm_lower_bound"] for m in metrics]
     lines.append(f"**Norm sums sit near Lemma 3.4's lower bound** (Table S4: within a factor of about 3): here "
                  f"the column-normalised sum of row norms^4 is {min(ratios):.2f}-{max(ratios):.2f} times its lower "
@@ -181,6 +189,14 @@ def write_report(outcome: StudyOutcome, path: Path) -> Path:
     for s in by_name.values():
         lines.append(f"| {s.variant} | {s.paper if s.paper is not None else '-'} | {s.cell('linear_probe_top1')} | "
                      f"{s.cell('knn_top1')} | {s.cell('online_top1')} | {len(s.values(JUDGED_BY))}/{len(s.runs)} |")
+    lines += ["", "Each variant's recipe (full configs in `study.json` and on every run in MLflow):", "",
+              "| variant | method | projector | d | temperature | base lr | gather |", "|---|---|---|---|---|---|---|"]
+    for name, cfg in outcome.configs.items():
+        model, loss = cfg["model"], cfg["loss"]
+        temperature = loss["params"].get("temperature")
+        lines.append(f"| {name} | {loss['method']} | {model['projector']} | {model['embedding_dim'] or '-'} | "
+                     f"{_num(temperature, 3) if temperature is not None else '-'} | {cfg['optim']['base_lr']:.3g} | "
+                     f"{loss['gather']} |")
     lines += ["", "## The paper's claims at this scale", ""]
     lines += [f"- {line}" for line in claims(by_name, analysis, names)]
     if analysis is not None:
@@ -191,7 +207,8 @@ def write_report(outcome: StudyOutcome, path: Path) -> Path:
     lines += ["", "## Every rerun", "", "| variant | seed | status | linear-probe | k-NN | online | time (s) |",
               "|---|---|---|---|---|---|---|"]
     lines += [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_top1)} | {_num(r.knn_top1)} | "
-              f"{_num(r.online_top1)} | {_num(r.duration_s, 0)} |" for r in outcome.reruns]
+              f"{_num(r.online_top1)} | {_num(r.duration_s, 0)} |"
+              for r in sorted(outcome.reruns, key=lambda r: (list(outcome.paper).index(r.variant), r.seed))]
     lines += ["", "## Rerun it", "", f"`make reproduce` (or `dualtune study {outcome.study}`); "
               f"`dualtune study {outcome.study} --report-from RUNS_DIR/{Path(outcome.folder).name}` rewrites this "
               "page from a finished study. Every run is in MLflow (`dualtune ui`)."]
