@@ -1,12 +1,6 @@
 """dualtune ui --optuna: a real optuna-dashboard on loopback over the campaigns' study
 storage, rendered in headless Chromium, showing a study that is still being written."""
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import optuna
@@ -14,13 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.chromium import render, visible_text
+from tests.servers import dualtune_server
 from tuning.cli import app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -29,25 +18,8 @@ def dashboard(tmp_path):
     runs.mkdir()
     study = optuna.create_study(study_name="smoke-20261125-120000", storage=f"sqlite:///{runs / 'optuna.db'}")
     study.optimize(lambda t: t.suggest_float("optim.base_lr", 0.05, 5.0, log=True), n_trials=3)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tuning.cli", "ui", "--optuna", "--runs-dir", str(runs),
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/api/studies", timeout=5)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("optuna-dashboard did not answer within 120 s")
+    with dualtune_server(["ui", "--optuna", "--runs-dir", str(runs)], "/api/studies", wait_s=120) as (url, _):
         yield url, study
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 def test_the_dashboard_shows_the_campaigns_studies_live(dashboard, tmp_path):

@@ -2,13 +2,8 @@
 store, read back after the fact; then the exported best config reruns through pretrain and
 reproduces the trial's numbers."""
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +13,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.chromium import render, visible_text
+from tests.servers import dualtune_server
 from tuning.campaign.driver import run_campaign, run_pretrain
 from tuning.campaign.plots import PLOTS
 from tuning.campaign.space import load_space
@@ -234,28 +230,9 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
 @pytest.fixture(scope="module")
 def mlflow_ui(campaign):
     """``dualtune ui`` on a free loopback port, serving the campaign's store; yields its URL."""
-    result, root = campaign
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "tuning.cli", "ui", "--runs-dir", str(root / "runs"),
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # its own process group: the server's workers too
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180  # its workers import MLflow: slow on a busy 2-core machine
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=5)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("the MLflow server did not answer within 180 s")
-        yield url, port
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    _, root = campaign
+    with dualtune_server(["ui", "--runs-dir", str(root / "runs")], "/health") as served:
+        yield served
 
 
 def test_ui_serves_the_campaign_over_its_rest_api_on_loopback_only(campaign, mlflow_ui):
