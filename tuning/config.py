@@ -160,6 +160,9 @@ class ResourcesConfig(Strict):
     gpus_per_worker: float = Field(0.0, ge=0)
     torch_threads: int = Field(1, ge=1)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="how a multi-worker trial's workers are placed on nodes (Ray placement groups): "
+        "PACK as few nodes as possible, SPREAD over many, STRICT_* as a must")
 
 
 class CheckpointConfig(Strict):

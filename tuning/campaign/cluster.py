@@ -97,15 +97,40 @@ def trial_demand(cfg: PretrainConfig) -> dict[str, float]:
             "GPU": workers * cfg.resources.gpus_per_worker + own.get("gpu", 0.0)}
 
 
-def check_fits(cfg: PretrainConfig, available: dict[str, float] | None = None) -> None:
-    """Raise a clear error when one trial needs more CPUs or GPUs than the cluster has
-    (otherwise Ray would wait for them forever)."""
-    available = available if available is not None else ray.cluster_resources()
-    for resource, needed in trial_demand(cfg).items():
-        have = float(available.get(resource, 0.0))
+def alive_nodes() -> list[dict[str, float]]:
+    """Each live node's resources."""
+    return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+
+
+def check_fits(cfg: PretrainConfig, nodes: list[dict[str, float]] | None = None) -> None:
+    """Raise a clear error when one trial cannot be placed on the cluster's nodes (otherwise
+    Ray would wait for them forever): its total against the cluster's, each worker against
+    the largest node (a worker runs on one node), and the placement strategy's own rule."""
+    nodes = nodes if nodes is not None else alive_nodes()
+    res = cfg.resources
+    demand = trial_demand(cfg)
+    for resource, needed in demand.items():
+        have = sum(float(node.get(resource, 0.0)) for node in nodes)
         if needed > have + 1e-9:
             raise ClusterError(
-                f"one trial needs {needed:g} {resource} (resources.workers={cfg.resources.workers} x "
+                f"one trial needs {needed:g} {resource} (resources.workers={res.workers} x "
                 f"{'cpus' if resource == 'CPU' else 'gpus'}_per_worker="
-                f"{cfg.resources.cpus_per_worker if resource == 'CPU' else cfg.resources.gpus_per_worker}) "
+                f"{res.cpus_per_worker if resource == 'CPU' else res.gpus_per_worker}) "
                 f"but the cluster has {have:g}; lower resources.* or add nodes")
+    worker = {"CPU": res.cpus_per_worker, "GPU": res.gpus_per_worker}
+    holding = [node for node in nodes if _holds(node, worker)]
+    if not holding:
+        largest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
+        raise ClusterError(f"one worker needs {res.cpus_per_worker:g} CPU and {res.gpus_per_worker:g} GPU on one "
+                           f"node, but the largest node has {largest.get('CPU', 0.0):g} CPU and "
+                           f"{largest.get('GPU', 0.0):g} GPU; lower resources.cpus_per_worker / gpus_per_worker")
+    if res.placement_strategy == "STRICT_PACK" and not any(_holds(node, demand) for node in nodes):
+        raise ClusterError(f"placement_strategy STRICT_PACK puts the whole trial ({demand['CPU']:g} CPU, "
+                           f"{demand['GPU']:g} GPU) on one node, and no node has that; use PACK or fewer workers")
+    if res.placement_strategy == "STRICT_SPREAD" and res.workers > len(holding):
+        raise ClusterError(f"placement_strategy STRICT_SPREAD puts each of the {res.workers} workers on its own "
+                           f"node, and only {len(holding)} nodes can hold one; use SPREAD or fewer workers")
+
+
+def _holds(node: dict[str, float], need: dict[str, float]) -> bool:
+    return all(float(node.get(resource, 0.0)) + 1e-9 >= amount for resource, amount in need.items())

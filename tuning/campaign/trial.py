@@ -74,7 +74,8 @@ def build_trainer(cfg: PretrainConfig, request: RunRequest, run_name: str, stora
         train_loop_config=request.to_loop_config(),
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.resources.workers,
                                                use_gpu=cfg.resources.gpus_per_worker > 0,
-                                               resources_per_worker=resources),
+                                               resources_per_worker=resources,
+                                               placement_strategy=cfg.resources.placement_strategy),
         run_config=ray.train.RunConfig(
             name=run_name, storage_path=storage_path, callbacks=callbacks or [],
             failure_config=ray.train.FailureConfig(max_failures=cfg.checkpoint.max_failures),

@@ -28,6 +28,41 @@ def test_gpus_on_a_cpu_cluster_are_refused(ray_cluster):
         check_fits(cfg)
 
 
+TWO_NODES = [{"CPU": 2.0}, {"CPU": 2.0}]
+
+
+def _cfg(workers, cpus, strategy="PACK"):
+    return validate_config({"resources": {"workers": workers, "cpus_per_worker": cpus,
+                                          "placement_strategy": strategy}, "data": {"batch_size": 240}})
+
+
+def test_a_trial_that_fits_the_nodes_passes():
+    check_fits(_cfg(2, 1.5), TWO_NODES)  # one worker on each node
+    check_fits(_cfg(2, 1.0, "STRICT_SPREAD"), TWO_NODES)
+    check_fits(_cfg(1, 2.0, "STRICT_PACK"), TWO_NODES)
+
+
+@pytest.mark.parametrize("cfg,message", [
+    (_cfg(1, 3.0), "one worker needs 3 CPU and 0 GPU on one node, but the largest node has 2 CPU"),
+    (_cfg(2, 1.5, "STRICT_PACK"), "STRICT_PACK puts the whole trial .3.01 CPU, 0 GPU. on one node"),
+    (_cfg(3, 1.0, "STRICT_SPREAD"), "STRICT_SPREAD puts each of the 3 workers on its own node, and only 2"),
+    (_cfg(3, 1.5), "one trial needs 4.51 CPU .* but the cluster has 4"),
+])
+def test_a_trial_no_node_can_hold_is_refused_though_the_sum_may_suffice(cfg, message):
+    with pytest.raises(RuntimeError, match=message):
+        check_fits(cfg, TWO_NODES)
+
+
+def test_the_placement_strategy_reaches_the_train_worker_group(tmp_path):
+    from tuning.campaign.trial import build_trainer
+    from tuning.run.data import PreparedData
+    from tuning.run.loop import RunRequest
+
+    cfg = _cfg(2, 1.0, "SPREAD")
+    request = RunRequest(cfg, PreparedData(train="t.beton", val="v.beton", num_classes=10), requested_at=0.0)
+    assert build_trainer(cfg, request, "spread", str(tmp_path)).scaling_config.placement_strategy == "SPREAD"
+
+
 def test_one_worker_trials_hold_their_worker_in_the_trial_process():
     cfg = validate_config({"resources": {"workers": 1, "cpus_per_worker": 3, "gpus_per_worker": 1}})
     assert trial_demand(cfg) == {"CPU": 3, "GPU": 1}
