@@ -74,17 +74,20 @@ class Study(Strict):
         """The grid campaign of every (variant, seed): one ``settings`` rule per variant sets its
         whole config but the seed and the shared resources."""
         configs = {name: self.variant_config(name, tuned) for name in self.variants}
-        first = next(iter(configs.values()))
+        if len({cfg.resources.model_dump_json() for cfg in configs.values()}) > 1:
+            raise SearchSpaceError(f"study {self.name!r}: its variants ask for different resources; one campaign's "
+                                   "trials share them: set resources.* in the study's rerun section")
         rules = []
         for name, cfg in configs.items():
             values = {k: v for k, v in flatten(cfg.model_dump(mode="json")).items()
                       if not k.startswith(("resources.", "loss.params.")) and k != "seed"}
             rules.append({"when": {VARIANT: [name]}, "set": {**values, "loss.params": cfg.loss.params}})
+        # A campaign's trials share one resources section (the first variant's, ``rerun`` included);
+        # the base's loss params are emptied so that each rule's are the only ones.
+        shared = {f"resources.{k}": v for k, v in next(iter(configs.values())).resources.model_dump().items()}
         space = SearchSpace(
             name=f"{self.name}_reruns", description=f"{self.description}: every variant x seeds {self.seeds}",
-            base=self._base_source(), overrides={**self.rerun, "loss.params": {},
-                                                      **{f"resources.{k}": v for k, v in
-                                                         first.resources.model_dump().items()}},
+            base=self._base_source(), overrides={"loss.params": {}, **shared},
             max_concurrent_trials=2, sampler="grid", scheduler={"type": "fifo"},
             params={VARIANT: {"distribution": "categorical", "choices": list(self.variants)},
                     "seed": {"distribution": "categorical", "choices": list(self.seeds)}},

@@ -41,6 +41,8 @@ def _write(tmp_path, **study):
     ({"variants": {"A": {"base": "tuned"}}}, "variant 'A' uses base 'tuned' but the study has no tune step"),
     ({"variants": {"A": {"base": "digits-simclr"}}, "seeds": []}, "seeds"),
     ({"variants": {"A": {"base": "nope"}}}, "unknown preset 'nope'"),
+    ({"variants": {"A": {"base": "digits-simclr"}, "B": {"base": "fmnist-simclr"}}},
+     "its variants ask for different resources"),
 ])
 def test_bad_studies_are_refused_before_compute(tmp_path, study, message):
     with pytest.raises((SearchSpaceError, ConfigError), match=message):
