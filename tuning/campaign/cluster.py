@@ -17,13 +17,27 @@ SHIPPING_EXCLUDES = [".venv/", "runs/", ".git/", "*.beton", "mlruns/", "mlartifa
                      ".pytest_cache/", ".hypothesis/"]
 
 
+RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray on the driver of a submitted job (its runtime_env)
+JOB_WORKING_DIRS = "runtime_resources/working_dir_files"  # where Ray unpacks a job's working_dir, per job
+
+
 def code_runtime_env() -> dict:
     """The runtime_env that ships this source checkout to a cluster's workers (its
     ``working_dir`` goes on their import path); empty when dualtune is installed as a
-    package, which the cluster's nodes then need too."""
-    if not (PROJECT_ROOT / "pyproject.toml").is_file():
+    package, which the cluster's nodes then need too, and in a submitted Ray job, whose own
+    ``--working-dir`` already ships the code (Ray refuses to merge a second one)."""
+    if not (PROJECT_ROOT / "pyproject.toml").is_file() or RAY_JOB_ENV in os.environ:
         return {}
     return {"working_dir": str(PROJECT_ROOT), "excludes": SHIPPING_EXCLUDES}
+
+
+def check_runs_dir_outlives_job(runs_root: Path) -> None:
+    """Refuse a runs folder inside a Ray job's temporary working directory: the MLflow and
+    Optuna stores there are deleted with the job."""
+    if JOB_WORKING_DIRS in str(Path(runs_root).resolve()):
+        raise ClusterError(f"--runs-dir {runs_root} lies in this Ray job's temporary working directory, which Ray "
+                           "deletes with the job (and the campaign's MLflow and Optuna records with it); give an "
+                           "absolute path on storage that outlives the job, e.g. --runs-dir /shared/dualtune")
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:

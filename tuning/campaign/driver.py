@@ -148,6 +148,7 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     if runs.state_file(campaign).exists():
         raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with --resume {campaign}")
     check_user_data(base_cfg)
+    cluster.check_runs_dir_outlives_job(runs.root)
     _warn_ablations(space)
     terminal = _terminal(runs, campaign, verbose, show_progress)
     client, experiment_id = open_store(runs.mlflow_db, space.name)  # a bad store fails here, before the log

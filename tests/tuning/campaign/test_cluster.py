@@ -68,6 +68,20 @@ def test_one_worker_trials_hold_their_worker_in_the_trial_process():
     assert trial_demand(cfg) == {"CPU": 3, "GPU": 1}
 
 
+def test_a_submitted_job_ships_the_code_itself(monkeypatch):
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", '{"runtime_env": {"working_dir": "gcs://_ray_pkg_x.zip"}}')
+    assert code_runtime_env() == {}  # no second working_dir for Ray to refuse to merge
+
+
+def test_a_runs_folder_in_a_jobs_temporary_working_dir_is_refused(tmp_path):
+    from tuning.campaign.cluster import check_runs_dir_outlives_job
+
+    job_dir = tmp_path / "session_x" / "runtime_resources" / "working_dir_files" / "_ray_pkg_abc" / "runs"
+    with pytest.raises(RuntimeError, match="deletes with the job .* e.g. --runs-dir /shared/dualtune"):
+        check_runs_dir_outlives_job(job_dir)
+    check_runs_dir_outlives_job(tmp_path / "runs")  # elsewhere: accepted
+
+
 def test_the_code_ships_from_this_checkout_without_the_environment():
     env = code_runtime_env()
     assert Path(env["working_dir"], "tuning", "campaign", "trial.py").is_file()
