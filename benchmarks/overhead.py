@@ -19,6 +19,7 @@ from tuning.campaign.driver import run_campaign
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.results import read_trial_records
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.stores import Stores
 from tuning.campaign.tracking import CampaignRuns, open_store
 from tuning.config import validate_config
 
@@ -39,9 +40,9 @@ def _space(workers: int, epochs: int, trials: int) -> SearchSpace:
 
 def _mlflow_seconds_per_trial(runs_dir: Path, epochs: int) -> float:
     """What the driver's logger writes for one trial (run, params, config, every epoch, close)."""
-    mlflow_db = RunsFolder(runs_dir).mlflow_db
-    client, experiment_id = open_store(mlflow_db, "overhead-probe")
-    runs = CampaignRuns(mlflow_db, experiment_id, "probe", lambda s: validate_config({}), None)
+    stores = Stores.default(RunsFolder(runs_dir))
+    client, experiment_id = open_store(stores, "overhead-probe")
+    runs = CampaignRuns(stores, experiment_id, "probe", lambda s: validate_config({}), None)
     result = {"epoch": 1, "loss": 1.0, "online_top1": 10.0, "lr": 0.1, "images_per_s": 100.0, "reported_at": 1.0}
     start = time.perf_counter()
     run_id = runs.run_for("t0", {}, "/tmp")

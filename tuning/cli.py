@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from tuning.campaign.stores import OPTUNA_ENV, TRACKING_ENV
 from tuning.errors import USER_ERRORS, ConfigError
 
 console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get full rows
@@ -47,6 +48,13 @@ SET = typer.Option([], "--set", metavar="KEY=VALUE", help="set a config value, e
 STORAGE = typer.Option(None, "--storage", help="Ray results and checkpoints: a shared path or URI (s3://...) "
                                               "every node reaches (default: RUNS_DIR/ray)")
 ADDRESS = typer.Option(None, help="Ray cluster address (auto, ray://host:port); default: a private local cluster")
+TRACKING_URI = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_envvar=True,
+                            help="MLflow tracking server (http://HOST:5000) or database; default: the one the "
+                                 "campaign recorded, else RUNS_DIR/mlflow.db")
+OPTUNA_STORAGE = typer.Option(None, "--optuna-storage", envvar=OPTUNA_ENV, show_envvar=True,
+                              help="Optuna storage: an RDB URL (postgresql://USER@HOST/DB; password from "
+                                   "PGPASSWORD or ~/.pgpass) or journal:PATH on a shared file system; default: the "
+                                   "one the campaign recorded, else RUNS_DIR/optuna.db")
 STATUS_FORMATS = ("table", "csv", "json")
 RUN_ID = typer.Option(None, "--run-id", help="MLflow run to log to (default: the trial run that saved the "
                                            "checkpoint, else a new run)")
@@ -69,15 +77,20 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          time_budget: Optional[str] = typer.Option(None, "--time-budget", help="launch no trial after this long "
                                                    "(e.g. 48h, 30m); running trials finish"),
          set_values: list[str] = SET,
+         tracking_uri: Optional[str] = TRACKING_URI,
+         optuna_storage: Optional[str] = OPTUNA_STORAGE,
          verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: Tune's progress table")):
     """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export.
     Stop it with Ctrl-C, SIGTERM or `dualtune stop CAMPAIGN`; continue it with --resume."""
     from tuning.campaign.control import parse_duration
     from tuning.campaign.driver import extend_campaign, resume_campaign, run_campaign
+    from tuning.campaign.paths import RunsFolder
     from tuning.campaign.space import load_space
+    from tuning.campaign.state import command_stores
     from tuning.config import parse_assignments
     from tuning.tables import print_summary
 
+    stores = command_stores(RunsFolder(runs_dir), tracking_uri, optuna_storage, campaign=resume or extend)
     budget = parse_duration(time_budget) if time_budget else None
     if resume and extend:
         raise ConfigError("--resume and --extend are two ways to continue a campaign: give one")
@@ -88,13 +101,13 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
     if resume:
         console.print(f"resuming campaign [bold]{resume}[/]")
         result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, retry_errored=retry_errored,
-                                 time_budget_s=budget, verbose=verbose, show_progress=True)
+                                 time_budget_s=budget, stores=stores, verbose=verbose, show_progress=True)
     elif extend:
         if num_samples is None:
             raise ConfigError("--extend CAMPAIGN needs --num-samples N: how many trials to add")
         console.print(f"extending campaign [bold]{extend}[/] by {num_samples} trials")
         result = extend_campaign(extend, num_samples, runs_dir, address=address, num_cpus=num_cpus,
-                                 time_budget_s=budget, verbose=verbose, show_progress=True)
+                                 time_budget_s=budget, stores=stores, verbose=verbose, show_progress=True)
     else:
         loaded = load_space(space)
         if num_samples is not None:
@@ -103,7 +116,7 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
             loaded = loaded.with_base_values(parse_assignments(set_values))
         console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
         result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus, storage=storage,
-                              time_budget_s=budget, verbose=verbose, show_progress=True)
+                              stores=stores, time_budget_s=budget, verbose=verbose, show_progress=True)
     print_summary(result, console)
 
 
@@ -130,9 +143,13 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              set_values: list[str] = SET,
              runs_dir: Path = RUNS_DIR,
              address: Optional[str] = ADDRESS,
-             storage: Optional[str] = STORAGE):
+             storage: Optional[str] = STORAGE,
+             tracking_uri: Optional[str] = TRACKING_URI,
+             optuna_storage: Optional[str] = OPTUNA_STORAGE):
     """Run one pretraining (the same code path as a campaign trial), logged as its own MLflow run."""
     from tuning.campaign.driver import run_pretrain
+    from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.stores import Stores
     from tuning.config import load_config, parse_assignments
     from tuning.tables import print_summary
 
@@ -144,8 +161,9 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              "resources.workers": workers, "resources.gpus_per_worker": gpus_per_worker,
              "schedule.epochs": epochs}
     overrides = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(set_values)}
+    stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
     result = run_pretrain(str(config) if config else preset, runs_dir, address=address, storage=storage,
-                          overrides=overrides, show_progress=True)
+                          stores=stores, overrides=overrides, show_progress=True)
     print_summary(result, console)
 
 
@@ -236,16 +254,21 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
                                                      "finished study's folder instead of running it"),
           address: Optional[str] = ADDRESS,
           num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
+          tracking_uri: Optional[str] = TRACKING_URI,
+          optuna_storage: Optional[str] = OPTUNA_STORAGE,
           verbose: int = typer.Option(0, "--verbose", "-v", count=True)):
     """Run a study of the paper (a tuning campaign, then every variant rerun over seeds) and write its report."""
+    from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.stores import Stores
     from tuning.campaign.study import StudyOutcome, load_study, run_study
     from tuning.campaign.study_report import write_report
 
     if report_from is not None:
         outcome = StudyOutcome.load(report_from)
     else:
-        outcome = run_study(load_study(name), runs_dir, address=address, num_cpus=num_cpus, verbose=verbose,
-                            show_progress=True, announce=console.print)
+        stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
+        outcome = run_study(load_study(name), runs_dir, address=address, num_cpus=num_cpus, stores=stores,
+                            verbose=verbose, show_progress=True, announce=console.print)
     console.print(f"study results: {Path(outcome.folder) / 'study.json'}")
     console.print(f"report: {write_report(outcome, report)}")
 
@@ -254,15 +277,18 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
 def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder"),
                   batch_size: int = typer.Option(256, help="validation images in the batch (N)"),
                   runs_dir: Path = RUNS_DIR,
-                  run_id: Optional[str] = RUN_ID):
+                  run_id: Optional[str] = RUN_ID,
+                  tracking_uri: Optional[str] = TRACKING_URI):
     """The paper's Table S4 for a checkpoint: L_c, L_nc, four-norm sums, Lemma 3.4 bounds; logged to MLflow."""
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.state import command_stores
     from tuning.campaign.tracking import log_checkpoint_metrics
     from tuning.run.duality_check import run_duality_check
 
     runs = RunsFolder(runs_dir)
+    stores = command_stores(runs, tracking_uri, None, checkpoint=checkpoint)
     report = run_duality_check(checkpoint, runs.data_dir, batch_size)
-    logged_to = log_checkpoint_metrics(runs.mlflow_db, checkpoint, report, "duality", run_id)
+    logged_to = log_checkpoint_metrics(stores, checkpoint, report, "duality", run_id)
     for key, value in report.items():
         console.print(f"{key:>24}: {value:.6g}")
     console.print(f"logged to MLflow run {logged_to}")
@@ -276,19 +302,22 @@ def analyze(checkpoint: list[Path] = typer.Option(..., "--checkpoint", help="a t
                                        "every checkpoint"),
             out: Optional[Path] = typer.Option(None, "--out", help="folder for the PNGs and the HTML page "
                                                "(default: RUNS_DIR/analysis-TIMESTAMP)"),
-            runs_dir: Path = RUNS_DIR):
+            runs_dir: Path = RUNS_DIR,
+            tracking_uri: Optional[str] = TRACKING_URI):
     """The paper's representation analyses of checkpoints: spectra (Fig. S5), negative-pair cosines (Fig. S4),
     Gram/covariance (Fig. S8), Table S4, linear CKA (Fig. S2); logged on each checkpoint's MLflow run."""
     from tuning.campaign.paths import RunsFolder, timestamped
+    from tuning.campaign.state import command_stores
     from tuning.campaign.tracking import log_checkpoint_metrics
     from tuning.run.analysis import analyze_checkpoints
 
     runs = RunsFolder(runs_dir)
+    stores = command_stores(runs, tracking_uri, None, checkpoint=checkpoint[0])
     labels = name or [Path(c).resolve().parent.name for c in checkpoint]
     report = analyze_checkpoints(checkpoint, labels, runs.data_dir, images, out or runs.root / timestamped("analysis"))
     for index, path in enumerate(checkpoint):
         metrics = report.metrics_of(index)
-        logged_to = log_checkpoint_metrics(runs.mlflow_db, path, metrics, "analysis", artifacts=report.files)
+        logged_to = log_checkpoint_metrics(stores, path, metrics, "analysis", artifacts=report.files)
         console.print(f"[bold]{escape(labels[index])}[/] (MLflow run {logged_to})")
         for key, value in metrics.items():
             console.print(f"{key:>36}: {value:.6g}")
@@ -299,17 +328,20 @@ def analyze(checkpoint: list[Path] = typer.Option(..., "--checkpoint", help="a t
 def evaluate(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder"),
              set_values: list[str] = typer.Option([], "--set", metavar="probe.KEY=VALUE", help="change a probe "
                                                   "setting, e.g. --set probe.offline_mode=augmented"),
-             runs_dir: Path = RUNS_DIR, run_id: Optional[str] = RUN_ID):
+             runs_dir: Path = RUNS_DIR, run_id: Optional[str] = RUN_ID,
+             tracking_uri: Optional[str] = TRACKING_URI):
     """Rerun the offline linear probe and k-NN on a saved backbone; logged as eval/* on its trial's MLflow run."""
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.state import command_stores
     from tuning.campaign.tracking import log_checkpoint_metrics
     from tuning.config import parse_assignments
     from tuning.run.evaluation import evaluate_checkpoint, probe_params
     from tuning.tables import fmt
 
     runs = RunsFolder(runs_dir)
+    stores = command_stores(runs, tracking_uri, None, checkpoint=checkpoint)
     cfg, results = evaluate_checkpoint(checkpoint, runs.data_dir, parse_assignments(set_values))
-    logged_to = log_checkpoint_metrics(runs.mlflow_db, checkpoint, results, "eval", run_id, probe_params(cfg))
+    logged_to = log_checkpoint_metrics(stores, checkpoint, results, "eval", run_id, probe_params(cfg))
     for key, value in results.items():
         console.print(f"{key:>26}: {fmt(value, 3)}")
     console.print(f"logged to MLflow run {logged_to}")
@@ -318,18 +350,20 @@ def evaluate(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial'
 @app.command()
 def status(campaign: str = typer.Argument(..., help="campaign name (as printed by dualtune tune)"),
            runs_dir: Path = RUNS_DIR,
-           output_format: str = typer.Option("table", "--format", help="table | csv | json (for scripts)")):
+           output_format: str = typer.Option("table", "--format", help="table | csv | json (for scripts)"),
+           tracking_uri: Optional[str] = TRACKING_URI):
     """A campaign's trials from the MLflow store: status, params, metrics, time."""
     import csv
     import json
 
     from tuning.campaign.history import trial_summaries
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.state import command_stores
     from tuning.tables import status_records, status_table
 
     if output_format not in STATUS_FORMATS:
         raise ConfigError(f"--format {output_format!r} is not one of {', '.join(STATUS_FORMATS)}")
-    summaries = trial_summaries(RunsFolder(runs_dir).mlflow_db, campaign)
+    summaries = trial_summaries(command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign), campaign)
     if output_format == "table":
         console.print(status_table(campaign, summaries))
     elif output_format == "json":
@@ -343,23 +377,30 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
 
 @app.command()
 def export(campaign: str = typer.Argument(...), top: int = typer.Option(1, "--top", min=1),
-           out_dir: Path = typer.Option(Path("exported"), "-o", "--out-dir"), runs_dir: Path = RUNS_DIR):
+           out_dir: Path = typer.Option(Path("exported"), "-o", "--out-dir"), runs_dir: Path = RUNS_DIR,
+           tracking_uri: Optional[str] = TRACKING_URI):
     """Write the top K completed trials of a campaign as runnable YAML configs."""
     from tuning.campaign.export import export_top
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.state import command_stores
 
-    for path in export_top(RunsFolder(runs_dir).mlflow_db, campaign, top, out_dir):
+    stores = command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign)
+    for path in export_top(stores, campaign, top, out_dir):
         console.print(f"{path}  (rerun: dualtune pretrain --config {path})")
 
 
 @app.command()
 def sync(campaign: str = typer.Argument(..., help="campaign name (as printed by dualtune tune)"),
-         runs_dir: Path = RUNS_DIR):
+         runs_dir: Path = RUNS_DIR, tracking_uri: Optional[str] = TRACKING_URI,
+         optuna_storage: Optional[str] = OPTUNA_STORAGE):
     """Back-fill a campaign's MLflow runs from Tune's results (after an MLflow outage or a killed driver)."""
     from tuning.campaign.driver import sync_campaign
+    from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.state import command_stores
     from tuning.tables import print_summary
 
-    print_summary(sync_campaign(campaign, runs_dir), console)
+    stores = command_stores(RunsFolder(runs_dir), tracking_uri, optuna_storage, campaign=campaign)
+    print_summary(sync_campaign(campaign, runs_dir, stores), console)
 
 
 @app.command()
@@ -368,22 +409,28 @@ def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="in
        optuna: bool = typer.Option(False, "--optuna", help="optuna-dashboard on the campaigns' Optuna studies "
                                    "(live: it reads the study storage while campaigns run)"),
        workers: int = typer.Option(1, min=1, help="MLflow server processes (one serves a person browsing; "
-                                   "MLflow's default of 4 each import MLflow, slow to start on a small machine)")):
-    """Serve the MLflow UI (or optuna-dashboard) on the campaigns' stores, bound to 127.0.0.1 unless --host."""
+                                   "MLflow's default of 4 each import MLflow, slow to start on a small machine)"),
+       tracking_uri: Optional[str] = TRACKING_URI,
+       optuna_storage: Optional[str] = OPTUNA_STORAGE):
+    """Serve the MLflow UI (or optuna-dashboard) on the campaigns' stores, bound to 127.0.0.1 unless --host.
+    A tracking server needs no UI from here: open its own address."""
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.search import study_storage_url
-    from tuning.campaign.tracking import tracking_uri
+    from tuning.campaign.stores import Stores, is_server
 
     runs = RunsFolder(runs_dir)
+    stores = Stores.choose(runs, tracking_uri, optuna_storage)
     if optuna:
-        if not runs.optuna_db.is_file():
-            raise ConfigError(f"no Optuna study storage at {runs.optuna_db}; run a campaign first (dualtune tune)")
-        url = study_storage_url(runs.optuna_db)
+        if stores.study_file() is not None and not stores.study_file().is_file():
+            raise ConfigError(f"no Optuna study storage at {stores.study_file()}; run a campaign first (dualtune tune)")
+        url = stores.dashboard_storage()
         port = port or 8080
         command = [sys.executable, "-c", "from optuna_dashboard._cli import main; main()", url, "--host", host,
                    "--port", str(port)]
+    elif is_server(stores.tracking_uri):
+        console.print(f"the campaigns are on the MLflow tracking server {stores.tracking_uri}: open it there")
+        return
     else:
-        url = tracking_uri(runs.mlflow_db)
+        url = stores.tracking_uri
         port = port or 5000
         command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", url, "--host", host,
                    "--port", str(port), "--workers", str(workers)]

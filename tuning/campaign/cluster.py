@@ -31,13 +31,15 @@ def code_runtime_env() -> dict:
     return {"working_dir": str(PROJECT_ROOT), "excludes": SHIPPING_EXCLUDES}
 
 
-def check_runs_dir_outlives_job(runs_root: Path) -> None:
-    """Refuse a runs folder inside a Ray job's temporary working directory: the MLflow and
-    Optuna stores there are deleted with the job."""
-    if JOB_WORKING_DIRS in str(Path(runs_root).resolve()):
-        raise ClusterError(f"--runs-dir {runs_root} lies in this Ray job's temporary working directory, which Ray "
+def check_outlives_job(path: Path, flag: str) -> None:
+    """Refuse a runs folder or store file (``flag`` names where it came from) inside a Ray
+    job's temporary working directory: it is deleted with the job, and the campaign's MLflow
+    and Optuna records with it."""
+    if JOB_WORKING_DIRS in str(Path(path).resolve()):
+        raise ClusterError(f"{flag} {path} lies in this Ray job's temporary working directory, which Ray "
                            "deletes with the job (and the campaign's MLflow and Optuna records with it); give an "
-                           "absolute path on storage that outlives the job, e.g. --runs-dir /shared/dualtune")
+                           f"absolute path on storage that outlives the job, e.g. {flag} /shared/dualtune, or "
+                           "shared stores: --tracking-uri http://MLFLOW-SERVER:5000 --optuna-storage postgresql://...")
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:

@@ -33,9 +33,10 @@ from tuning.campaign.results import (
     trial_rows,
     trials_csv,
 )
-from tuning.campaign.search import build_searcher, study_storage
+from tuning.campaign.search import build_searcher
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.state import CampaignState
+from tuning.campaign.stores import Stores
 from tuning.campaign.tracking import (
     CampaignRuns,
     Tags,
@@ -47,7 +48,6 @@ from tuning.campaign.tracking import (
     reopen,
     start_parent_run,
     sync_trial_runs,
-    tracking_uri,
 )
 from tuning.campaign.trial import TrialContext, run_trial
 from tuning.config import validate_config, with_overrides
@@ -99,7 +99,7 @@ def _provenance(data: PreparedData) -> dict[str, str]:
 
 
 def _campaign_runs(state: CampaignState) -> CampaignRuns:
-    return CampaignRuns(state.runs.mlflow_db, state.experiment_id, state.name, state.space.trial_config,
+    return CampaignRuns(state.stores, state.experiment_id, state.name, state.space.trial_config,
                         state.parent_run_id, _provenance(state.data))
 
 
@@ -122,20 +122,21 @@ def _plot_refresher(state: CampaignState) -> list[StudyPlotsRefresher]:
         return []
 
     def log_plots(folder: Path) -> None:
-        open_store(state.runs.mlflow_db, state.space.name)[0].log_artifacts(state.parent_run_id, str(folder), "optuna")
+        open_store(state.stores, state.space.name)[0].log_artifacts(state.parent_run_id, str(folder), "optuna")
 
     return [StudyPlotsRefresher(lambda: optuna.load_study(study_name=state.name,
-                                                          storage=study_storage(state.runs.optuna_db)), log_plots)]
+                                                          storage=state.stores.study_storage()), log_plots)]
 
 
 def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str | None = None,
                  address: str | None = None, num_cpus: int | None = None, storage: str | None = None,
-                 top_level_runs: bool = False, time_budget_s: float | None = None, verbose: int = 0,
-                 show_progress: bool = False) -> CampaignResult:
+                 stores: Stores | None = None, top_level_runs: bool = False, time_budget_s: float | None = None,
+                 verbose: int = 0, show_progress: bool = False) -> CampaignResult:
     """Run ``space`` as a Ray Tune campaign and export its best config.
 
     ``storage`` (default ``RUNS_DIR/ray``) holds Ray's results and checkpoints: on a
     multi-node cluster, a shared path or a URI (``s3://...``) every node can reach.
+    ``stores``: the MLflow and Optuna stores (default: SQLite files under ``runs_dir``).
     ``time_budget_s``: launch no trial after this long (running ones finish).  Everything
     that can fail on bad input (config, data, MLflow store, resources) is checked before the
     first trial starts.  ``dualtune stop``, SIGINT or SIGTERM stop it resumably.
@@ -147,11 +148,13 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     campaign = name or timestamped(space.name)
     if runs.state_file(campaign).exists():
         raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with --resume {campaign}")
+    stores = stores or Stores.default(runs)
     check_user_data(base_cfg)
-    cluster.check_runs_dir_outlives_job(runs.root)
+    _check_outlive_job(runs, stores)
     _warn_ablations(space)
     terminal = _terminal(runs, campaign, verbose, show_progress)
-    client, experiment_id = open_store(runs.mlflow_db, space.name)  # a bad store fails here, before the log
+    client, experiment_id = open_store(stores, space.name)  # a bad store fails here, before the log
+    _check_name_free(client, experiment_id, stores, campaign)
     with terminal:
         cluster.connect(address, num_cpus)
         cluster.check_fits(base_cfg)
@@ -159,10 +162,30 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
         parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space,
                                                                      _provenance(data))
         state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
-                              parent_run_id=parent_run_id, storage=_storage_location(storage, runs))
+                              parent_run_id=parent_run_id, storage=_storage_location(storage, runs), stores=stores)
         state.save()
         return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=False,
                                    display=_display(space, show_progress))
+
+
+def _check_outlive_job(runs: RunsFolder, stores: Stores) -> None:
+    """Inside a Ray job: no runs folder or store file in the job's temporary working directory."""
+    cluster.check_outlives_job(runs.root, "--runs-dir")
+    if stores.study_file() is not None and stores.study_file() != runs.optuna_db:
+        cluster.check_outlives_job(stores.study_file(), "--optuna-storage")
+    if stores.tracking_file() is not None and stores.tracking_file() != runs.mlflow_db:
+        cluster.check_outlives_job(stores.tracking_file(), "--tracking-uri")
+
+
+def _check_name_free(client, experiment_id: str, stores: Stores, campaign: str) -> None:
+    """A new campaign's name is not yet used by another campaign in the (maybe shared) stores."""
+    experiments = [e.experiment_id for e in client.search_experiments()] or [experiment_id]
+    in_mlflow = client.search_runs(experiments, f"tags.`{Tags.CAMPAIGN}` = '{campaign}'", max_results=1)
+    in_optuna = campaign in optuna.get_all_study_names(storage=stores.study_storage())
+    if in_mlflow or in_optuna:
+        where = stores.tracking_uri if in_mlflow else stores.optuna_storage
+        raise StoreError(f"campaign name {campaign!r} is already taken in {where}: choose another --name, or "
+                         "continue that campaign with --resume from the runs folder that started it")
 
 
 def _terminal(runs: RunsFolder, campaign: str, verbose: int, show_progress: bool):
@@ -184,7 +207,7 @@ def _fit_new_experiment(state: CampaignState, space: SearchSpace, time_budget_s:
                         started: float, extending: bool, display: list[ProgressDisplay]) -> CampaignResult:
     """Run the campaign's newest Tune experiment (the first, or one added by --extend) to its end."""
     control_file = _take_control(state, time_budget_s)
-    searcher = build_searcher(space, state.name, state.runs.optuna_db, control_file, extending=extending)
+    searcher = build_searcher(space, state.name, state.stores, control_file, extending=extending)
     tuner = tune.Tuner(
         _trainable(state),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=space.num_samples,
@@ -214,13 +237,14 @@ def _warn_ablations(space: SearchSpace) -> None:
 
 def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: str | None = None,
                     num_cpus: int | None = None, retry_errored: bool = False, time_budget_s: float | None = None,
-                    verbose: int = 0, show_progress: bool = False) -> CampaignResult:
+                    stores: Stores | None = None, verbose: int = 0, show_progress: bool = False) -> CampaignResult:
     """Continue a campaign whose driver stopped: finished trials are kept, unfinished ones
     resume from their checkpoints (errored ones too with ``retry_errored``), and each trial
     keeps its one MLflow run.  (Tune restores the first run's callbacks: its progress display
-    shows again if that run had one.)"""
+    shows again if that run had one.)  ``stores``: where the campaign's stores are now, if
+    they moved."""
     started = time.perf_counter()
-    state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
+    state = _load_state(runs_dir, campaign, stores)
     with _terminal(state.runs, campaign, verbose, show_progress):
         cluster.connect(address, num_cpus)
         _reopen_parent_run(state)
@@ -233,13 +257,13 @@ def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: st
 
 
 def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "runs", *, address: str | None = None,
-                    num_cpus: int | None = None, time_budget_s: float | None = None,
+                    num_cpus: int | None = None, time_budget_s: float | None = None, stores: Stores | None = None,
                     verbose: int = 0, show_progress: bool = False) -> CampaignResult:
     """Add ``num_samples`` trials to a finished campaign: the same Optuna study (its sampler
     learns from every earlier trial and does not replay its first draws), the same MLflow
     parent run, one more Tune experiment in the campaign's state."""
     started = time.perf_counter()
-    state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
+    state = _load_state(runs_dir, campaign, stores)
     if not state.space.params or state.space.sampler == "grid":
         raise ConfigError(f"campaign {campaign!r} searches nothing more (a grid, or no parameters): "
                           "it has run its whole space")
@@ -256,9 +280,18 @@ def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "run
                                    display=_display(space, show_progress))
 
 
+def _load_state(runs_dir: str | Path, campaign: str, stores: Stores | None) -> CampaignState:
+    """The campaign's saved state, with its stores moved to ``stores`` (saved) when given."""
+    state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
+    if stores is not None and stores != state.stores:
+        state = dataclasses.replace(state, stores=stores)
+        state.save()
+    return state
+
+
 def _reopen_parent_run(state: CampaignState) -> None:
     if state.parent_run_id:
-        reopen(open_store(state.runs.mlflow_db, state.space.name)[0], state.parent_run_id)
+        reopen(open_store(state.stores, state.space.name)[0], state.parent_run_id)
 
 
 def _records(state: CampaignState) -> list[TrialRecord]:
@@ -266,12 +299,12 @@ def _records(state: CampaignState) -> list[TrialRecord]:
     return [record for results in state.all_tune_results for record in read_trial_records(results)]
 
 
-def sync_campaign(campaign: str, runs_dir: str | Path = "runs") -> CampaignResult:
+def sync_campaign(campaign: str, runs_dir: str | Path = "runs", stores: Stores | None = None) -> CampaignResult:
     """Back-fill a campaign's MLflow runs from Tune's results on disk (after an MLflow
     outage or a killed driver); closes the parent run once every trial has ended."""
     started = time.perf_counter()
-    state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
-    open_store(state.runs.mlflow_db, state.space.name)  # a clear error if the store is still unusable
+    state = _load_state(runs_dir, campaign, stores)
+    open_store(state.stores, state.space.name)  # a clear error if the store is still unusable
     return _finish(state, started)
 
 
@@ -302,7 +335,7 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
             logger.warning("could not finish the MLflow parent run (%s); run `dualtune sync %s` later",
                            str(error).splitlines()[0], state.name)
             synced = False
-    return CampaignResult(name=state.name, rows=rows, tracking_uri=tracking_uri(state.runs.mlflow_db),
+    return CampaignResult(name=state.name, rows=rows, tracking_uri=state.stores.tracking_uri,
                           experiment=state.space.name, experiment_id=state.experiment_id,
                           parent_run_id=state.parent_run_id, best=best, exported=exported,
                           runs_dir=state.runs.root, storage=state.storage,
@@ -314,7 +347,7 @@ def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:
     """The campaign was stopped (or its driver lost) with trials unfinished: their runs (those
     that reported, and those started but stopped before their first report) and the parent run
     show as killed but resumable."""
-    client, experiment_id = open_store(state.runs.mlflow_db, state.space.name)
+    client, experiment_id = open_store(state.stores, state.space.name)
     started = client.search_runs([experiment_id], f"tags.`{Tags.CAMPAIGN}` = '{state.name}' and "
                                                   "attributes.status = 'RUNNING'")
     for run_id in {*run_ids, *(run.info.run_id for run in started)}:
@@ -323,7 +356,8 @@ def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:
 
 def _export_best(state: CampaignState, best: TrialRow) -> Path:
     provenance = {"campaign": state.name, "trial_id": best.trial_id, "mlflow_run_id": best.run_id,
-                  "tracking_uri": tracking_uri(state.runs.mlflow_db), "checkpoint": best.checkpoint}
+                  "tracking_uri": state.stores.tracking_uri, "optuna_storage": state.stores.optuna_storage,
+                  "checkpoint": best.checkpoint}
     return export_config(state.space.trial_config(best.sampled), state.runs.best_config(state.name), provenance)
 
 
@@ -336,7 +370,7 @@ def _storage_location(storage: str | None, runs: RunsFolder) -> str:
 
 def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: TrialRow | None,
                          exported: Path | None) -> None:
-    client = open_store(state.runs.mlflow_db, state.space.name)[0]
+    client = open_store(state.stores, state.space.name)[0]
     if best is not None and best.run_id:
         client.set_tag(best.run_id, Tags.EXPORTED_TO, str(exported))
         log_best_model(client, best, exported)
@@ -345,7 +379,7 @@ def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: Trial
     with tempfile.TemporaryDirectory() as tmp:
         plots_dir = None
         if state.space.params:
-            study = optuna.load_study(study_name=state.name, storage=study_storage(state.runs.optuna_db))
+            study = optuna.load_study(study_name=state.name, storage=state.stores.study_storage())
             plots_dir = Path(tmp) / "optuna"
             write_study_plots(study, plots_dir)
         finish_parent_run(client, state.parent_run_id, trials_csv(rows, list(state.space.params)), best,
@@ -354,13 +388,13 @@ def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: Trial
 
 def run_pretrain(config_source: str, runs_dir: str | Path = "runs", *, overrides: dict[str, Any] | None = None,
                  experiment: str = "pretrain", name: str | None = None, address: str | None = None,
-                 num_cpus: int | None = None, storage: str | None = None, verbose: int = 0,
-                 show_progress: bool = False) -> CampaignResult:
+                 num_cpus: int | None = None, storage: str | None = None, stores: Stores | None = None,
+                 verbose: int = 0, show_progress: bool = False) -> CampaignResult:
     """One pretraining of a preset or config file (with dotted ``overrides``), through the same
     Tune path as a campaign trial, logged as a top-level MLflow run in ``experiment``."""
     space = SearchSpace(name=experiment, base=config_source, overrides=overrides or {}, num_samples=1,
                         scheduler={"type": "fifo"}, metric="online_top1")
     space.check()
     return run_campaign(space, runs_dir, name=name or timestamped("pretrain"), address=address,
-                        num_cpus=num_cpus, storage=storage, top_level_runs=True, verbose=verbose,
+                        num_cpus=num_cpus, storage=storage, stores=stores, top_level_runs=True, verbose=verbose,
                         show_progress=show_progress)

@@ -8,6 +8,7 @@ import yaml
 
 from tuning.campaign.history import campaign_runs
 from tuning.campaign.results import TrialRow
+from tuning.campaign.stores import Stores
 from tuning.campaign.tracking import Tags
 from tuning.config import PretrainConfig, dump_config, validate_config
 from tuning.errors import StoreError
@@ -41,10 +42,10 @@ def export_config(cfg: PretrainConfig, out: Path, provenance: dict[str, str]) ->
     return out
 
 
-def export_top(mlflow_db: Path, campaign: str, top: int, out_dir: Path) -> list[Path]:
+def export_top(stores: Stores, campaign: str, top: int, out_dir: Path) -> list[Path]:
     """Write the ``top`` completed trials by linear-probe top-1 as runnable YAML files, each
-    recording its MLflow run id and config hash (also tagged on the run)."""
-    client, runs = campaign_runs(mlflow_db, campaign)
+    recording its MLflow run id, the tracking store and the config hash (also tagged on the run)."""
+    client, runs = campaign_runs(stores, campaign)
     ranked = sorted((r for r in runs if r.data.tags.get(Tags.STATUS) == "completed" and RANK_METRIC in r.data.metrics),
                     key=lambda r: ranking(r.data.metrics[RANK_METRIC], r.data.tags[Tags.TRIAL_ID]))[:top]
     if not ranked:
@@ -55,7 +56,7 @@ def export_top(mlflow_db: Path, campaign: str, top: int, out_dir: Path) -> list[
                               source=f"run {run.info.run_id} config.yaml")
         out = Path(out_dir) / f"{campaign}-top{rank}-{run.data.tags[Tags.TRIAL_ID]}.yaml"
         export_config(cfg, out, {"campaign": campaign, "trial_id": run.data.tags[Tags.TRIAL_ID],
-                                 "mlflow_run_id": run.info.run_id,
+                                 "mlflow_run_id": run.info.run_id, "tracking_uri": stores.tracking_uri,
                                  RANK_METRIC: f"{run.data.metrics[RANK_METRIC]:.2f}"})
         client.set_tag(run.info.run_id, Tags.EXPORTED_TO, str(out))
         written.append(out)

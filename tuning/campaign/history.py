@@ -3,11 +3,11 @@ campaign as ``dualtune status`` shows them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tuning.campaign.tracking import CHECKPOINT_ANALYSES, Tags, tracking_uri
+from tuning.campaign.stores import Stores
+from tuning.campaign.tracking import CHECKPOINT_ANALYSES, Tags
 from tuning.errors import StoreError
 
 
@@ -24,25 +24,27 @@ class TrialSummary:
     duration_s: float
 
 
-def campaign_runs(mlflow_db: Path, campaign: str) -> tuple[MlflowClient, list]:
+def campaign_runs(stores: Stores, campaign: str) -> tuple[MlflowClient, list]:
     """The MLflow client and the trial runs of ``campaign`` (any experiment); a clear error
     lists the known campaigns when there is none of that name."""
-    if not Path(mlflow_db).is_file():
-        raise StoreError(f"no MLflow store at {mlflow_db}; run a campaign first (dualtune tune)")
-    client = MlflowClient(tracking_uri(mlflow_db))
+    local = stores.tracking_file()
+    if local is not None and not local.is_file():
+        raise StoreError(f"no MLflow store at {local}; run a campaign first (dualtune tune)")
+    stores.check_reachable()
+    client = MlflowClient(stores.tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, f"tags.`{Tags.CAMPAIGN}` = '{campaign}'")
     trials = [r for r in runs if Tags.TRIAL_ID in r.data.tags]
     if not trials:
         known = sorted({r.data.tags[Tags.CAMPAIGN] for r in client.search_runs(experiments)
                         if Tags.CAMPAIGN in r.data.tags})
-        raise StoreError(f"no campaign {campaign!r} in {mlflow_db}; known: {', '.join(known) or 'none'}")
+        raise StoreError(f"no campaign {campaign!r} in {stores.tracking_uri}; known: {', '.join(known) or 'none'}")
     return client, trials
 
 
-def trial_summaries(mlflow_db: Path, campaign: str) -> list[TrialSummary]:
+def trial_summaries(stores: Stores, campaign: str) -> list[TrialSummary]:
     """The campaign's trials, sorted by trial id."""
-    _, runs = campaign_runs(mlflow_db, campaign)
+    _, runs = campaign_runs(stores, campaign)
     summaries = []
     for run in runs:
         metrics = run.data.metrics

@@ -17,7 +17,8 @@ def timestamped(prefix: str) -> str:
 
 @dataclass(frozen=True)
 class RunsFolder:
-    """``--runs-dir``: mlflow.db, optuna.db, data/ (the bundled .beton cache), ray/ (Ray's
+    """``--runs-dir``: mlflow.db, optuna.db and mlartifacts/ (unless the stores are shared
+    services, see tuning.campaign.stores), data/ (the bundled .beton cache), ray/ (Ray's
     results unless --storage says otherwise), and one folder per campaign holding its
     saved state and its exported best config."""
     root: Path
@@ -27,6 +28,7 @@ class RunsFolder:
 
     mlflow_db = property(lambda self: self.root / "mlflow.db")
     optuna_db = property(lambda self: self.root / "optuna.db")
+    mlflow_artifacts = property(lambda self: self.root / "mlartifacts")
     data_dir = property(lambda self: self.root / "data")
     ray_storage = property(lambda self: self.root / "ray")
 

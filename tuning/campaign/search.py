@@ -1,5 +1,5 @@
-"""Optuna behind Ray Tune: the sampler a space asks for, a study kept in SQLite, and each
-trial's real outcome told to the study.
+"""Optuna behind Ray Tune: the sampler a space asks for, a study in the campaign's Optuna
+storage (tuning.campaign.stores), and each trial's real outcome told to the study.
 
 Tune's stock OptunaSearch tells an ASHA-stopped trial as COMPLETE with its truncated value
 and crashes when a restored driver re-delivers a trial that the persistent study already
@@ -20,6 +20,7 @@ from ray.tune.search.optuna import OptunaSearch
 from tuning.campaign.control import launch_deadline
 from tuning.campaign.results import trial_status
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.stores import Stores
 
 STATUS_ATTR = "dualtune_status"
 OPTUNA_STATES = {"completed": TrialState.COMPLETE, "early_stopped": TrialState.PRUNED,
@@ -43,16 +44,6 @@ def build_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=space.seed)
     return optuna.samplers.TPESampler(seed=space.seed, **space.tpe_options())
-
-
-def study_storage_url(optuna_db: Path) -> str:
-    """The URL of the campaigns' Optuna database (one named study per campaign)."""
-    return f"sqlite:///{Path(optuna_db).resolve()}"
-
-
-def study_storage(optuna_db: Path) -> optuna.storages.RDBStorage:
-    """The campaigns' Optuna database (one named study per campaign)."""
-    return optuna.storages.RDBStorage(study_storage_url(optuna_db))
 
 
 class CampaignSearch(OptunaSearch):
@@ -92,7 +83,7 @@ class CampaignSearch(OptunaSearch):
         self._completed_trials.add(trial_id)
 
 
-def build_searcher(space: SearchSpace, study_name: str, optuna_db: Path, control_file: Path | None = None,
+def build_searcher(space: SearchSpace, study_name: str, stores: Stores, control_file: Path | None = None,
                    extending: bool = False) -> CampaignSearch | None:
     """The campaign's searcher over ``space`` (None when the space has no parameters).
     ``extending`` continues the study: no starting points again, and a sampler seed moved on
@@ -100,10 +91,10 @@ def build_searcher(space: SearchSpace, study_name: str, optuna_db: Path, control
     if not space.params:
         return None
     if extending:
-        done = len(optuna.load_study(study_name=study_name, storage=study_storage(optuna_db)).trials)
+        done = len(optuna.load_study(study_name=study_name, storage=stores.study_storage()).trials)
         space = space.model_copy(update={"seed": space.seed + done, "points_to_evaluate": []})
     searcher = CampaignSearch(space=space.define_by_run, metric=space.metric, mode=space.mode,
-                              sampler=build_sampler(space), study_name=study_name, storage=study_storage(optuna_db),
+                              sampler=build_sampler(space), study_name=study_name, storage=stores.study_storage(),
                               points_to_evaluate=space.points_to_evaluate or None)
     searcher.control_file = control_file
     return searcher

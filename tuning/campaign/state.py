@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.stores import Stores
 from tuning.errors import StoreError
 from tuning.run.data import PreparedData
 
@@ -21,6 +23,7 @@ class CampaignState:
     experiment_id: str
     parent_run_id: str | None  # None: the trials are top-level runs (dualtune pretrain)
     storage: str  # Ray Tune/Train results and checkpoints: a path or URI every node can reach
+    stores: Stores  # its MLflow tracking store and Optuna storage
     extensions: int = 0  # Tune experiments added by --extend, after the first
 
     @property
@@ -43,7 +46,7 @@ class CampaignState:
         self.runs.state_file(self.name).write_text(json.dumps(
             {"space": self.space.model_dump(mode="json"), "data": dataclasses.asdict(self.data),
              "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id, "storage": self.storage,
-             "extensions": self.extensions}))
+             "stores": self.stores.to_dict(), "extensions": self.extensions}))
 
     @classmethod
     def load(cls, runs: RunsFolder, name: str) -> CampaignState:
@@ -54,4 +57,22 @@ class CampaignState:
         return cls(name=name, space=SearchSpace.model_validate(state["space"]), runs=runs,
                    data=PreparedData(**state["data"]), experiment_id=state["experiment_id"],
                    parent_run_id=state["parent_run_id"], storage=state["storage"],
-                   extensions=state.get("extensions", 0))
+                   stores=Stores.from_dict(state.get("stores"), runs), extensions=state.get("extensions", 0))
+
+
+def command_stores(runs: RunsFolder, tracking_uri: str | None, optuna_storage: str | None,
+                   campaign: str | None = None, checkpoint: Path | None = None) -> Stores:
+    """The stores a command uses: those it was given (flag or environment variable), else
+    those recorded by ``campaign`` (or by the campaign whose storage holds ``checkpoint``)
+    when its state is in ``runs``, else the SQLite files under ``runs``."""
+    recorded = None
+    if campaign and runs.state_file(campaign).is_file():
+        recorded = CampaignState.load(runs, campaign).stores
+    elif checkpoint is not None:
+        recorded = next((state.stores for state in _states(runs)
+                         if Path(checkpoint).resolve().is_relative_to(state.storage)), None)
+    return Stores.choose(runs, tracking_uri, optuna_storage, recorded)
+
+
+def _states(runs: RunsFolder) -> list[CampaignState]:
+    return [CampaignState.load(runs, name) for name in runs.campaigns()]

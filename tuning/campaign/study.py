@@ -25,6 +25,7 @@ from tuning.campaign.driver import run_campaign
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.results import CampaignResult
 from tuning.campaign.space import VARIANT, SearchSpace, load_preset, load_space
+from tuning.campaign.stores import Stores
 from tuning.config import (
     PretrainConfig,
     Strict,
@@ -178,9 +179,10 @@ def machine_description() -> str:
 
 
 def run_study(study: Study, runs_dir: str | Path = "runs", *, address: str | None = None,
-              num_cpus: int | None = None, verbose: int = 0, show_progress: bool = False,
-              announce=print) -> StudyOutcome:
-    """Tune (if the study says so), then rerun every variant with every seed; save study.json."""
+              num_cpus: int | None = None, stores: Stores | None = None, verbose: int = 0,
+              show_progress: bool = False, announce=print) -> StudyOutcome:
+    """Tune (if the study says so), then rerun every variant with every seed; save study.json.
+    ``stores``: the MLflow and Optuna stores of both campaigns (default: SQLite under ``runs_dir``)."""
     started, clock = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
     runs = RunsFolder(Path(runs_dir))
     name = timestamped(study.name)
@@ -193,14 +195,14 @@ def run_study(study: Study, runs_dir: str | Path = "runs", *, address: str | Non
             space.num_samples = study.tune.num_samples
         announce(f"study {name}: tuning {space.name} ({space.num_samples} trials)")
         tune_result = run_campaign(space, runs.root, name=f"{name}-tune", address=address, num_cpus=num_cpus,
-                                   verbose=verbose, show_progress=show_progress)
+                                   stores=stores, verbose=verbose, show_progress=show_progress)
         if tune_result.exported is None:
             raise SearchSpaceError(f"study {name}: the tuning campaign finished no trial; nothing to rerun")
         tuned = load_config(tune_result.exported)
     reruns = study.reruns_space(tuned)
     announce(f"study {name}: {reruns.num_samples} reruns ({len(study.variants)} variants x seeds {study.seeds})")
     rerun_result = run_campaign(reruns, runs.root, name=f"{name}-reruns", address=address, num_cpus=num_cpus,
-                                verbose=verbose, show_progress=show_progress)
+                                stores=stores, verbose=verbose, show_progress=show_progress)
     outcome = StudyOutcome(
         study=study.name, description=study.description, folder=str(folder), tracking_uri=rerun_result.tracking_uri,
         started=started, wall_time_s=time.perf_counter() - clock, machine=machine_description(), seeds=study.seeds,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuning.campaign.paths import RunsFolder
+from tuning.campaign.state import command_stores
 from tuning.campaign.study import RerunOutcome, StudyOutcome
 from tuning.campaign.tracking import log_checkpoint_metrics
 from tuning.run.analysis import AnalysisReport, analyze_checkpoints
@@ -146,11 +147,12 @@ def analyse_variants(outcome: StudyOutcome, out_dir: Path) -> tuple[AnalysisRepo
     if not chosen:
         return None, []
     runs = RunsFolder(Path(outcome.folder).parent)
+    stores = command_stores(runs, None, None, campaign=outcome.reruns_campaign)
     names = list(chosen)
     report = analyze_checkpoints([Path(r.checkpoint) for r in chosen.values()], names, runs.data_dir,
                                  ANALYSIS_IMAGES, out_dir)
     for index, r in enumerate(chosen.values()):
-        log_checkpoint_metrics(runs.mlflow_db, Path(r.checkpoint), report.metrics_of(index), "analysis", r.run_id,
+        log_checkpoint_metrics(stores, Path(r.checkpoint), report.metrics_of(index), "analysis", r.run_id,
                                artifacts=report.files)
     return report, names
 

@@ -22,6 +22,7 @@ from ray import tune
 
 from tuning.campaign.results import STOPPED, TrialRecord, TrialRow, trial_status
 from tuning.campaign.space import VARIANT, SearchSpace
+from tuning.campaign.stores import Stores
 from tuning.config import PretrainConfig, dump_config, flatten
 from tuning.errors import StoreError
 from tuning.run.checkpoints import BACKBONE_FILE
@@ -52,29 +53,38 @@ NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "tim
                    "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config", "reported_at"}
 
 
-def tracking_uri(db_path: Path) -> str:
-    """An absolute SQLite tracking URI (Ray changes every worker's working directory)."""
-    return f"sqlite:///{Path(db_path).resolve()}"
-
-
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"  # not MLflow 3's GenAI view
 SHARED_VIEW_PREFIX = "mlflow.sharedViewState."  # an experiment tag the UI reads for ?viewStateShareKey=KEY
 
 
-def open_store(db_path: Path, experiment: str) -> tuple[MlflowClient, str]:
-    """A client on the store and the id of ``experiment`` (created if missing).  Fails early,
-    naming the path, when the store cannot be created or written."""
-    db_path = Path(db_path).resolve()
+def open_store(stores: Stores, experiment: str) -> tuple[MlflowClient, str]:
+    """A client on the tracking store and the id of ``experiment`` (created if missing, also
+    when another campaign creates it at the same moment).  Fails early, naming the store,
+    when it cannot be reached, created or written."""
+    stores.check_reachable()
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        client = MlflowClient(tracking_uri(db_path))
-        found = client.get_experiment_by_name(experiment)
-        artifacts = (db_path.parent / "mlartifacts" / experiment).as_uri()  # not ./mlruns of the cwd
-        experiment_id = found.experiment_id if found else client.create_experiment(
-            experiment, artifacts, tags={EXPERIMENT_KIND: MODEL_TRAINING})
+        if stores.artifact_root:
+            Path(stores.artifact_root).mkdir(parents=True, exist_ok=True)
+        for local_file in stores.local_files():
+            local_file.parent.mkdir(parents=True, exist_ok=True)
+        client = MlflowClient(stores.tracking_uri)
+        return client, _experiment_id(client, experiment, stores.artifact_root)
     except Exception as error:
-        raise StoreError(f"cannot open the MLflow store at {db_path}: {error}") from None
-    return client, experiment_id
+        raise StoreError(f"cannot open the MLflow store at {stores.tracking_uri}: {error}") from None
+
+
+def _experiment_id(client: MlflowClient, experiment: str, artifact_root: str | None) -> str:
+    found = client.get_experiment_by_name(experiment)
+    if found:
+        return found.experiment_id
+    artifacts = (Path(artifact_root) / experiment).as_uri() if artifact_root else None  # not ./mlruns of the cwd
+    try:
+        return client.create_experiment(experiment, artifacts, tags={EXPERIMENT_KIND: MODEL_TRAINING})
+    except Exception:  # created meanwhile by a campaign sharing the store
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def config_params(cfg: PretrainConfig) -> list[Param]:
@@ -96,9 +106,9 @@ class CampaignRuns:
     config as params, fed each reported epoch, closed with the trial's status.  Every write
     is idempotent, so the live logger and ``dualtune sync`` can both call these."""
 
-    def __init__(self, db_path: Path, experiment_id: str, campaign: str, trial_config,
+    def __init__(self, stores: Stores, experiment_id: str, campaign: str, trial_config,
                  parent_run_id: str | None, provenance: dict[str, str] | None = None):
-        self.db_path, self.experiment_id, self.campaign = Path(db_path), experiment_id, campaign
+        self.stores, self.experiment_id, self.campaign = stores, experiment_id, campaign
         self.trial_config = trial_config
         self.parent_run_id = parent_run_id
         self.provenance = provenance or {}  # tags of every trial run: code version, data fingerprints
@@ -106,7 +116,7 @@ class CampaignRuns:
 
     @property
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri(self.db_path))  # MLflow caches the store per URI
+        return MlflowClient(self.stores.tracking_uri)  # MLflow caches the store per URI
 
     def run_for(self, trial_id: str, sampled: dict[str, Any], trial_path: str) -> str:
         """The trial's run, created if missing, and holding its params and config.yaml (a run
@@ -326,13 +336,13 @@ def run_of_checkpoint(client: MlflowClient, checkpoint: Path) -> str | None:
     return None
 
 
-def log_checkpoint_metrics(mlflow_db: Path, checkpoint: Path, metrics: dict[str, float], prefix: str,
+def log_checkpoint_metrics(stores: Stores, checkpoint: Path, metrics: dict[str, float], prefix: str,
                            run_id: str | None = None, params: dict[str, Any] | None = None,
                            artifacts: list[Path] = ()) -> str:
     """Log ``PREFIX/NAME`` metrics (and ``PREFIX.NAME`` params, and files under artifact folder
     ``PREFIX/``) measured on a checkpoint to ``run_id``, else to the trial run that saved it,
     else to a new run in experiment ``PREFIX`` (one of CHECKPOINT_ANALYSES); returns the run's id."""
-    client, experiment_id = open_store(mlflow_db, prefix)
+    client, experiment_id = open_store(stores, prefix)
     run_id = run_id or run_of_checkpoint(client, checkpoint)
     created = run_id is None
     if created:

@@ -74,12 +74,14 @@ def test_a_submitted_job_ships_the_code_itself(monkeypatch):
 
 
 def test_a_runs_folder_in_a_jobs_temporary_working_dir_is_refused(tmp_path):
-    from tuning.campaign.cluster import check_runs_dir_outlives_job
+    from tuning.campaign.cluster import check_outlives_job
 
     job_dir = tmp_path / "session_x" / "runtime_resources" / "working_dir_files" / "_ray_pkg_abc" / "runs"
     with pytest.raises(RuntimeError, match="deletes with the job .* e.g. --runs-dir /shared/dualtune"):
-        check_runs_dir_outlives_job(job_dir)
-    check_runs_dir_outlives_job(tmp_path / "runs")  # elsewhere: accepted
+        check_outlives_job(job_dir, "--runs-dir")
+    with pytest.raises(RuntimeError, match="--optuna-storage .*_ray_pkg_abc"):
+        check_outlives_job(job_dir / "optuna.log", "--optuna-storage")
+    check_outlives_job(tmp_path / "runs", "--runs-dir")  # elsewhere: accepted
 
 
 def test_the_code_ships_from_this_checkout_without_the_environment():

@@ -12,6 +12,7 @@ from tuning.campaign.control import launch_deadline, parse_duration, request_sto
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.search import build_searcher
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.stores import Stores
 from tuning.errors import ConfigError, StoreError
 
 
@@ -32,7 +33,7 @@ def test_no_trial_is_launched_after_the_deadline(tmp_path):
     runs.campaign_dir("c").mkdir()
     space = SearchSpace(name="s", base="digits-simclr", num_samples=4,
                         params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
-    searcher = build_searcher(space, "c", tmp_path / "optuna.db", runs.control_file("c"))
+    searcher = build_searcher(space, "c", Stores.default(runs), runs.control_file("c"))
     searcher.set_search_properties("online_top1", "max", {})
     write_control(runs, "c", time_budget_s=3600)
     assert launch_deadline(runs.control_file("c")) == pytest.approx(time.time() + 3600, abs=60)

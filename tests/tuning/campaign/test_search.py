@@ -4,15 +4,17 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tuning.campaign.paths import RunsFolder
 from tuning.campaign.search import STATUS_ATTR, build_sampler, build_searcher
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.stores import Stores
 
 
 @pytest.fixture
 def searcher(tmp_path):
     space = SearchSpace(name="s", base="digits-simclr", num_samples=4, seed=0,
                         params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
-    return build_searcher(space, "study", tmp_path / "optuna.db"), tmp_path / "optuna.db"
+    return build_searcher(space, "study", Stores.default(RunsFolder(tmp_path))), tmp_path / "optuna.db"
 
 
 @pytest.mark.parametrize("result, error, state, status", [

@@ -4,6 +4,7 @@ import pytest
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.space import load_space
 from tuning.campaign.state import CampaignState
+from tuning.campaign.stores import Stores
 from tuning.errors import StoreError
 from tuning.run.data import PreparedData
 
@@ -12,7 +13,8 @@ def test_the_state_reads_back_equal_and_an_unknown_campaign_names_the_known_ones
     runs = RunsFolder(tmp_path / "runs")
     state = CampaignState(name="c1", space=load_space("table_s5_cpu"), runs=runs,
                           data=PreparedData(train="/d/train.beton", val="/d/val.beton", num_classes=10),
-                          experiment_id="3", parent_run_id=None, storage="s3://bucket/ray/")
+                          experiment_id="3", parent_run_id=None, storage="s3://bucket/ray/",
+                          stores=Stores("http://mlflow.team:5000", "postgresql://dualtune@db.team/optuna", None))
     state.save()
     again = CampaignState.load(runs, "c1")
     assert again == state

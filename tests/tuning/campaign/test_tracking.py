@@ -2,13 +2,16 @@
 history (more metrics than one MLflow batch takes) is logged whole."""
 from mlflow.tracking import MlflowClient
 
+from tuning.campaign.paths import RunsFolder
+from tuning.campaign.stores import Stores
 from tuning.campaign.tracking import CampaignRuns, Tags, open_store
 from tuning.config import validate_config
 
 
 def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp_path):
-    client, experiment_id = open_store(tmp_path / "mlflow.db", "long")
-    runs = CampaignRuns(tmp_path / "mlflow.db", experiment_id, "c", lambda sampled: validate_config(sampled), None)
+    stores = Stores.default(RunsFolder(tmp_path))
+    client, experiment_id = open_store(stores, "long")
+    runs = CampaignRuns(stores, experiment_id, "c", lambda sampled: validate_config(sampled), None)
     results = [{"epoch": e, "reported_at": 1000.0 + e, **{f"m{k}": float(e + k) for k in range(30)}}
                for e in range(1, 101)]  # 3,000 metric values: three MLflow batches
     run_id = runs.run_for("t1", {"seed": 3}, "/somewhere")
@@ -23,5 +26,5 @@ def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp
     runs.close(run_id, "completed")  # a later sync closes it again
     assert client.get_run(run_id).info.end_time == 1_100_000  # the trial's end, not the sync's
     assert runs.run_for("t1", {"seed": 3}, "/somewhere") == run_id  # found again, not duplicated
-    fresh = CampaignRuns(tmp_path / "mlflow.db", experiment_id, "c", lambda sampled: validate_config(sampled), None)
+    fresh = CampaignRuns(stores, experiment_id, "c", lambda sampled: validate_config(sampled), None)
     assert fresh.run_for("t1", {"seed": 3}, "/somewhere") == run_id
