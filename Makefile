@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev chromium dataset-fashion-mnist
+APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev chromium dataset-fashion-mnist postgresql
 export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S ?= 0.2
 
 .PHONY: install system-deps demo lint test test-fast bench reproduce ui clean

@@ -16,6 +16,7 @@ come from the drivers' own settings: ``PGPASSWORD`` or ``~/.pgpass`` (PostgreSQL
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -143,7 +144,7 @@ class Stores:
         if self.optuna_storage.startswith(JOURNAL_PREFIX):
             backend = optuna.storages.journal.JournalFileBackend(self.optuna_storage[len(JOURNAL_PREFIX):])
             return optuna.storages.JournalStorage(backend)
-        return optuna.storages.RDBStorage(self.optuna_storage, engine_kwargs=_engine_kwargs(self.optuna_storage))
+        return _rdb_storage(self.optuna_storage)
 
     def dashboard_storage(self) -> str:
         """The storage as optuna-dashboard's command line takes it (a URL or a journal file's path)."""
@@ -168,6 +169,22 @@ def _absolute_journal(url: str) -> str:
     if url.startswith(JOURNAL_PREFIX) and url[len(JOURNAL_PREFIX):]:
         return JOURNAL_PREFIX + str(Path(url[len(JOURNAL_PREFIX):]).resolve())
     return url
+
+
+def _rdb_storage(url: str, attempts: int = 5):
+    """Optuna's RDB storage.  Two campaigns opening a fresh database at once both create
+    Optuna's tables; the one that loses that race (a unique violation, rolled back) opens it
+    again once the other's tables exist."""
+    import optuna
+    import sqlalchemy
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1 + attempt)
 
 
 def _engine_kwargs(url: str) -> dict:
