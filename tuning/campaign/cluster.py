@@ -82,10 +82,11 @@ def _check_reachable(address: str) -> None:
 def _join(address: str) -> None:
     """Connect to a running cluster.  Like Ray does for clusters it starts itself, use token
     authentication when a token is at hand and RAY_AUTH_MODE is not set."""
+    # RAY_AUTH_MODE=token, and Ray's core told so (it read the mode when ray was imported)
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
     _check_reachable(address)
-    token_at_hand = "RAY_AUTH_TOKEN" in os.environ or (Path.home() / ".ray" / "auth_token").is_file()
-    if token_at_hand:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         ray.init(address=address, runtime_env=code_runtime_env(), log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError) as error:

@@ -1,17 +1,11 @@
 """Trial resources, the check that a trial fits before launch, and joining a running cluster."""
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import ray
 
+from tests.ray_nodes import ray_head
 from tuning.campaign.cluster import check_fits, code_runtime_env, trial_demand
 from tuning.config import validate_config
 
@@ -95,33 +89,13 @@ def test_a_run_joins_a_separate_cluster_and_its_workers_get_the_code(tmp_path):
     """A cluster started with `ray start --head` in its own process group and temp folder (as on
     a head node), then `dualtune pretrain --address`: the run completes, and the cluster unpacked
     this checkout as the workers' working_dir, without the virtual environment."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ray_bin = Path(sys.executable).with_name("ray")
-    temp_dir = Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))  # short: Ray's socket paths live under it
-    head_log = (tmp_path / "head.log").open("w")
-    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=3",
-                             f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-                            stdout=head_log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 90  # wait for the head, as one waits for `ray start` to return
-        while time.time() < deadline:
-            try:
-                socket.create_connection((ray.util.get_node_ip_address(), port), timeout=2).close()
-                break
-            except OSError:
-                time.sleep(1)
+    with ray_head(tmp_path, num_cpus=3) as head:
+        port = head.address.rsplit(":", 1)[1]
         run = subprocess.run([sys.executable, "-m", "tuning.cli", "pretrain", "--preset", "digits-simclr",
                               "--workers", "1", "--epochs", "1", "--address", f"127.0.0.1:{port}",
                               "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=400)
-        assert run.returncode == 0, run.stdout + run.stderr + (tmp_path / "head.log").read_text()
+        assert run.returncode == 0, run.stdout + run.stderr + head.log.read_text()
         assert "completed" in run.stdout
-        shipped = list(temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/campaign/trial.py"))
+        shipped = list(head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/campaign/trial.py"))
         assert shipped, "the cluster did not receive this checkout"
         assert not (shipped[0].parent.parent / ".venv").exists()
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        head.wait(timeout=60)
-        head_log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,0 +1,117 @@
+"""Real Ray nodes for a test, each a ``ray start --block`` in its own process group (as on
+separate machines): a head node (optionally with its dashboard, for the Jobs API) and
+worker nodes joining it.  Killing a worker node's process group takes its raylet and
+every worker process on it, as when a machine goes away."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import ray
+
+from tests.servers import free_port
+
+RAY = str(Path(sys.executable).with_name("ray"))
+FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
+                          "RAY_health_check_timeout_ms": "1000"}  # a lost node is seen in seconds, not 30 s
+
+
+@dataclass
+class Head:
+    address: str  # host:port for --address
+    dashboard: str | None  # http://127.0.0.1:PORT, the Jobs API
+    temp_dir: Path
+    log: Path
+
+
+def _wait_until_started(node: subprocess.Popen, log: Path, wait_s: float = 120) -> None:
+    """Until ``ray start`` says its node runs (what it prints before it would return without
+    --block; its GCS port opens earlier, before a driver can join)."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline and node.poll() is None:
+        if "Ray runtime started" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"ray start did not start its node within {wait_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _start(args: list[str], log: Path, env: dict[str, str] | None) -> subprocess.Popen:
+    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, **FAST_FAILURE_DETECTION, **(env or {})})
+
+
+def _stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def ray_head(log_dir: Path, num_cpus: int, dashboard: bool = False, env: dict[str, str] | None = None):
+    """A head node with ``num_cpus`` logical CPUs (and its dashboard on a free loopback port)."""
+    port = free_port()
+    temp_dir = Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))  # short: Ray's socket paths live under it
+    args = ["--head", f"--port={port}", f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}"]
+    dashboard_url = None
+    if dashboard:
+        dashboard_port = free_port()
+        args += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
+        dashboard_url = f"http://127.0.0.1:{dashboard_port}"
+    log = log_dir / "head.log"
+    head = _start(args, log, env)
+    try:
+        _wait_until_started(head, log)
+        if dashboard_url:
+            _wait_for_http(f"{dashboard_url}/api/version")
+        yield Head(f"{ray.util.get_node_ip_address()}:{port}", dashboard_url, temp_dir, log)
+    finally:
+        _stop(head)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _wait_for_http(url: str, wait_s: float = 120) -> None:
+    """Until ``url`` answers at all (Ray's token authentication answers 401 without a token)."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"{url} did not answer within {wait_s:.0f} s")
+
+
+@contextlib.contextmanager
+def worker_node(head: Head, num_cpus: int, log: Path):
+    """A worker node joined to ``head``; kill it with ``kill_node``, else it stops afterwards."""
+    node = _start([f"--address={head.address}", f"--num-cpus={num_cpus}"], log, None)
+    try:
+        _wait_until_started(node, log)
+        yield node
+    finally:
+        _stop(node)
+
+
+def kill_node(node: subprocess.Popen) -> None:
+    """The node goes away at once: SIGKILL to its raylet and everything it started."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(node.pid, signal.SIGKILL)
+    node.wait(timeout=30)
