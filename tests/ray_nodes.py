@@ -23,8 +23,8 @@ import ray
 from tests.servers import free_port
 
 RAY = str(Path(sys.executable).with_name("ray"))
-FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
-                          "RAY_health_check_timeout_ms": "1000"}  # a lost node is seen in seconds, not 30 s
+FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "2000", "RAY_health_check_failure_threshold": "5",
+                          "RAY_health_check_timeout_ms": "5000"}  # a lost node is seen in ~10 s; a busy one is not lost
 
 
 @dataclass
@@ -115,3 +115,16 @@ def kill_node(node: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(node.pid, signal.SIGKILL)
     node.wait(timeout=30)
+
+
+def nodes_running(head: Head, class_name: str) -> dict[str, set[int]]:
+    """node id -> pids of the live actors of ``class_name`` there (Ray's state API)."""
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    from ray.util.state import list_actors
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)  # the head asks for its token
+    found: dict[str, set[int]] = {}
+    for actor in list_actors(address=head.dashboard, filters=[("state", "=", "ALIVE"), ("class_name", "=", class_name)],
+                             limit=1000, raise_on_missing_output=False):
+        found.setdefault(actor.node_id, set()).add(actor.pid)
+    return found

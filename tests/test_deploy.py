@@ -9,6 +9,8 @@ import yaml
 from typer.main import get_command
 
 from search_spaces import find_space
+from tuning.campaign.paths import RunsFolder
+from tuning.campaign.stores import Stores
 from tuning.cli import app
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -31,6 +33,10 @@ def test_the_rayjob_manifest_runs_a_valid_dualtune_command():
     assert all(c["image"].startswith("REGISTRY/dualtune") for c in containers)
     assert all({"name": "shared", "mountPath": "/shared"} in c["volumeMounts"] for c in containers)
     assert params["runs_dir"] == Path("/shared/dualtune")  # the runs folder on the shared volume
+    assert params["tracking_uri"].startswith("http://") and params["optuna_storage"].startswith("postgresql://")
+    Stores.choose(RunsFolder("/shared/dualtune"), params["tracking_uri"], params["optuna_storage"])  # no password
+    head_env = {e["name"]: e for e in containers[0]["env"]}
+    assert head_env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
 
 
 def test_a_bad_flag_in_an_entrypoint_would_be_caught():

@@ -76,6 +76,9 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
                                               "campaign (same Optuna study, same MLflow parent run)"),
          time_budget: Optional[str] = typer.Option(None, "--time-budget", help="launch no trial after this long "
                                                    "(e.g. 48h, 30m); running trials finish"),
+         capacity_wait: Optional[str] = typer.Option(None, "--capacity-wait", help="how long a multi-worker trial "
+                                                     "the live nodes can no longer hold (a node lost) waits for room, "
+                                                     "then ends as no_capacity, resumable (default 10m)"),
          set_values: list[str] = SET,
          tracking_uri: Optional[str] = TRACKING_URI,
          optuna_storage: Optional[str] = OPTUNA_STORAGE,
@@ -91,7 +94,8 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
     from tuning.tables import print_summary
 
     stores = command_stores(RunsFolder(runs_dir), tracking_uri, optuna_storage, campaign=resume or extend)
-    budget = parse_duration(time_budget) if time_budget else None
+    budget = parse_duration(time_budget, "--time-budget") if time_budget else None
+    wait = parse_duration(capacity_wait, "--capacity-wait") if capacity_wait else None
     if resume and extend:
         raise ConfigError("--resume and --extend are two ways to continue a campaign: give one")
     if retry_errored and not resume:
@@ -101,13 +105,15 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
     if resume:
         console.print(f"resuming campaign [bold]{resume}[/]")
         result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, retry_errored=retry_errored,
-                                 time_budget_s=budget, stores=stores, verbose=verbose, show_progress=True)
+                                 time_budget_s=budget, stores=stores, capacity_wait_s=wait, verbose=verbose,
+                                 show_progress=True)
     elif extend:
         if num_samples is None:
             raise ConfigError("--extend CAMPAIGN needs --num-samples N: how many trials to add")
         console.print(f"extending campaign [bold]{extend}[/] by {num_samples} trials")
         result = extend_campaign(extend, num_samples, runs_dir, address=address, num_cpus=num_cpus,
-                                 time_budget_s=budget, stores=stores, verbose=verbose, show_progress=True)
+                                 time_budget_s=budget, stores=stores, capacity_wait_s=wait, verbose=verbose,
+                                 show_progress=True)
     else:
         loaded = load_space(space)
         if num_samples is not None:
@@ -116,7 +122,8 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
             loaded = loaded.with_base_values(parse_assignments(set_values))
         console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
         result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus, storage=storage,
-                              stores=stores, time_budget_s=budget, verbose=verbose, show_progress=True)
+                              stores=stores, time_budget_s=budget, verbose=verbose, show_progress=True,
+                              **({"capacity_wait_s": wait} if wait else {}))
     print_summary(result, console)
 
 

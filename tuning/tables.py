@@ -6,8 +6,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tuning.campaign.capacity import NO_CAPACITY, resume_command
 from tuning.campaign.history import TrialSummary, varying_params
 from tuning.campaign.results import CampaignResult
+from tuning.campaign.stores import is_server
 from tuning.campaign.tracking import ui_path
 
 
@@ -73,14 +75,21 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
     console.print(f"MLflow tracking URI: {result.tracking_uri}  (experiment {result.experiment!r}"
                   + (f", parent run {result.parent_run_id})" if result.parent_run_id else ")"))
     shared_view = result.name if result.parent_run_id else None  # a campaign's trials; a pretrain's one run
-    console.print(f"Browse it: dualtune ui --runs-dir {result.runs_dir}, then open "
-                  f"http://127.0.0.1:5000/{ui_path(result.experiment_id, shared_view)}")
+    if is_server(result.tracking_uri):
+        console.print(f"Browse it: {result.tracking_uri.rstrip('/')}/{ui_path(result.experiment_id, shared_view)}")
+    else:
+        console.print(f"Browse it: dualtune ui --runs-dir {result.runs_dir}, then open "
+                      f"http://127.0.0.1:5000/{ui_path(result.experiment_id, shared_view)}")
     if not result.mlflow_synced:
         console.print(f"[bold yellow]MLflow could not be brought up to date; when it is back: "
                       f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")
     if result.unfinished:
         console.print(f"[bold yellow]Campaign {result.name} stopped with {result.unfinished} trials unfinished "
                       f"(their runs show as KILLED); continue it: dualtune tune --resume {result.name}[/]")
+    waiting = [row.trial_id for row in result.rows if row.status == NO_CAPACITY]
+    if waiting:
+        console.print(f"[bold yellow]{len(waiting)} trials found no room on the live nodes ({NO_CAPACITY}); once "
+                      f"the cluster can hold them again: {resume_command(result.name)}[/]")
     if result.exported:
         best = result.best
         console.print(f"Best trial {best.trial_id}: linear-probe top-1 {fmt(best.linear_probe_top1)}, "

@@ -2,6 +2,7 @@
 fits on the cluster before launch."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -11,7 +12,9 @@ import ray
 from tuning.config import PretrainConfig
 from tuning.errors import ClusterError
 
-TUNE_FUNCTION_CPUS = 0.01
+logger = logging.getLogger("dualtune")
+
+ON_THE_HEAD_NODE = {"node:__internal_head__": 0.001}  # Ray's resource of the head node: a coordinator's place
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPING_EXCLUDES = [".venv/", "runs/", ".git/", "*.beton", "mlruns/", "mlartifacts/", "*.db", "__pycache__/",
                      ".pytest_cache/", ".hypothesis/"]
@@ -100,10 +103,13 @@ def runs_in_trial_process(cfg: PretrainConfig) -> bool:
 
 
 def trial_function_resources(cfg: PretrainConfig) -> dict[str, float]:
-    """What the Tune trial's own process asks for (Tune's lower-case resource names)."""
+    """What the Tune trial's own process asks for (Tune's lower-case resource names).  A
+    multi-worker trial's process only coordinates (it and Train's controller, which Train
+    puts on the same node, use no CPU): it runs on the head node, beside the driver, so a
+    lost worker node never takes a trial's coordinator, only workers that Train restarts."""
     if runs_in_trial_process(cfg):
         return {"cpu": cfg.resources.cpus_per_worker, "gpu": cfg.resources.gpus_per_worker}
-    return {"cpu": TUNE_FUNCTION_CPUS}
+    return {"cpu": 0.0, **ON_THE_HEAD_NODE}
 
 
 def trial_demand(cfg: PretrainConfig) -> dict[str, float]:
@@ -147,6 +153,25 @@ def check_fits(cfg: PretrainConfig, nodes: list[dict[str, float]] | None = None)
     if res.placement_strategy == "STRICT_SPREAD" and res.workers > len(holding):
         raise ClusterError(f"placement_strategy STRICT_SPREAD puts each of the {res.workers} workers on its own "
                            f"node, and only {len(holding)} nodes can hold one; use SPREAD or fewer workers")
+
+
+def has_autoscaler() -> bool:
+    """Whether the cluster has an autoscaler that may add nodes (Ray knows its node types)."""
+    from ray._private.state import state
+
+    return state.get_max_resources_from_cluster_config() is not None
+
+
+def check_fits_or_warn(cfg: PretrainConfig) -> None:
+    """``check_fits`` before a campaign's first trial; where an autoscaler could add nodes
+    that hold the trial, only a warning (saying so), and the trials wait for those nodes."""
+    try:
+        check_fits(cfg)
+    except ClusterError as error:
+        if not has_autoscaler():
+            raise
+        logger.warning("%s. The cluster has an autoscaler, so the campaign starts anyway and its trials wait "
+                       "for the nodes it adds", error)
 
 
 def _holds(node: dict[str, float], need: dict[str, float]) -> bool:

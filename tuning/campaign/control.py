@@ -23,14 +23,14 @@ STOP_SIGNAL = signal.SIGUSR1
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``30m``, ``48h``, ``2d`` or ``1h30m``."""
+def parse_duration(text: str, flag: str = "--time-budget") -> float:
+    """Seconds in ``90s``, ``30m``, ``48h``, ``2d`` or ``1h30m`` (``flag`` names it in errors)."""
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", text.strip().lower())
     if not parts or "".join(f"{n}{u}" for n, u in parts) != text.strip().lower() or text.strip() == "":
-        raise ConfigError(f"--time-budget {text!r} is not a duration; write e.g. 90s, 30m, 48h, 2d or 1h30m")
+        raise ConfigError(f"{flag} {text!r} is not a duration; write e.g. 90s, 30m, 48h, 2d or 1h30m")
     seconds = sum(float(n) * DURATION_UNITS[u] for n, u in parts)
     if seconds <= 0:
-        raise ConfigError(f"--time-budget {text!r} must be longer than zero")
+        raise ConfigError(f"{flag} {text!r} must be longer than zero")
     return seconds
 
 

@@ -19,6 +19,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from tuning.campaign import cluster
+from tuning.campaign.capacity import DEFAULT_CAPACITY_WAIT_S, CapacityWatch
 from tuning.campaign.control import stop_on_sigterm, write_control
 from tuning.campaign.export import best_row, export_config
 from tuning.campaign.paths import RunsFolder, timestamped
@@ -88,7 +89,8 @@ class EpochBudget(tune.Stopper):
 
 
 def _trainable(state: CampaignState):
-    context = TrialContext(campaign=state.name, data=state.data, storage=state.storage)
+    context = TrialContext(campaign=state.name, data=state.data, storage=state.storage,
+                           capacity_wait_s=state.capacity_wait_s)
     return tune.with_resources(tune.with_parameters(run_trial, space=state.space, context=context),
                                cluster.trial_function_resources(state.space.base_config()))
 
@@ -109,8 +111,9 @@ def _run_config(state: CampaignState, verbose: int, display: list[ProgressDispla
     cfg = state.space.base_config()
     in_process = cluster.runs_in_trial_process(cfg)
     return tune.RunConfig(
-        name=state.tune_name, storage_path=state.storage, callbacks=[TrialLogger(_campaign_runs(state)),
-                                                                     *_plot_refresher(state), *display],
+        name=state.tune_name, storage_path=state.storage,
+        callbacks=[TrialLogger(_campaign_runs(state)), *_plot_refresher(state), *display,
+                   CapacityWatch(state.space.trial_config, state.name, state.capacity_wait_s)],
         verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
         stop=EpochBudget(state.space.max_total_epochs) if state.space.max_total_epochs else None,
         failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
@@ -131,12 +134,15 @@ def _plot_refresher(state: CampaignState) -> list[StudyPlotsRefresher]:
 def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str | None = None,
                  address: str | None = None, num_cpus: int | None = None, storage: str | None = None,
                  stores: Stores | None = None, top_level_runs: bool = False, time_budget_s: float | None = None,
-                 verbose: int = 0, show_progress: bool = False) -> CampaignResult:
+                 capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S, verbose: int = 0,
+                 show_progress: bool = False) -> CampaignResult:
     """Run ``space`` as a Ray Tune campaign and export its best config.
 
     ``storage`` (default ``RUNS_DIR/ray``) holds Ray's results and checkpoints: on a
     multi-node cluster, a shared path or a URI (``s3://...``) every node can reach.
     ``stores``: the MLflow and Optuna stores (default: SQLite files under ``runs_dir``).
+    ``capacity_wait_s``: how long a multi-worker trial that the live nodes cannot hold any
+    more (a node lost) waits for room before it ends as ``no_capacity`` (resumable).
     ``time_budget_s``: launch no trial after this long (running ones finish).  Everything
     that can fail on bad input (config, data, MLflow store, resources) is checked before the
     first trial starts.  ``dualtune stop``, SIGINT or SIGTERM stop it resumably.
@@ -157,12 +163,13 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     _check_name_free(client, experiment_id, stores, campaign)
     with terminal:
         cluster.connect(address, num_cpus)
-        cluster.check_fits(base_cfg)
+        cluster.check_fits_or_warn(base_cfg)
         data = prepare_data(base_cfg, runs.data_dir)
         parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space,
                                                                      _provenance(data))
         state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
-                              parent_run_id=parent_run_id, storage=_storage_location(storage, runs), stores=stores)
+                              parent_run_id=parent_run_id, storage=_storage_location(storage, runs), stores=stores,
+                              capacity_wait_s=capacity_wait_s)
         state.save()
         return _fit_new_experiment(state, space, time_budget_s, verbose, started, extending=False,
                                    display=_display(space, show_progress))
@@ -237,14 +244,15 @@ def _warn_ablations(space: SearchSpace) -> None:
 
 def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: str | None = None,
                     num_cpus: int | None = None, retry_errored: bool = False, time_budget_s: float | None = None,
-                    stores: Stores | None = None, verbose: int = 0, show_progress: bool = False) -> CampaignResult:
+                    stores: Stores | None = None, capacity_wait_s: float | None = None, verbose: int = 0,
+                    show_progress: bool = False) -> CampaignResult:
     """Continue a campaign whose driver stopped: finished trials are kept, unfinished ones
     resume from their checkpoints (errored ones too with ``retry_errored``), and each trial
     keeps its one MLflow run.  (Tune restores the first run's callbacks: its progress display
     shows again if that run had one.)  ``stores``: where the campaign's stores are now, if
-    they moved."""
+    they moved; ``capacity_wait_s``: a new wait for room on the live nodes."""
     started = time.perf_counter()
-    state = _load_state(runs_dir, campaign, stores)
+    state = _load_state(runs_dir, campaign, stores, capacity_wait_s)
     with _terminal(state.runs, campaign, verbose, show_progress):
         cluster.connect(address, num_cpus)
         _reopen_parent_run(state)
@@ -258,12 +266,13 @@ def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: st
 
 def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "runs", *, address: str | None = None,
                     num_cpus: int | None = None, time_budget_s: float | None = None, stores: Stores | None = None,
-                    verbose: int = 0, show_progress: bool = False) -> CampaignResult:
+                    capacity_wait_s: float | None = None, verbose: int = 0,
+                    show_progress: bool = False) -> CampaignResult:
     """Add ``num_samples`` trials to a finished campaign: the same Optuna study (its sampler
     learns from every earlier trial and does not replay its first draws), the same MLflow
     parent run, one more Tune experiment in the campaign's state."""
     started = time.perf_counter()
-    state = _load_state(runs_dir, campaign, stores)
+    state = _load_state(runs_dir, campaign, stores, capacity_wait_s)
     if not state.space.params or state.space.sampler == "grid":
         raise ConfigError(f"campaign {campaign!r} searches nothing more (a grid, or no parameters): "
                           "it has run its whole space")
@@ -280,11 +289,14 @@ def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "run
                                    display=_display(space, show_progress))
 
 
-def _load_state(runs_dir: str | Path, campaign: str, stores: Stores | None) -> CampaignState:
-    """The campaign's saved state, with its stores moved to ``stores`` (saved) when given."""
+def _load_state(runs_dir: str | Path, campaign: str, stores: Stores | None,
+                capacity_wait_s: float | None = None) -> CampaignState:
+    """The campaign's saved state, with its stores and capacity wait changed (and saved) when given."""
     state = CampaignState.load(RunsFolder(Path(runs_dir)), campaign)
-    if stores is not None and stores != state.stores:
-        state = dataclasses.replace(state, stores=stores)
+    changed = {"stores": stores, "capacity_wait_s": capacity_wait_s}
+    changed = {k: v for k, v in changed.items() if v is not None and v != getattr(state, k)}
+    if changed:
+        state = dataclasses.replace(state, **changed)
         state.save()
     return state
 

@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from tuning.campaign.results import trial_status
+from tuning.campaign.capacity import NO_CAPACITY
+from tuning.campaign.results import error_text, trial_status
 
-ENDED = ("completed", "early_stopped", "diverged", "failed")
+ENDED = ("completed", "early_stopped", "diverged", "failed", NO_CAPACITY)
 
 
 @dataclass
@@ -112,7 +113,7 @@ class ProgressDisplay(tune.Callback):
 
     def _ended(self, trial, errored: bool) -> None:
         self.progress.running.discard(trial.trial_id)
-        status = trial_status(self.last_results.get(trial.trial_id), errored)
+        status = trial_status(self.last_results.get(trial.trial_id), errored, error_text(trial) if errored else None)
         self.progress.ended[trial.trial_id] = status
         self._show(event=f"trial {trial.trial_id} {status.replace('_', ' ')}")
 
@@ -138,10 +139,32 @@ class ProgressDisplay(tune.Callback):
 
 
 @contextlib.contextmanager
+def _ray_driver_messages_to(log) -> Iterator[None]:
+    """Ray's driver prints the cluster's error messages ("(raylet) The node ... has been
+    marked dead ...") with ``print_to_stdstream`` on stdout, where dualtune's progress goes;
+    send them to ``log`` instead."""
+    import ray._private.worker as ray_worker
+
+    original = ray_worker.print_to_stdstream
+
+    def to_log(data, ignore_prefix: bool) -> None:
+        log.write("".join(f"({data.get('pid')}) {line}\n" for line in data.get("lines", [])))
+        log.flush()
+
+    ray_worker.print_to_stdstream = to_log
+    try:
+        yield
+    finally:
+        ray_worker.print_to_stdstream = original
+
+
+@contextlib.contextmanager
 def library_output_to(log_file: Path | None) -> Iterator[None]:
     """While a campaign runs, send everything written to this process's stderr (Ray's and
-    FFCV's chatter, Optuna's and MLflow's info logs) to ``log_file``, and dualtune's own
-    warnings to the real stderr.  With ``log_file`` None (``-v``) nothing is redirected."""
+    FFCV's chatter, Optuna's and MLflow's info logs) and the cluster's messages Ray prints
+    on the driver's stdout (a node marked dead, an actor lost) to ``log_file``, and
+    dualtune's own warnings to the real stderr.  With ``log_file`` None (``-v``) nothing
+    is redirected."""
     if log_file is None:
         yield
         return
@@ -154,7 +177,7 @@ def library_output_to(log_file: Path | None) -> Iterator[None]:
     logger = logging.getLogger("dualtune")
     logger.addHandler(ours)
     logger.propagate = False
-    with open(log_file, "a") as log:
+    with open(log_file, "a") as log, _ray_driver_messages_to(log):
         os.dup2(log.fileno(), 2)
         try:
             yield

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuning.campaign.capacity import NO_CAPACITY, is_no_capacity
 from tuning.run.checkpoints import newest_checkpoint
 
 ENDED_STATES = {"TERMINATED", "ERROR"}
@@ -16,14 +17,27 @@ STOPPED = "stopped"  # an unfinished trial of a stopped campaign: resumable
 SUMMARY_METRICS = ("online_top1", "linear_probe_top1", "knn_top1", "loss", "epoch")
 
 
-def trial_status(last_result: dict[str, Any] | None, errored: bool) -> str:
-    """completed / early_stopped / diverged / failed, from how the trial ended."""
+def trial_status(last_result: dict[str, Any] | None, errored: bool, error_text: str | None = None) -> str:
+    """completed / early_stopped / diverged / failed / no_capacity (its workers found no room
+    on the live nodes in time: resumable), from how the trial ended."""
     if errored:
-        return "failed"
+        return NO_CAPACITY if is_no_capacity(error_text) else "failed"
     status = (last_result or {}).get("status")
     if status in ("completed", "diverged"):
         return status
     return "early_stopped"
+
+
+def error_text(trial) -> str | None:
+    """A Tune trial's recorded error, as text: its local error file (written before Tune's
+    callbacks hear of the error), else the copy in storage; None when none can be read."""
+    if trial.error_file and Path(trial.error_file).is_file():
+        return Path(trial.error_file).read_text()
+    try:
+        error = trial.get_error()
+    except Exception:  # an unreadable error file must not break a callback
+        return None
+    return str(error) if error is not None else None
 
 
 @dataclass
@@ -47,7 +61,7 @@ class TrialRecord:
         if not self.ended:
             return STOPPED
         finished = self.last.get("status") in ("completed", "diverged")  # a retried trial may keep an old error
-        return trial_status(self.last, self.error is not None and not finished)
+        return trial_status(self.last, self.error is not None and not finished, self.error)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuning.campaign.capacity import DEFAULT_CAPACITY_WAIT_S
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.stores import Stores
@@ -24,6 +25,7 @@ class CampaignState:
     parent_run_id: str | None  # None: the trials are top-level runs (dualtune pretrain)
     storage: str  # Ray Tune/Train results and checkpoints: a path or URI every node can reach
     stores: Stores  # its MLflow tracking store and Optuna storage
+    capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S  # how long a trial waits for room on the live nodes
     extensions: int = 0  # Tune experiments added by --extend, after the first
 
     @property
@@ -46,7 +48,8 @@ class CampaignState:
         self.runs.state_file(self.name).write_text(json.dumps(
             {"space": self.space.model_dump(mode="json"), "data": dataclasses.asdict(self.data),
              "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id, "storage": self.storage,
-             "stores": self.stores.to_dict(), "extensions": self.extensions}))
+             "stores": self.stores.to_dict(), "capacity_wait_s": self.capacity_wait_s,
+             "extensions": self.extensions}))
 
     @classmethod
     def load(cls, runs: RunsFolder, name: str) -> CampaignState:
@@ -57,7 +60,9 @@ class CampaignState:
         return cls(name=name, space=SearchSpace.model_validate(state["space"]), runs=runs,
                    data=PreparedData(**state["data"]), experiment_id=state["experiment_id"],
                    parent_run_id=state["parent_run_id"], storage=state["storage"],
-                   stores=Stores.from_dict(state.get("stores"), runs), extensions=state.get("extensions", 0))
+                   stores=Stores.from_dict(state.get("stores"), runs),
+                   capacity_wait_s=state.get("capacity_wait_s", DEFAULT_CAPACITY_WAIT_S),
+                   extensions=state.get("extensions", 0))
 
 
 def command_stores(runs: RunsFolder, tracking_uri: str | None, optuna_storage: str | None,

@@ -20,7 +20,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from tuning.campaign.results import STOPPED, TrialRecord, TrialRow, trial_status
+from tuning.campaign.capacity import NO_CAPACITY, resume_command
+from tuning.campaign.results import STOPPED, TrialRecord, TrialRow, error_text, trial_status
 from tuning.campaign.space import VARIANT, SearchSpace
 from tuning.campaign.stores import Stores
 from tuning.config import PretrainConfig, dump_config, flatten
@@ -47,6 +48,7 @@ class Tags:
 
 
 CHECKPOINT_ANALYSES = ("eval", "duality", "analysis")  # prefixes of what is logged later on a trial's saved checkpoint
+RUN_STATUS = {"failed": "FAILED", NO_CAPACITY: "KILLED"}  # MLflow's run status of an ended trial (else FINISHED)
 MAX_METRICS_PER_BATCH = 1000  # MLflow refuses larger log_batch requests
 NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
@@ -160,8 +162,11 @@ class CampaignRuns:
         now).  A run already ended so keeps its end time: a later sync does not stretch the
         trial's duration to the campaign's end."""
         client = self.client
-        client.log_batch(run_id, tags=[RunTag(Tags.STATUS, status)])
-        run_status = "FAILED" if status == "failed" else "FINISHED"
+        tags = [RunTag(Tags.STATUS, status)]
+        if status == NO_CAPACITY:
+            tags.append(RunTag(Tags.RESUME, resume_command(self.campaign)))
+        client.log_batch(run_id, tags=tags)
+        run_status = RUN_STATUS.get(status, "FINISHED")
         if client.get_run(run_id).info.status != run_status:
             client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
 
@@ -218,7 +223,7 @@ class TrialLogger(tune.Callback):
         self._write(trial, lambda run_id: self.runs.log_results(run_id, [result]))
 
     def _finish(self, trial, errored: bool):
-        status = trial_status(self.last_results.get(trial.trial_id), errored)
+        status = trial_status(self.last_results.get(trial.trial_id), errored, error_text(trial) if errored else None)
         self._write(trial, lambda run_id: self.runs.close(run_id, status))
 
     def on_trial_complete(self, iteration, trials, trial, **info):

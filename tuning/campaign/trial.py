@@ -20,6 +20,7 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 from torch import nn
 
+from tuning.campaign.capacity import DEFAULT_CAPACITY_WAIT_S, fit_while_it_fits
 from tuning.campaign.cluster import runs_in_trial_process
 from tuning.campaign.space import SearchSpace
 from tuning.config import PretrainConfig
@@ -36,6 +37,7 @@ class TrialContext:
     campaign: str
     data: PreparedData
     storage: str
+    capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S  # how long a worker group waits for room before the trial ends
 
 
 class TuneTrialSession:
@@ -93,4 +95,4 @@ def run_trial(sampled: dict[str, Any], *, space: SearchSpace, context: TrialCont
     trial_id = tune.get_context().get_trial_id()
     trainer = build_trainer(cfg, request, f"{context.campaign}-{trial_id}", context.storage,
                             callbacks=[TuneReportCallback()])
-    trainer.fit()
+    fit_while_it_fits(trainer, cfg, context.capacity_wait_s)

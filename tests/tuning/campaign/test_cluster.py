@@ -6,14 +6,17 @@ from pathlib import Path
 import pytest
 
 from tests.ray_nodes import ray_head
-from tuning.campaign.cluster import check_fits, code_runtime_env, trial_demand
+from tuning.campaign.cluster import check_fits, code_runtime_env, trial_demand, trial_function_resources
 from tuning.config import validate_config
 
 
 def test_trial_demand_counts_workers_and_the_tune_function():
     cfg = validate_config({"resources": {"workers": 4, "cpus_per_worker": 2, "gpus_per_worker": 1},
                            "data": {"batch_size": 256}})
-    assert trial_demand(cfg) == {"CPU": 8.01, "GPU": 4}
+    assert trial_demand(cfg) == {"CPU": 8, "GPU": 4}  # the coordinator takes no CPU, on the head node
+    assert trial_function_resources(cfg) == {"cpu": 0.0, "node:__internal_head__": 0.001}
+    alone = validate_config({"resources": {"workers": 1, "cpus_per_worker": 2}})
+    assert trial_function_resources(alone) == {"cpu": 2, "gpu": 0} and trial_demand(alone) == {"CPU": 2, "GPU": 0}
 
 
 def test_gpus_on_a_cpu_cluster_are_refused(ray_cluster):
@@ -38,9 +41,9 @@ def test_a_trial_that_fits_the_nodes_passes():
 
 @pytest.mark.parametrize("cfg,message", [
     (_cfg(1, 3.0), "one worker needs 3 CPU and 0 GPU on one node, but the largest node has 2 CPU"),
-    (_cfg(2, 1.5, "STRICT_PACK"), "STRICT_PACK puts the whole trial .3.01 CPU, 0 GPU. on one node"),
+    (_cfg(2, 1.5, "STRICT_PACK"), "STRICT_PACK puts the whole trial .3 CPU, 0 GPU. on one node"),
     (_cfg(3, 1.0, "STRICT_SPREAD"), "STRICT_SPREAD puts each of the 3 workers on its own node, and only 2"),
-    (_cfg(3, 1.5), "one trial needs 4.51 CPU .* but the cluster has 4"),
+    (_cfg(3, 1.5), "one trial needs 4.5 CPU .* but the cluster has 4"),
 ])
 def test_a_trial_no_node_can_hold_is_refused_though_the_sum_may_suffice(cfg, message):
     with pytest.raises(RuntimeError, match=message):

@@ -1,0 +1,126 @@
+"""Losing a node mid-campaign, on a real two-node Ray cluster (a head and a worker node, each
+its own `ray start` process group with 2 CPUs; the worker node is killed with SIGKILL, as a
+machine that goes away):
+
+- a trial on the lost node resumes from its last checkpoint on the surviving node and
+  finishes; one MLflow run per trial, Optuna's record complete;
+- a trial the survivors cannot hold is announced in one line, waits --capacity-wait, ends as
+  no_capacity (its run KILLED, with the command that continues it), the campaign goes on and
+  ends; once a node is back, --resume --retry-errored finishes it.
+
+Ray's own messages about the lost node stay in the campaign's driver.log."""
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.ray_nodes import kill_node, nodes_running, ray_head, worker_node
+from tuning.campaign.tracking import Tags
+
+pytestmark = pytest.mark.slow
+RAY_INTERNALS = ("(raylet)", "Traceback", "ActorDiedError", "ActorUnavailableError", "marked dead")
+
+
+def _space(path, name, resources, epochs):
+    path.write_text(yaml.safe_dump({
+        "name": name, "base": "digits-simclr", "num_samples": 2, "max_concurrent_trials": 2, "seed": 1,
+        "scheduler": {"type": "fifo"},
+        "overrides": {"schedule.epochs": epochs, "data.batch_size": 128, "probe.offline_epochs": 2,
+                      "probe.knn": False, **{f"resources.{k}": v for k, v in resources.items()}},
+        "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}}}))
+    return path
+
+
+def _reported_epochs(db) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return con.execute("select count(*) from metrics where key = 'online_top1'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _tune(head, runs, *args):
+    return [sys.executable, "-m", "tuning.cli", "tune", "--address", head.address, "--runs-dir", str(runs), *args]
+
+
+def _kill_when(node, driver, ready, wait_s=300):
+    deadline = time.time() + wait_s
+    while time.time() < deadline and driver.poll() is None:
+        if ready():
+            kill_node(node)
+            return
+        time.sleep(1)
+    pytest.fail("the campaign never reached the moment to lose the node")
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    with ray_head(tmp_path_factory.mktemp("head"), num_cpus=2, dashboard=True) as started:
+        yield started
+
+
+def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head, tmp_path):
+    space = _space(tmp_path / "loss.yaml", "loss", {"workers": 1, "cpus_per_worker": 1.5}, epochs=5)
+    runs = tmp_path / "runs"
+    with worker_node(head, 2, tmp_path / "worker.log") as node:
+        driver = subprocess.Popen(_tune(head, runs, "--space", space, "--name", "loss"), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        # one trial a node (1.5 of each node's 2 CPUs), both past a checkpoint: then the worker node goes
+        _kill_when(node, driver, lambda: len(nodes_running(head, "ImplicitFunc")) == 2
+                   and _reported_epochs(runs / "mlflow.db") >= 2)
+        output = driver.communicate(timeout=600)[0]
+    assert driver.returncode == 0, output[-4000:]
+    assert not [word for word in RAY_INTERNALS if word in output], output[-4000:]
+
+    trials = sorted((runs / "ray" / "loss").glob("run_trial_*"))
+    epochs, pids = {}, {}
+    for trial in trials:
+        results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+        epochs[trial.name], pids[trial.name] = [r["epoch"] for r in results], {r["pid"] for r in results}
+    assert all(e == [1, 2, 3, 4, 5] for e in epochs.values()), epochs  # each epoch trained once: no restart at 1
+    assert sorted(len(p) for p in pids.values()) == [1, 2], pids  # the lost one went on in a new process
+
+    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("loss").experiment_id
+    trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
+    assert len(trial_runs) == 2 and {r.data.tags[Tags.STATUS] for r in trial_runs} == {"completed"}
+    study = optuna.load_study(study_name="loss", storage=f"sqlite:///{runs / 'optuna.db'}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert "marked dead" in (runs / "loss" / "driver.log").read_text()  # Ray's words, kept for who wants them
+
+
+def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes_later(head, tmp_path):
+    space = _space(tmp_path / "spread.yaml", "spread",
+                   {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"}, epochs=3)
+    runs = tmp_path / "runs"
+    with worker_node(head, 2, tmp_path / "worker.log") as node:
+        driver = subprocess.Popen(_tune(head, runs, "--space", space, "--name", "spread", "--capacity-wait", "20s"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _kill_when(node, driver, lambda: _reported_epochs(runs / "mlflow.db") >= 1)
+        output = driver.communicate(timeout=600)[0]
+    assert driver.returncode == 0, output[-4000:]
+    assert not [word for word in RAY_INTERNALS if word in output], output[-4000:]
+    notices = [line for line in output.splitlines() if "no longer fits the live nodes" in line]
+    assert notices and "STRICT_SPREAD" in notices[0] and "waits up to 20 s" in notices[0], output[-4000:]
+    assert "--resume spread --retry-errored" in notices[0]
+
+    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("spread").experiment_id
+    trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
+    assert {r.data.tags[Tags.STATUS] for r in trial_runs} == {"no_capacity"}
+    assert {r.info.status for r in trial_runs} == {"KILLED"}
+    assert {r.data.tags[Tags.RESUME] for r in trial_runs} == {"dualtune tune --resume spread --retry-errored"}
+
+    with worker_node(head, 2, tmp_path / "worker-again.log"):  # capacity is back
+        resumed = subprocess.run(_tune(head, runs, "--resume", "spread", "--retry-errored"), capture_output=True,
+                                 text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-2000:]
+    finished = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
+    assert len(finished) == 2 and {r.data.tags[Tags.STATUS] for r in finished} == {"completed"}
+    assert all(Tags.RESUME not in r.data.tags for r in finished)
