@@ -47,9 +47,12 @@ def _wait_until_started(node: subprocess.Popen, log: Path, wait_s: float = 120) 
 
 
 def _start(args: list[str], log: Path, env: dict[str, str] | None) -> subprocess.Popen:
+    """``ray start`` with token authentication, as Ray sets up a cluster by default: every node
+    and every driver here (dualtune finds ~/.ray/auth_token) use the same token."""
+    subprocess.run([RAY, "get-auth-token", "--generate"], capture_output=True, check=True)  # kept if there
     return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args],
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, **FAST_FAILURE_DETECTION, **(env or {})})
+                            env={**os.environ, **FAST_FAILURE_DETECTION, "RAY_AUTH_MODE": "token", **(env or {})})
 
 
 def _stop(process: subprocess.Popen) -> None:
