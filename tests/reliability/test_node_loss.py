@@ -66,7 +66,7 @@ def head(tmp_path_factory):
 
 
 def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head, tmp_path):
-    space = _space(tmp_path / "loss.yaml", "loss", {"workers": 1, "cpus_per_worker": 1.5}, epochs=5)
+    space = _space(tmp_path / "loss.yaml", "loss", {"workers": 1, "cpus_per_worker": 1.5}, epochs=3)
     runs = tmp_path / "runs"
     with worker_node(head, 2, tmp_path / "worker.log") as node:
         driver = subprocess.Popen(_tune(head, runs, "--space", space, "--name", "loss"), stdout=subprocess.PIPE,
@@ -83,7 +83,7 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head
     for trial in trials:
         results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
         epochs[trial.name], pids[trial.name] = [r["epoch"] for r in results], {r["pid"] for r in results}
-    assert all(e == [1, 2, 3, 4, 5] for e in epochs.values()), epochs  # each epoch trained once: no restart at 1
+    assert all(e == [1, 2, 3] for e in epochs.values()), epochs  # each epoch trained once: no restart at 1
     assert sorted(len(p) for p in pids.values()) == [1, 2], pids  # the lost one went on in a new process
 
     client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
@@ -97,17 +97,17 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head
 
 def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes_later(head, tmp_path):
     space = _space(tmp_path / "spread.yaml", "spread",
-                   {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"}, epochs=3)
+                   {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"}, epochs=2)
     runs = tmp_path / "runs"
     with worker_node(head, 2, tmp_path / "worker.log") as node:
-        driver = subprocess.Popen(_tune(head, runs, "--space", space, "--name", "spread", "--capacity-wait", "20s"),
+        driver = subprocess.Popen(_tune(head, runs, "--space", space, "--name", "spread", "--capacity-wait", "10s"),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         _kill_when(node, driver, lambda: _reported_epochs(runs / "mlflow.db") >= 1)
         output = driver.communicate(timeout=600)[0]
     assert driver.returncode == 0, output[-4000:]
     assert not [word for word in RAY_INTERNALS if word in output], output[-4000:]
     notices = [line for line in output.splitlines() if "no longer fits the live nodes" in line]
-    assert notices and "STRICT_SPREAD" in notices[0] and "waits up to 20 s" in notices[0], output[-4000:]
+    assert notices and "STRICT_SPREAD" in notices[0] and "waits up to 10 s" in notices[0], output[-4000:]
     assert "--resume spread --retry-errored" in notices[0]
 
     client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
