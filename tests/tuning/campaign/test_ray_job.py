@@ -50,7 +50,7 @@ def test_the_readmes_job_line_runs_a_campaign_whose_records_land_where_the_readm
             command = [placeholders.get(word, word) for word in line]
             command[0] = str(Path(sys.executable).with_name("ray"))
             job = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900,
-                                 env={**os.environ, "RAY_AUTH_MODE": "token"})  # the cluster's token, as the README says
+                                 env={**os.environ, "RAY_AUTH_MODE": "token"})  # as the README says
             assert job.returncode == 0, job.stdout[-4000:] + job.stderr[-2000:]
             assert "succeeded" in job.stdout.lower(), job.stdout[-4000:]
             assert f"MLflow tracking URI: {server}" in job.stdout
