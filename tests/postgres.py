@@ -8,18 +8,15 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, serving
 
 USER = "dualtune"
 
@@ -88,23 +85,10 @@ def postgres_cluster(databases: tuple[str, ...] = ("mlflow", "optuna")):
 def mlflow_server(postgres: Postgres, artifacts: Path, wait_s: float = 180):
     """``mlflow server`` with its runs in PostgreSQL database ``mlflow`` and artifacts proxied
     to the folder ``artifacts``; yields its URL once /health answers."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", postgres.url("mlflow"),
-         "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=postgres.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + wait_s
-        while time.time() < deadline and server.poll() is None:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=5)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail(f"mlflow server on PostgreSQL did not answer within {wait_s:.0f} s (exit {server.poll()})")
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", postgres.url("mlflow"),
+                "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port),
+                "--workers", "1"]
+
+    with serving(command, "/health", "mlflow server on PostgreSQL", env=postgres.env(), wait_s=wait_s) as (url, _):
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
