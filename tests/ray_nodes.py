@@ -73,8 +73,9 @@ def ray_head(log_dir: Path, num_cpus: int, dashboard: bool = False, env: dict[st
     args = ["--head", f"--port={port}", f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}"]
     dashboard_url = None
     if dashboard:
-        dashboard_port = free_port()
-        args += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
+        dashboard_port, agent_port = free_port(), free_port()
+        args += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+                 f"--dashboard-agent-listen-port={agent_port}"]
         dashboard_url = f"http://127.0.0.1:{dashboard_port}"
     log = log_dir / "head.log"
     head = _start(args, log, env)
@@ -118,6 +119,27 @@ def kill_node(node: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(node.pid, signal.SIGKILL)
     node.wait(timeout=30)
+
+
+def wait_for_jobs_api(head: Head, wait_s: float = 120) -> None:
+    """Until the head takes jobs: its dashboard answers before the agent that runs them has
+    registered ("No available agent to submit job")."""
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    client = JobSubmissionClient(head.dashboard)
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            job = client.submit_job(entrypoint="true")
+        except RuntimeError:
+            time.sleep(1)
+            continue
+        while client.get_job_status(job) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+            time.sleep(0.5)
+        return
+    pytest.fail(f"the Ray head at {head.dashboard} took no job within {wait_s:.0f} s")
 
 
 def nodes_running(head: Head, class_name: str) -> dict[str, set[int]]:

@@ -8,7 +8,8 @@ machine that goes away):
   no_capacity (its run KILLED, with the command that continues it), the campaign goes on and
   ends; once a node is back, --resume --retry-errored finishes it.
 
-Ray's own messages about the lost node stay in the campaign's driver.log."""
+Ray's own messages about the lost node stay in the campaign's driver.log.  The driver joins
+the cluster with --address, shipping this checkout to the nodes."""
 import json
 import sqlite3
 import subprocess
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.slow
 RAY_INTERNALS = ("(raylet)", "Traceback", "ActorDiedError", "ActorUnavailableError", "marked dead")
 
 
-def _space(path, name, resources, epochs):
+def _space(path, name, resources, epochs, trials):
     path.write_text(yaml.safe_dump({
-        "name": name, "base": "digits-simclr", "num_samples": 2, "max_concurrent_trials": 2, "seed": 1,
+        "name": name, "base": "digits-simclr", "num_samples": trials, "max_concurrent_trials": 2, "seed": 1,
         "scheduler": {"type": "fifo"},
         "overrides": {"schedule.epochs": epochs, "data.batch_size": 128, "probe.offline_epochs": 2,
                       "probe.knn": False, **{f"resources.{k}": v for k, v in resources.items()}},
@@ -67,7 +68,7 @@ def head(tmp_path_factory):
 
 
 def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head, tmp_path):
-    space = _space(tmp_path / "loss.yaml", "loss", {"workers": 1, "cpus_per_worker": 1.5}, epochs=3)
+    space = _space(tmp_path / "loss.yaml", "loss", {"workers": 1, "cpus_per_worker": 1.5}, epochs=3, trials=2)
     runs = tmp_path / "runs"
     with worker_node(head, 2, tmp_path / "worker.log") as node:
         driver = subprocess.Popen(_tune(head, runs, "--space", space, "--name", "loss"), stdout=subprocess.PIPE,
@@ -94,11 +95,14 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head
     study = optuna.load_study(study_name="loss", storage=f"sqlite:///{runs / 'optuna.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert "marked dead" in (runs / "loss" / "driver.log").read_text()  # Ray's words, kept for who wants them
+    shipped = list(head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/campaign/trial.py"))
+    assert shipped and not (shipped[0].parents[2] / ".venv").exists()  # this checkout, without its environment
 
 
 def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes_later(head, tmp_path):
     space = _space(tmp_path / "spread.yaml", "spread",
-                   {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"}, epochs=2)
+                   {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"}, epochs=2,
+                   trials=1)
     runs = tmp_path / "runs"
     with worker_node(head, 2, tmp_path / "worker.log") as node:
         driver = subprocess.Popen(_tune(head, runs, "--space", space, "--name", "spread", "--capacity-wait", "10s"),
@@ -123,5 +127,5 @@ def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes
                                  text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-2000:]
     finished = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
-    assert len(finished) == 2 and {r.data.tags[Tags.STATUS] for r in finished} == {"completed"}
+    assert len(finished) == 1 and {r.data.tags[Tags.STATUS] for r in finished} == {"completed"}
     assert all(Tags.RESUME not in r.data.tags for r in finished)

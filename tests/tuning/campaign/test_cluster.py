@@ -1,11 +1,8 @@
 """Trial resources, the check that a trial fits before launch, and joining a running cluster."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.ray_nodes import ray_head
 from tuning.campaign.cluster import check_fits, code_runtime_env, trial_demand, trial_function_resources
 from tuning.config import validate_config
 
@@ -85,20 +82,3 @@ def test_the_code_ships_from_this_checkout_without_the_environment():
     env = code_runtime_env()
     assert Path(env["working_dir"], "tuning", "campaign", "trial.py").is_file()
     assert {".venv/", "runs/", "*.beton"} <= set(env["excludes"])
-
-
-@pytest.mark.slow
-def test_a_run_joins_a_separate_cluster_and_its_workers_get_the_code(tmp_path):
-    """A cluster started with `ray start --head` in its own process group and temp folder (as on
-    a head node), then `dualtune pretrain --address`: the run completes, and the cluster unpacked
-    this checkout as the workers' working_dir, without the virtual environment."""
-    with ray_head(tmp_path, num_cpus=3) as head:
-        port = head.address.rsplit(":", 1)[1]
-        run = subprocess.run([sys.executable, "-m", "tuning.cli", "pretrain", "--preset", "digits-simclr",
-                              "--workers", "1", "--epochs", "1", "--address", f"127.0.0.1:{port}",
-                              "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=400)
-        assert run.returncode == 0, run.stdout + run.stderr + head.log.read_text()
-        assert "completed" in run.stdout
-        shipped = list(head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/campaign/trial.py"))
-        assert shipped, "the cluster did not receive this checkout"
-        assert not (shipped[0].parent.parent / ".venv").exists()

@@ -19,7 +19,8 @@ def test_progress_counts_trials_epochs_and_the_best(capsys):
     display.on_trial_result(0, [], b, {"epoch": 1, "online_top1": 60.0})
     display.on_trial_complete(0, [], b)  # ended after one epoch without "completed": ASHA stopped it
     progress = display.progress
-    assert progress.counts() == {"running": 1, "completed": 0, "early_stopped": 1, "diverged": 0, "failed": 0}
+    assert progress.counts() == {"running": 1, "completed": 0, "early_stopped": 1, "diverged": 0, "failed": 0,
+                                 "no_capacity": 0}
     assert sum(progress.epochs.values()) == 3 and progress.best == (60.0, "b")
     assert 0 < progress.eta_s() and progress.budget == 40
     line = capsys.readouterr().out.strip().splitlines()[-1]  # not a terminal: plain lines

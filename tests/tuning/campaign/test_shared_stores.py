@@ -18,7 +18,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.postgres import mlflow_server, postgres_cluster
-from tests.ray_nodes import ray_head
+from tests.ray_nodes import ray_head, wait_for_jobs_api
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.tracking import Tags
 from tuning.config import load_config
@@ -53,6 +53,7 @@ def test_the_readmes_job_and_a_second_campaign_share_a_postgres_backed_server_an
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         stores = ["--tracking-uri", server, "--optuna-storage", postgres.url("optuna")]
         with ray_head(tmp_path, num_cpus=4, dashboard=True, env=node_env) as head:
+            wait_for_jobs_api(head)
             placeholders = {"http://HEAD:8265": head.dashboard, "simclr_careful": str(space),
                             "s3://bucket/dualtune": str(tmp_path / "ray"), "/shared/dualtune": str(shared),
                             "http://MLFLOW:5000": server, "postgresql://dualtune@DB/optuna": postgres.url("optuna")}
