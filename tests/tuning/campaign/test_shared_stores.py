@@ -25,7 +25,7 @@ from tuning.config import load_config
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
-SPACE = {"name": "team", "base": "digits-simclr", "num_samples": 2, "max_concurrent_trials": 1, "seed": 3,
+SPACE = {"name": "team", "base": "digits-simclr", "num_samples": 1, "max_concurrent_trials": 1, "seed": 3,
          "scheduler": {"type": "fifo"},
          "overrides": {"schedule.epochs": 2, "data.batch_size": 128, "probe.offline_epochs": 2, "probe.knn": False,
                        "resources.workers": 1},
@@ -81,8 +81,8 @@ def test_the_readmes_job_and_a_second_campaign_share_a_postgres_backed_server_an
         trials = [r for r in runs if Tags.TRIAL_ID in r.data.tags]
         parents = [r for r in runs if Tags.TRIAL_ID not in r.data.tags]
         assert sorted(r.data.tags[Tags.CAMPAIGN] for r in parents) == sorted([ana, "ben"])
-        assert sorted(r.data.tags[Tags.CAMPAIGN] for r in trials) == sorted([ana, ana, "ben", "ben"])
-        assert len({r.data.tags[Tags.RUN_NAME] for r in runs}) == 6  # no two runs share a name
+        assert sorted(r.data.tags[Tags.CAMPAIGN] for r in trials) == sorted([ana, "ben"])
+        assert len({r.data.tags[Tags.RUN_NAME] for r in runs}) == 4  # no two runs share a name
         for run in trials:
             assert run.info.status == "FINISHED" and run.data.tags[Tags.STATUS] == "completed"
             parent = next(p for p in parents if p.info.run_id == run.data.tags[Tags.PARENT_RUN])
@@ -95,7 +95,7 @@ def test_the_readmes_job_and_a_second_campaign_share_a_postgres_backed_server_an
         assert sorted(optuna.get_all_study_names(storage)) == sorted([ana, "ben"])
         for name in (ana, "ben"):
             study = optuna.load_study(study_name=name, storage=storage)
-            assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+            assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
 
         best = (shared / ana / "best_config.yaml").read_text()
         assert f"# tracking_uri: {server}" in best and f"# optuna_storage: {postgres.url('optuna')}" in best
@@ -107,10 +107,10 @@ def test_the_readmes_job_and_a_second_campaign_share_a_postgres_backed_server_an
         status = subprocess.run(_cli("status", ana, "--format", "json", "--runs-dir", elsewhere),
                                 capture_output=True, text=True, env={**postgres.env(), "MLFLOW_TRACKING_URI": server})
         assert status.returncode == 0, status.stdout + status.stderr
-        assert sorted(t["status"] for t in json.loads(status.stdout)) == ["completed", "completed"]
+        assert [t["status"] for t in json.loads(status.stdout)] == ["completed"]
         recorded = subprocess.run(_cli("status", "ben", "--runs-dir", tmp_path / "ben"), capture_output=True,
                                   text=True, env=postgres.env())  # no flag: the campaign recorded its stores
-        assert recorded.returncode == 0 and "campaign ben: 2 trials" in recorded.stdout, recorded.stdout
+        assert recorded.returncode == 0 and "campaign ben: 1 trials" in recorded.stdout, recorded.stdout
         exported = subprocess.run(_cli("export", "ben", "-o", tmp_path / "exported", "--tracking-uri", server,
                                        "--runs-dir", elsewhere), capture_output=True, text=True, env=postgres.env())
         assert exported.returncode == 0, exported.stdout + exported.stderr
