@@ -201,6 +201,7 @@ def _terminal(runs: RunsFolder, campaign: str, verbose: int, show_progress: bool
     quiet = show_progress and not verbose
     if quiet:
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up notes, printed before the log
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # a server's "View run at" lines
     return library_output_to(runs.driver_log(campaign) if quiet else None)
 
 

@@ -71,6 +71,7 @@ def test_the_readmes_job_and_a_second_campaign_share_a_postgres_backed_server_an
         assert ben.returncode == 0, outputs["ben"][-4000:]
         for output in outputs.values():
             assert f"MLflow tracking URI: {server}" in output and f"Browse it: {server}/#/experiments/" in output
+        assert "View run" not in outputs["ben"]  # MLflow's own link lines stay off the terminal
 
         [ana] = RunsFolder(shared).campaigns()  # the job's campaign: its state in --runs-dir, which outlives the job
         assert ana.startswith("team-") and (tmp_path / "ray" / ana).is_dir()
