@@ -178,10 +178,9 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
 def _check_outlive_job(runs: RunsFolder, stores: Stores) -> None:
     """Inside a Ray job: no runs folder or store file in the job's temporary working directory."""
     cluster.check_outlives_job(runs.root, "--runs-dir")
-    if stores.study_file() is not None and stores.study_file() != runs.optuna_db:
-        cluster.check_outlives_job(stores.study_file(), "--optuna-storage")
-    if stores.tracking_file() is not None and stores.tracking_file() != runs.mlflow_db:
-        cluster.check_outlives_job(stores.tracking_file(), "--tracking-uri")
+    for flag, store_file in (("--tracking-uri", stores.tracking_file()), ("--optuna-storage", stores.study_file())):
+        if store_file is not None:
+            cluster.check_outlives_job(store_file, flag)
 
 
 def _check_name_free(client, experiment_id: str, stores: Stores, campaign: str) -> None:
