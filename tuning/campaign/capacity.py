@@ -7,8 +7,8 @@ autoscaler may add nodes meanwhile), then ends with ``NoCapacityError``: status
 ``no_capacity``, its MLflow run KILLED with the command that continues it, the campaign
 going on with its other trials.  Its coordinator (the Tune function and Train's
 controller) runs on the head node, next to the driver, so losing a worker node never takes
-the coordinator with it.  ``CapacityWatch``
-says so in the driver, in one line, as soon as the live nodes cannot hold a trial.
+the coordinator with it.  ``CapacityWatch`` says so in the driver, in one line, as soon as
+the live nodes cannot hold a trial.
 """
 from __future__ import annotations
 
@@ -32,13 +32,14 @@ class NoCapacityError(RuntimeError):
     """A trial's workers found no room on the live nodes within the campaign's capacity wait."""
 
 
-def fits_live_nodes(cfg) -> bool:
-    """Whether the live nodes, emptied, could hold one trial of ``cfg`` (cluster.check_fits)."""
+def capacity_shortfall(cfg, nodes: list[dict[str, float]] | None = None) -> str | None:
+    """None when the live nodes (``nodes``; default: asked of Ray), emptied, could hold one
+    trial of ``cfg``; else what cluster.check_fits says is missing."""
     try:
-        cluster.check_fits(cfg)
-    except ClusterError:
-        return False
-    return True
+        cluster.check_fits(cfg, nodes)
+    except ClusterError as error:
+        return str(error).split("; ")[0]
+    return None
 
 
 def fit_while_it_fits(trainer, cfg, capacity_wait_s: float, every_s: float = 5.0):
@@ -61,7 +62,7 @@ def fit_while_it_fits(trainer, cfg, capacity_wait_s: float, every_s: float = 5.0
         thread.join(every_s)
         if not thread.is_alive():
             break
-        if fits_live_nodes(cfg):
+        if capacity_shortfall(cfg) is None:
             short_since = None
         elif short_since is None:
             short_since = time.monotonic()
@@ -103,17 +104,14 @@ class CapacityWatch(tune.Callback):
                 self.waiting.discard(trial.trial_id)
                 continue
             cfg = self.trial_config(trial.config)
-            try:
-                cluster.check_fits(cfg, nodes)
-            except ClusterError as error:
-                if trial.trial_id not in self.waiting:
-                    self.waiting.add(trial.trial_id)
-                    logger.warning("trial %s no longer fits the live nodes (%d left): %s. %s", trial.trial_id,
-                                   len(nodes), str(error).split("; ")[0], self._what_next(cfg))
-            else:
-                if trial.trial_id in self.waiting:
-                    self.waiting.discard(trial.trial_id)
-                    logger.warning("trial %s fits the live nodes again (%d)", trial.trial_id, len(nodes))
+            missing = capacity_shortfall(cfg, nodes)
+            if missing and trial.trial_id not in self.waiting:
+                self.waiting.add(trial.trial_id)
+                logger.warning("trial %s no longer fits the live nodes (%d left): %s. %s", trial.trial_id,
+                               len(nodes), missing, self._what_next(cfg))
+            elif not missing and trial.trial_id in self.waiting:
+                self.waiting.discard(trial.trial_id)
+                logger.warning("trial %s fits the live nodes again (%d)", trial.trial_id, len(nodes))
 
     def _what_next(self, cfg) -> str:
         if cluster.runs_in_trial_process(cfg):
