@@ -28,7 +28,9 @@ STORAGE = ("jpg", "raw")
 
 TITLE = "Loader: FFCV two-view vs torchvision ImageFolder DataLoader"
 
-class _TwoCrops:
+class TwoCrops:
+    """torchvision's two-crop transform: one decoded image, two RandomResizedCrops."""
+
     def __init__(self, resolution: int):
         from torchvision import transforms
 
@@ -49,7 +51,7 @@ def make_image_folder(root: Path, side: int = 128, copies: int = 3) -> Path:
     return root
 
 
-def _consume(batches, generator: torch.Generator | None) -> int:
+def consume(batches, generator: torch.Generator | None) -> int:
     """Iterate one epoch; with a generator, also run the flip and photometric augmentations."""
     seen = 0
     for view1, view2, _ in batches:
@@ -60,13 +62,13 @@ def _consume(batches, generator: torch.Generator | None) -> int:
     return seen
 
 
-def _rate(make_batches, generator, epochs: int) -> float:
+def rate(make_batches, generator, epochs: int) -> float:
     start = time.perf_counter()
-    images = sum(_consume(make_batches(), generator) for _ in range(epochs))
+    images = sum(consume(make_batches(), generator) for _ in range(epochs))
     return images / (time.perf_counter() - start)
 
 
-def _torchvision_batches(loader):
+def torchvision_batches(loader):
     for (view1, view2), labels in loader:
         yield view1, view2, labels
 
@@ -77,22 +79,22 @@ def measure(folder: Path, betons: dict[str, Path], resolution: int, workers: int
     and with the augmentations, each the mean over ``epochs`` after a warm-up epoch."""
     from torchvision.datasets import ImageFolder
 
-    dataset = ImageFolder(str(folder), transform=_TwoCrops(resolution))
+    dataset = ImageFolder(str(folder), transform=TwoCrops(resolution))
     tv = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
                                      drop_last=True, persistent_workers=True)
-    _consume(_torchvision_batches(tv), None)
-    loaders = {"torchvision": lambda: _torchvision_batches(tv)}
+    consume(torchvision_batches(tv), None)
+    loaders = {"torchvision": lambda: torchvision_batches(tv)}
     row = {"resolution": resolution}
     for storage, beton in betons.items():
         ffcv = ssl_loader(str(beton), batch_size, resolution, torch.device("cpu"), seed=0, distributed=False,
                           workers=workers)
         start = time.perf_counter()
-        _consume(ffcv, None)
+        consume(ffcv, None)
         row[f"ffcv_{storage}_first_epoch_s"] = time.perf_counter() - start
         loaders[f"ffcv_{storage}"] = lambda ffcv=ffcv: ffcv
     for label, generator in (("load", None), ("augmented", torch.Generator().manual_seed(0))):
         for name, make in loaders.items():
-            row[f"{name}_{label}"] = _rate(make, generator, epochs)
+            row[f"{name}_{label}"] = rate(make, generator, epochs)
         for storage in betons:
             row[f"ratio_{storage}_{label}"] = row[f"ffcv_{storage}_{label}"] / row[f"torchvision_{label}"]
     return row

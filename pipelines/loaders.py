@@ -1,9 +1,9 @@
 """FFCV loaders: the two-view SSL loader and single-view evaluation loaders.
 
-The SSL views' random-resized crops happen in FFCV's compiled pipeline, seeded per image
-(pipelines.seeded_crop); their flips, photometric augmentations and normalisation run on
-the device (pipelines.augment).
-Batches arrive as uint8 (B, C, H, W) on ``device``, with channels-last strides.
+The SSL views' random-resized crops happen in FFCV's compiled pipeline, both from one decode
+of each image, seeded per image (pipelines.seeded_crop); their flips, photometric
+augmentations and normalisation run on the device (pipelines.augment).
+Batches arrive as uint8 (B, C, H, W) on ``device``: zero-copy views of FFCV's HWC buffers.
 Image tensors live in FFCV's reused buffers: use or copy each before asking for the next
 (copying every training batch would cost a pass over memory).  Labels are handed out as
 owned copies, since callers keep them (the probes collect a whole split's labels), and a kept
@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import torch
 
-PROBE_CROP_STREAM = 1 << 20  # probe-training crops: a hash stream apart from the SSL views' (2 * seed + view)
+PROBE_CROP_STREAM = 1 << 20  # probe-training crops: a hash stream apart from the SSL views (ssl_view_streams)
 
 
 def _image_tail(device: torch.device):
-    """uint8 HWC batch -> a zero-copy (B, C, H, W) view of FFCV's NHWC buffer (channels-last
-    strides), moved to the device first when it is a GPU (FFCV's ImageNet recipe).  The
-    training loop makes float copies in the model's memory format."""
-    from ffcv.transforms import ToDevice, ToTensor, ToTorchImage
+    """A uint8 batch of HWC images (or of (n, H, W, C) views) as a tensor, moved to the device
+    when it is a GPU (FFCV's ImageNet recipe); ``channels_first`` then makes (B, C, H, W) views."""
+    from ffcv.transforms import ToDevice, ToTensor
 
     to_gpu = [ToDevice(device, non_blocking=True)] if device.type == "cuda" else []
-    return [ToTensor(), *to_gpu, ToTorchImage(channels_last=True)]
+    return [ToTensor(), *to_gpu]
+
+
+def channels_first(images: torch.Tensor) -> torch.Tensor:
+    """(..., H, W, C) -> a zero-copy (..., C, H, W) view.  The training loop makes float
+    copies in the model's memory format."""
+    return images.movedim(-1, -3)
 
 
 def _label_pipeline(device: torch.device):
@@ -60,26 +65,59 @@ class Batches:
             yield self.arrange(batch)
 
 
+def ssl_view_streams(seed: int) -> tuple[int, int]:
+    """The hash streams of a run's two SSL views (pipelines.seeded_crop)."""
+    return 2 * seed, 2 * seed + 1
+
+
 def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, seed: int,
-               distributed: bool, workers: int = 1, crop_scale=(0.08, 1.0),
+               distributed: bool, workers: int = 1, crop_scale=(0.08, 1.0), scaled_decode: bool = True,
                torch_threads: int | None = None) -> Batches:
     """Batches (view1, view2, label): two random-resized crops (scale 0.08-1) of the same
-    images, shuffled and cropped as ``seed`` says; sharded over the DDP ranks when ``distributed``."""
+    images from one decode of each, shuffled and cropped as ``seed`` says; sharded over the
+    DDP ranks when ``distributed``.  ``scaled_decode``: decode JPEGs at a reduced scale when
+    both crops still hold ``resolution`` (the same crops; see pipelines.seeded_crop)."""
     from ffcv.loader import Loader, OrderOption
-    from ffcv.pipeline import PipelineSpec
 
-    from pipelines.seeded_crop import SeededRandomResizedCrop
+    from pipelines.seeded_crop import SeededCrops
 
-    def view(number: int):
-        crop = SeededRandomResizedCrop((resolution, resolution), crop_scale, stream=2 * seed + number)
-        return PipelineSpec("image", crop, _image_tail(device))
-
+    views = SeededCrops((resolution, resolution), crop_scale, ssl_view_streams(seed), scaled_decode=scaled_decode)
     threads = torch_threads or torch.get_num_threads()
     loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
                     distributed=distributed, drop_last=True, os_cache=True,
-                    pipelines={"view1": view(0), "view2": view(1), "image": None, "label": _label_pipeline(device)})
+                    pipelines={"image": [views, *_image_tail(device)], "label": _label_pipeline(device)})
+
+    def arrange(batch):
+        both = channels_first(batch[0])
+        return both[:, 0], both[:, 1], batch[1].clone()
+
+    return Batches(loader, threads, arrange)
+
+
+def per_view_loader(path: str, batch_size: int, resolution: int, *, seed: int, workers: int = 1,
+                    crop_scale=(0.08, 1.0)) -> Batches:
+    """The SSL loader as it was before one decode served both views: a pipeline per view,
+    each decoding every image in full.  The same crops as ``ssl_loader``; kept as the
+    reference that the loader benchmark and the one-decode test compare against (CPU)."""
+    from ffcv.loader import Loader, OrderOption
+    from ffcv.pipeline import PipelineSpec
+
+    from pipelines.seeded_crop import SeededCrops
+
+    cpu = torch.device("cpu")
+
+    def view(stream: int) -> PipelineSpec:
+        crop = SeededCrops((resolution, resolution), crop_scale, (stream,), scaled_decode=False)
+        return PipelineSpec("image", crop, _image_tail(cpu))
+
+    first, second = ssl_view_streams(seed)
+    loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
+                    drop_last=True, os_cache=True,
+                    pipelines={"view1": view(first), "view2": view(second), "image": None,
+                               "label": _label_pipeline(cpu)})
     # FFCV yields the file's own fields first (label), then the added outputs (view1, view2).
-    return Batches(loader, threads, lambda batch: (batch[1], batch[2], batch[0].clone()))
+    return Batches(loader, torch.get_num_threads(),
+                   lambda batch: (channels_first(batch[1][:, 0]), channels_first(batch[2][:, 0]), batch[0].clone()))
 
 
 def eval_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, train: bool,
@@ -92,17 +130,18 @@ def eval_loader(path: str, batch_size: int, resolution: int, device: torch.devic
     from ffcv.fields.decoders import CenterCropRGBImageDecoder
     from ffcv.loader import Loader, OrderOption
 
-    from pipelines.seeded_crop import SeededRandomResizedCrop
+    from pipelines.seeded_crop import SeededCrops
 
-    if train:
-        image = SeededRandomResizedCrop((resolution, resolution), crop_scale, stream=PROBE_CROP_STREAM + seed)
+    if train:  # one view: (B, 1, H, W, C)
+        image = SeededCrops((resolution, resolution), crop_scale, (PROBE_CROP_STREAM + seed,))
     else:
         image = CenterCropRGBImageDecoder((resolution, resolution), ratio=center_crop_ratio)
     threads = torch_threads or torch.get_num_threads()
     loader = Loader(path, batch_size=batch_size, num_workers=workers, seed=seed, drop_last=False, os_cache=True,
                     order=OrderOption.RANDOM if train else OrderOption.SEQUENTIAL, indices=indices,
                     pipelines={"image": [image, *_image_tail(device)], "label": _label_pipeline(device)})
-    return Batches(loader, threads, lambda batch: (batch[0], batch[1].clone()))
+    images = (lambda batch: channels_first(batch[0][:, 0])) if train else (lambda batch: channels_first(batch[0]))
+    return Batches(loader, threads, lambda batch: (images(batch), batch[1].clone()))
 
 
 def shard_indices(path: str, rank: int, world_size: int, sample: int | None = None, seed: int = 0):

@@ -1,19 +1,30 @@
-"""A random-resized-crop decoder whose crops repeat from run to run.
+"""Random-resized-crop decoders whose crops repeat from run to run.
 
 FFCV's RandomResizedCropRGBImageDecoder draws its crops from numba's per-thread random
-state, which nothing seeds, so no two runs (or a run and its resume) crop alike.  This
-decoder draws each image's crop from a counter-based hash of the run's seed, the view,
+state, which nothing seeds, so no two runs (or a run and its resume) crop alike.  These
+decoders draw each image's crop from a counter-based hash of the run's seed, the view,
 the image's index and the index shuffled in just before it.  With FFCV's seeded RANDOM
 order, the crops then repeat exactly across runs, resumes and loader thread counts, and
 still change every epoch, because the order does.
+
+``SeededCrops`` writes every view of an image (both SSL views; the probes' one training
+crop) from one decode, and decodes a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg-turbo's DCT
+scaling) when every crop, mapped onto the smaller image, still holds the output resolution:
+the same crops as a full decode, from fewer decoded pixels.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
-from ffcv.fields.rgb_image import IMAGE_MODES, RandomResizedCropRGBImageDecoder
+from ffcv.fields.rgb_image import IMAGE_MODES, SimpleRGBImageDecoder
 from ffcv.libffcv import imdecode, resize_crop
+from ffcv.pipeline.allocation_query import AllocationQuery
 from ffcv.pipeline.compiler import Compiler
 from numba import njit
+
+DECODE_DENOMINATORS = (8, 4, 2)
+"""The reduced JPEG decode scales tried, smallest image first (1/8, 1/4, 1/2; else full size)."""
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -59,13 +70,59 @@ def image_key(stream: int, index: int, previous: int) -> np.uint64:
             + np.uint64(previous) * _GOLDEN)
 
 
-class SeededRandomResizedCrop(RandomResizedCropRGBImageDecoder):
-    """RandomResizedCrop (Table S1: scale ``scale``, aspect 3/4-4/3) to ``output_size``,
-    drawn per image from a hash; ``stream`` tells apart runs and views."""
+@njit
+def scaled_side(size: int, denominator: int) -> int:
+    """A side of ``size`` pixels decoded at 1/``denominator`` (libjpeg-turbo's TJSCALED rounds up)."""
+    return (size + denominator - 1) // denominator
 
-    def __init__(self, output_size: tuple[int, int], scale: tuple[float, float], stream: int):
-        super().__init__(output_size, scale=scale)
-        self.stream = stream
+
+@njit
+def scaled_span(start: int, length: int, size: int, scaled: int):
+    """(start, length) of the span [start, start + length) of a side of ``size`` pixels, mapped
+    onto the same side decoded at ``scaled`` pixels: ends rounded to the nearest pixel edge
+    (each moves by at most half a scaled pixel), never empty, never outside."""
+    first = min(int(np.floor(start * scaled / size + 0.5)), scaled - 1)
+    last = max(min(int(np.floor((start + length) * scaled / size + 0.5)), scaled), first + 1)
+    return first, last - first
+
+
+@njit
+def decode_denominator(height: int, width: int, crops, out_height: int, out_width: int) -> int:
+    """The largest of ``DECODE_DENOMINATORS`` at which every crop (rows of top, left, height,
+    width), mapped onto the scaled image, still holds ``out_height`` x ``out_width`` pixels;
+    1 (full size) when none does, so no crop is ever upsampled that a full decode would not."""
+    for denominator in DECODE_DENOMINATORS:
+        rows, columns = scaled_side(height, denominator), scaled_side(width, denominator)
+        holds = True
+        for view in range(crops.shape[0]):
+            top, left, crop_height, crop_width = crops[view]
+            if (scaled_span(top, crop_height, height, rows)[1] < out_height
+                    or scaled_span(left, crop_width, width, columns)[1] < out_width):
+                holds = False
+        if holds:
+            return denominator
+    return 1
+
+
+class SeededCrops(SimpleRGBImageDecoder):  # FFCV takes an image field's decoder by its class
+    """Views of each image from one decode: per sample an (n, H, W, 3) uint8 array, view ``v``
+    a random-resized crop (Table S1: ``scale`` of the area, aspect ``ratio``) to ``output_size``,
+    drawn from hash stream ``streams[v]``.  The SSL loader asks for two views, probe training
+    for one.  ``scaled_decode``: decode a JPEG at the smallest scale that keeps every crop at
+    least ``output_size`` (see decode_denominator); the crops are drawn on the full size first,
+    so they are the same crops either way."""
+
+    def __init__(self, output_size: tuple[int, int], scale: tuple[float, float], streams: tuple[int, ...],
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), scaled_decode: bool = True):
+        super().__init__()
+        self.output_size, self.scale, self.ratio = output_size, scale, ratio
+        self.streams, self.scaled_decode = streams, scaled_decode
+
+    def declare_state_and_memory(self, previous_state):
+        views = (len(self.streams), self.output_size[0], self.output_size[1], 3)
+        largest = int(self.metadata["height"].max()) * int(self.metadata["width"].max()) * 3
+        return (replace(previous_state, jit_mode=True, shape=views, dtype=np.dtype("<u1")),
+                (AllocationQuery(views, np.dtype("<u1")), AllocationQuery((largest,), np.dtype("<u1"))))
 
     def generate_code(self):
         jpg = IMAGE_MODES["jpg"]
@@ -73,7 +130,10 @@ class SeededRandomResizedCrop(RandomResizedCropRGBImageDecoder):
         loop = Compiler.get_iterator()
         decode_jpeg, resize, crop, key_of = (Compiler.compile(f) for f in
                                              (imdecode, resize_crop, random_resized_crop, image_key))
-        stream, scale, log_ratio = self.stream, np.array(self.scale), np.log(np.array(self.ratio))
+        scale, log_ratio = np.array(self.scale), np.log(np.array(self.ratio))
+        streams = np.array(self.streams, dtype=np.int64)
+        out_height, out_width = self.output_size
+        scaled_decode = self.scaled_decode
 
         def decode(batch_indices, my_storage, metadata, storage_state):
             destination, scratch = my_storage
@@ -82,15 +142,25 @@ class SeededRandomResizedCrop(RandomResizedCropRGBImageDecoder):
                 field = metadata[index]
                 stored = read(field["data_ptr"], storage_state)
                 height, width = np.uint32(field["height"]), np.uint32(field["width"])
+                crops = np.empty((len(streams), 4), dtype=np.int64)
+                for view in range(len(streams)):
+                    crops[view] = crop(height, width, scale, log_ratio,
+                                       key_of(streams[view], index, batch_indices[position - 1]))
+                rows, columns = height, width
                 if field["mode"] == jpg:
+                    denominator = 1
+                    if scaled_decode:
+                        denominator = decode_denominator(height, width, crops, out_height, out_width)
+                    rows, columns = scaled_side(height, denominator), scaled_side(width, denominator)
                     image = scratch[position]
-                    decode_jpeg(stored, image, height, width, height, width, 0, 0, 1, 1, False, False)
-                    image = image.reshape(-1)[:3 * height * width].reshape(height, width, 3)
+                    decode_jpeg(stored, image, height, width, height, width, 0, 0, 1, denominator, False, False)
+                    image = image.reshape(-1)[:3 * rows * columns].reshape(rows, columns, 3)
                 else:
                     image = stored.reshape(height, width, 3)
-                key = key_of(stream, index, batch_indices[position - 1])
-                top, left, crop_height, crop_width = crop(height, width, scale, log_ratio, key)
-                resize(image, top, top + crop_height, left, left + crop_width, destination[position])
+                for view in range(len(streams)):
+                    top, crop_rows = scaled_span(crops[view, 0], crops[view, 2], height, rows)
+                    left, crop_columns = scaled_span(crops[view, 1], crops[view, 3], width, columns)
+                    resize(image, top, top + crop_rows, left, left + crop_columns, destination[position, view])
             return destination[:len(batch_indices)]
 
         decode.is_parallel = True
