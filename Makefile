@@ -35,7 +35,7 @@ test: install lint
 	$(BIN)/python -m pytest -q
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not service"
 
 bench: install
 	$(BIN)/python -m benchmarks

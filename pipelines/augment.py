@@ -40,6 +40,7 @@ class ViewAugmentation:
 
 VIEW_1 = ViewAugmentation(blur_p=1.0, solarize_p=0.0)
 VIEW_2 = ViewAugmentation(blur_p=0.1, solarize_p=0.2)
+"""Table S1's two views: the one place its values are stated (the config's defaults read them)."""
 
 
 def _uniform(n, low, high, generator, device):

@@ -21,3 +21,42 @@ def ray_cluster():
     cluster.connect(None, num_cpus=5)
     yield ray
     ray.shutdown()
+
+
+SERVICE_FIXTURES = {"ray_cluster"}
+"""Fixtures that start a service: a test using one is marked ``service`` without saying so."""
+
+
+def pytest_collection_modifyitems(items):
+    """Slow tests and tests on a service fixture are ``service`` tests (not in ``make test-fast``)."""
+    for item in items:
+        if item.get_closest_marker("slow") or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.service)
+
+
+def _refused(what: str):
+    """Stands in for ``what`` in a unit test: the fast suite starts no process."""
+
+    def refuse(*args, **_):
+        raise AssertionError(f"a unit test started {what} ({args!r:.160}); mark its test or module "
+                             "`pytest.mark.service` (make test-fast runs only unit tests)")
+
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """Unit tests (not marked ``service``) may start no subprocess and no Ray: ``make test-fast``
+    is then fast by construction, and a test that needs a service says so with its mark."""
+    if request.node.get_closest_marker("service"):
+        yield
+        return
+    import multiprocessing.process
+    import subprocess
+
+    import ray
+
+    monkeypatch.setattr(subprocess, "Popen", _refused("a subprocess"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", _refused("a multiprocessing process"))
+    monkeypatch.setattr(ray, "init", _refused("Ray"))
+    yield

@@ -133,10 +133,11 @@ def stop(campaign: str = typer.Argument(..., help="campaign name (as printed by 
     """Stop a running campaign: trials end at their last checkpoint, and `dualtune tune --resume` continues it."""
     from tuning.campaign.control import request_stop
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.statuses import resume_command
 
     pid = request_stop(RunsFolder(runs_dir), campaign)
     console.print(f"asked the driver of {campaign} (pid {pid}) to stop; it saves its state and exits. "
-                  f"Continue with: dualtune tune --resume {campaign} --runs-dir {runs_dir}")
+                  f"Continue with: {resume_command(campaign, runs_dir=runs_dir)}")
 
 
 @app.command()
@@ -316,7 +317,7 @@ def analyze(checkpoint: list[Path] = typer.Option(..., "--checkpoint", help="a t
     from tuning.campaign.paths import RunsFolder, timestamped
     from tuning.campaign.state import command_stores
     from tuning.campaign.tracking import log_checkpoint_metrics
-    from tuning.run.analysis import analyze_checkpoints
+    from tuning.run.analysis_report import analyze_checkpoints
 
     runs = RunsFolder(runs_dir)
     stores = command_stores(runs, tracking_uri, None, checkpoint=checkpoint[0])

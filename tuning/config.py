@@ -20,7 +20,7 @@ from models.gather import GatherGradient
 from models.projector import parse_projector_spec
 from models.registry import check_loss_params
 from models.schedules import scaled_lr
-from pipelines.augment import ViewAugmentation
+from pipelines.augment import VIEW_1, VIEW_2, ViewAugmentation
 from pipelines.bundled import BUNDLED
 from tuning.errors import ConfigError
 
@@ -31,22 +31,23 @@ class Strict(BaseModel):
 
 
 class AugmentConfig(Strict):
-    """Table S1 (BYOL's augmentations) with its values as defaults; per-view values where the
-    two views differ.  Blur sigmas are stated at 224 px and scale with the resolution."""
+    """Table S1 (BYOL's augmentations), its values the defaults (stated once, in
+    pipelines.augment's VIEW_1 and VIEW_2); per-view values where the two views differ.  Blur
+    sigmas are stated at 224 px and scale with the resolution."""
     crop_scale_min: float = Field(0.08, gt=0, le=1, description="random-resized-crop scale range (min, 1)")
-    flip_p: float = Field(0.5, ge=0, le=1)
-    jitter_p: float = Field(0.8, ge=0, le=1)
-    brightness: float = Field(0.4, ge=0)
-    contrast: float = Field(0.4, ge=0)
-    saturation: float = Field(0.2, ge=0)
-    hue: float = Field(0.1, ge=0, le=0.5)
-    grayscale_p: float = Field(0.2, ge=0, le=1)
-    blur_p_view1: float = Field(1.0, ge=0, le=1)
-    blur_p_view2: float = Field(0.1, ge=0, le=1)
-    blur_sigma_min: float = Field(0.1, gt=0)
-    blur_sigma_max: float = Field(2.0, gt=0)
-    solarize_p_view1: float = Field(0.0, ge=0, le=1)
-    solarize_p_view2: float = Field(0.2, ge=0, le=1)
+    flip_p: float = Field(VIEW_1.flip_p, ge=0, le=1)
+    jitter_p: float = Field(VIEW_1.jitter_p, ge=0, le=1)
+    brightness: float = Field(VIEW_1.brightness, ge=0)
+    contrast: float = Field(VIEW_1.contrast, ge=0)
+    saturation: float = Field(VIEW_1.saturation, ge=0)
+    hue: float = Field(VIEW_1.hue, ge=0, le=0.5)
+    grayscale_p: float = Field(VIEW_1.grayscale_p, ge=0, le=1)
+    blur_p_view1: float = Field(VIEW_1.blur_p, ge=0, le=1)
+    blur_p_view2: float = Field(VIEW_2.blur_p, ge=0, le=1)
+    blur_sigma_min: float = Field(VIEW_1.blur_sigma[0], gt=0)
+    blur_sigma_max: float = Field(VIEW_1.blur_sigma[1], gt=0)
+    solarize_p_view1: float = Field(VIEW_1.solarize_p, ge=0, le=1)
+    solarize_p_view2: float = Field(VIEW_2.solarize_p, ge=0, le=1)
 
     @model_validator(mode="after")
     def _sigma_range(self):

@@ -6,9 +6,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tuning.campaign.capacity import NO_CAPACITY, resume_command
 from tuning.campaign.history import TrialSummary, varying_params
 from tuning.campaign.results import CampaignResult
+from tuning.campaign.statuses import TrialStatus, resume_command
 from tuning.campaign.stores import is_server
 from tuning.campaign.tracking import ui_path
 
@@ -85,11 +85,12 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
                       f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")
     if result.unfinished:
         console.print(f"[bold yellow]Campaign {result.name} stopped with {result.unfinished} trials unfinished "
-                      f"(their runs show as KILLED); continue it: dualtune tune --resume {result.name}[/]")
-    waiting = [row.trial_id for row in result.rows if row.status == NO_CAPACITY]
+                      f"(their runs show as KILLED); continue it: {resume_command(result.name)}[/]")
+    waiting = [row.trial_id for row in result.rows if row.status == TrialStatus.NO_CAPACITY]
     if waiting:
-        console.print(f"[bold yellow]{len(waiting)} trials found no room on the live nodes ({NO_CAPACITY}); once "
-                      f"the cluster can hold them again: {resume_command(result.name)}[/]")
+        console.print(f"[bold yellow]{len(waiting)} trials found no room on the live nodes "
+                      f"({TrialStatus.NO_CAPACITY}); once the cluster can hold them again: "
+                      f"{resume_command(result.name, retry_errored=True)}[/]")
     if result.exported:
         best = result.best
         console.print(f"Best trial {best.trial_id}: linear-probe top-1 {fmt(best.linear_probe_top1)}, "

@@ -84,6 +84,7 @@ def test_existing_output_is_not_overwritten(small_beton, tmp_path):
     assert path.read_bytes() == before
 
 
+@pytest.mark.service  # starts a process
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     # A crash while the file is being finalised (simulated: the disk "fills up").
     from ffcv.writer import DatasetWriter
@@ -119,6 +120,7 @@ def test_garbage_file_is_detected(tmp_path):
         check_beton(bad)
 
 
+@pytest.mark.service  # starts a process
 def test_beton_with_other_fields_is_rejected(tmp_path):
     from ffcv.fields import FloatField, IntField
     from ffcv.writer import DatasetWriter
@@ -129,6 +131,7 @@ def test_beton_with_other_fields_is_rejected(tmp_path):
         check_beton(out)
 
 
+@pytest.mark.service  # starts a process
 def test_digits_betons_are_written_once(tmp_path):
     train, val = ensure_bundled_betons("digits", tmp_path)
     assert check_beton(train).num_samples + check_beton(val).num_samples == 1797

@@ -9,6 +9,7 @@ from pipelines.errors import DataError
 from pipelines.loaders import eval_loader
 
 
+@pytest.mark.service  # starts a process
 def test_a_fashion_mnist_subset_is_written_once_with_the_official_val_split(tmp_path):
     train, val = ensure_bundled_betons("fashion-mnist", tmp_path, train_subset=500)
     assert check_beton(train).num_samples == 500 and check_beton(val).num_samples == 10000

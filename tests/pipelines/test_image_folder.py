@@ -13,6 +13,8 @@ from pipelines.image_folder import ImageFolderSource, write_image_folder
 from pipelines.loaders import eval_loader
 from tuning.cli import app
 
+pytestmark = pytest.mark.service  # writes .beton files with FFCV's writer processes
+
 
 @pytest.fixture()
 def tree(tmp_path):

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from pipelines.beton import ArraySource, write_beton
 from tuning.cli import app
 
+pytestmark = pytest.mark.service  # runs the CLI in subprocesses
+
 runner = CliRunner()
 
 

@@ -1,7 +1,9 @@
 """Steering a running campaign: ``dualtune stop`` while trials run leaves it resumable (its
 runs KILLED with status 'stopped', not failed); ``--resume`` finishes it with one MLflow
 run per trial; ``--extend`` adds trials to the same Optuna study under the same parent run.
-Real driver processes, a real local Ray, real MLflow and Optuna stores."""
+The base config is the user's own YAML, edited between stop and resume and again before
+extend: every trial trains the values the campaign started with, and each edit is warned
+about once.  Real driver processes, a real local Ray, real MLflow and Optuna stores."""
 import json
 import sqlite3
 import subprocess
@@ -13,7 +15,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from search_spaces import find_preset
 from tuning.campaign.tracking import Tags
+from tuning.run.checkpoints import CONFIG_FILE, load_checkpoint_config
 
 pytestmark = pytest.mark.slow
 NAME = "ctl"
@@ -39,10 +43,26 @@ def _status(runs) -> list[dict]:
     return json.loads(out.stdout)
 
 
+def _edit_weight_decay(base, value: float) -> None:
+    config = yaml.safe_load(base.read_text())
+    config["optim"]["weight_decay"] = value
+    base.write_text(yaml.safe_dump(config))
+
+
+def _trained_weight_decays(runs) -> set[float]:
+    """What the trial processes trained with, read from every checkpoint's config."""
+    checkpoints = [found.parent for found in (runs / "ray").rglob(CONFIG_FILE)]
+    assert checkpoints
+    return {load_checkpoint_config(folder).optim.weight_decay for folder in checkpoints}
+
+
 def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
+    base = tmp_path / "my_base.yaml"
+    base.write_text(find_preset("digits-simclr").read_text())
+    kept = yaml.safe_load(base.read_text())["optim"]["weight_decay"]
     space = tmp_path / "ctl.yaml"
     space.write_text(yaml.safe_dump({
-        "name": NAME, "base": "digits-simclr", "num_samples": 2, "max_concurrent_trials": 2, "seed": 5,
+        "name": NAME, "base": str(base), "num_samples": 2, "max_concurrent_trials": 2, "seed": 5,
         "scheduler": {"type": "fifo"},
         "overrides": {"schedule.epochs": 3, "data.batch_size": 128, "probe.offline_epochs": 2, "probe.knn": False,
                       "resources.workers": 1},
@@ -67,25 +87,37 @@ def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
     experiment = client.get_experiment_by_name(NAME).experiment_id
     parent = [r for r in client.search_runs([experiment]) if Tags.TRIAL_ID not in r.data.tags]
     assert [p.info.status for p in parent] == ["KILLED"] and parent[0].data.tags[Tags.RESUME].endswith(NAME)
-    for run in client.search_runs([experiment], f"tags.`{Tags.STATUS}` = 'stopped'"):
+    for run in client.search_runs([experiment], f"tags.`{Tags.TRIAL_STATUS}` = 'stopped'"):
         assert run.info.status == "KILLED"  # killed but resumable: not FAILED
     again = subprocess.run(_cli(runs, "stop", NAME), capture_output=True, text=True)
     assert again.returncode == 2 and "has no running driver" in again.stdout
 
+    _edit_weight_decay(base, 0.25)
     resumed = subprocess.run(_cli(runs, "tune", "--resume", NAME), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
+    said = resumed.stdout + resumed.stderr
+    assert said.count("has changed since it started") == 1 and "optim.weight_decay (kept 1e-06, file now 0.25)" in said
     finished = _status(runs)
+    assert _trained_weight_decays(runs) == {kept}
     assert len(finished) == 2 and {t["status"] for t in finished} == {"completed"}
     assert {t["trial_id"] for t in stopped} <= {t["trial_id"] for t in finished}  # the stopped ones continued
     trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
     assert len(trial_runs) == 2 and all(r.info.status == "FINISHED" for r in trial_runs)  # one run per trial
     assert all(Tags.RESUME not in r.data.tags for r in trial_runs)
 
+    _edit_weight_decay(base, 0.5)
     extended = subprocess.run(_cli(runs, "tune", "--extend", NAME, "--num-samples", "1"), capture_output=True,
                               text=True, timeout=600)
     assert extended.returncode == 0, extended.stdout[-3000:]
+    assert "optim.weight_decay (kept 1e-06, file now 0.5)" in extended.stdout + extended.stderr
     grown = _status(runs)
     assert len(grown) == 3 and {t["status"] for t in grown} == {"completed"}
+    assert _trained_weight_decays(runs) == {kept}
+    logged = [float(r.data.params["optim.weight_decay"]) for r in client.search_runs([experiment],
+                                                                                   f"tags.`{Tags.TRIAL_ID}` != ''")]
+    assert logged == [kept] * 3
+    logged_base = client.download_artifacts(parent[0].info.run_id, "base_config.yaml", str(tmp_path))
+    assert yaml.safe_load(open(logged_base).read())["optim"]["weight_decay"] == kept
     parents = [r for r in client.search_runs([experiment]) if Tags.TRIAL_ID not in r.data.tags]
     assert [p.info.run_id for p in parents] == [parent[0].info.run_id] and parents[0].info.status == "FINISHED"
     study = optuna.load_study(study_name=NAME, storage=f"sqlite:///{runs / 'optuna.db'}")

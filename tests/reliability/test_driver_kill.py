@@ -31,7 +31,7 @@ def _completed_trials(db):
             return con.execute("select count(*) from tags t join runs r on t.run_uuid = r.run_uuid "
                                "join experiments e on r.experiment_id = e.experiment_id "
                                "where e.name = 'drv' and t.key = ? and t.value = 'completed'",
-                               (Tags.STATUS,)).fetchone()[0]
+                               (Tags.TRIAL_STATUS,)).fetchone()[0]
     except sqlite3.Error:  # the store is still being created
         return 0
 

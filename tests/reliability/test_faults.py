@@ -96,7 +96,7 @@ def test_diverging_and_raising_trials_are_marked_and_the_campaign_goes_on(ray_cl
     client = MlflowClient(result.tracking_uri)
     for row, mlflow_status in ((diverged, "FINISHED"), (completed, "FINISHED"), (raised, "FAILED")):
         run = client.get_run(row.run_id)
-        assert (run.data.tags[Tags.STATUS], run.info.status) == (row.status, mlflow_status)
+        assert (run.data.tags[Tags.TRIAL_STATUS], run.info.status) == (row.status, mlflow_status)
     study = optuna.load_study(study_name="faults", storage=f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}")
     told = {(t.params["optim.base_lr"], t.params["model.embedding_dim"]): (t.state, t.user_attrs.get(STATUS_ATTR))
             for t in study.trials}

@@ -76,7 +76,7 @@ def test_mlflow_outage_loses_nothing_and_sync_back_fills(ray_cluster, tmp_path):
         assert sorted(trials) == sorted(row.trial_id for row in result.rows)
         for row in result.rows:
             run = trials[row.trial_id]
-            assert (run.data.tags[Tags.STATUS], run.info.status) == ("completed", "FINISHED")
+            assert (run.data.tags[Tags.TRIAL_STATUS], run.info.status) == ("completed", "FINISHED")
             assert float(run.data.params["loss.params.temperature"]) == row.params["loss.params.temperature"]
             history = client.get_metric_history(run.info.run_id, "online_top1")
             assert [(m.step, m.value) for m in history] == [(1, row.online_top1)]

@@ -91,7 +91,7 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head
     client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("loss").experiment_id
     trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
-    assert len(trial_runs) == 2 and {r.data.tags[Tags.STATUS] for r in trial_runs} == {"completed"}
+    assert len(trial_runs) == 2 and {r.data.tags[Tags.TRIAL_STATUS] for r in trial_runs} == {"completed"}
     study = optuna.load_study(study_name="loss", storage=f"sqlite:///{runs / 'optuna.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert "marked dead" in (runs / "loss" / "driver.log").read_text()  # Ray's words, kept for who wants them
@@ -118,7 +118,7 @@ def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes
     client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("spread").experiment_id
     trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
-    assert {r.data.tags[Tags.STATUS] for r in trial_runs} == {"no_capacity"}
+    assert {r.data.tags[Tags.TRIAL_STATUS] for r in trial_runs} == {"no_capacity"}
     assert {r.info.status for r in trial_runs} == {"KILLED"}
     assert {r.data.tags[Tags.RESUME] for r in trial_runs} == {"dualtune tune --resume spread --retry-errored"}
 
@@ -127,5 +127,5 @@ def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes
                                  text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-2000:]
     finished = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
-    assert len(finished) == 1 and {r.data.tags[Tags.STATUS] for r in finished} == {"completed"}
+    assert len(finished) == 1 and {r.data.tags[Tags.TRIAL_STATUS] for r in finished} == {"completed"}
     assert all(Tags.RESUME not in r.data.tags for r in finished)

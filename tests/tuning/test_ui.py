@@ -11,6 +11,8 @@ from tests.chromium import render, visible_text
 from tests.servers import dualtune_server
 from tuning.cli import app
 
+pytestmark = pytest.mark.service  # starts optuna-dashboard and Chromium
+
 
 @pytest.fixture
 def dashboard(tmp_path):

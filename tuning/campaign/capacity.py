@@ -19,11 +19,11 @@ import time
 from ray import tune
 
 from tuning.campaign import cluster
+from tuning.campaign.statuses import TrialStatus, resume_command
 from tuning.errors import ClusterError
 
 logger = logging.getLogger("dualtune")
 
-NO_CAPACITY = "no_capacity"
 NO_CAPACITY_MARK = "dualtune: no capacity for this trial"
 DEFAULT_CAPACITY_WAIT_S = 600.0
 
@@ -74,10 +74,6 @@ def fit_while_it_fits(trainer, cfg, capacity_wait_s: float, every_s: float = 5.0
     return outcome.get("result")
 
 
-def resume_command(campaign: str) -> str:
-    return f"dualtune tune --resume {campaign} --retry-errored"
-
-
 def is_no_capacity(error_text: str | None) -> bool:
     """Whether a trial's recorded error is the end of its capacity wait."""
     return bool(error_text) and NO_CAPACITY_MARK in error_text
@@ -118,4 +114,5 @@ class CapacityWatch(tune.Callback):
             return ("Tune keeps it pending until a node can hold it (an autoscaler may add one); "
                     f"`dualtune stop {self.campaign}` ends the campaign resumably")
         return (f"It waits up to {self.capacity_wait_s:.0f} s for capacity (an autoscaler may add nodes), then ends "
-                f"as {NO_CAPACITY}; continue it later with: {resume_command(self.campaign)}")
+                f"as {TrialStatus.NO_CAPACITY}; continue it later with: "
+                f"{resume_command(self.campaign, retry_errored=True)}")

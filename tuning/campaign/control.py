@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tuning.campaign.paths import RunsFolder
+from tuning.campaign.statuses import resume_command
 from tuning.errors import ConfigError, StoreError
 
 # Tune's own graceful stop: it saves the experiment state and ends the run (SIGINT does the
@@ -63,7 +64,7 @@ def request_stop(runs: RunsFolder, campaign: str) -> int:
         command = ""
     if "dualtune" not in command and "tuning" not in command:
         raise StoreError(f"campaign {campaign!r} has no running driver (pid {pid} is gone); it is already stopped "
-                         f"(resume it with: dualtune tune --resume {campaign})")
+                         f"(resume it with: {resume_command(campaign)})")
     os.kill(pid, STOP_SIGNAL)
     return pid
 

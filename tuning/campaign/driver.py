@@ -37,6 +37,7 @@ from tuning.campaign.results import (
 from tuning.campaign.search import build_searcher
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.state import CampaignState
+from tuning.campaign.statuses import resume_command
 from tuning.campaign.stores import Stores
 from tuning.campaign.tracking import (
     CampaignRuns,
@@ -150,6 +151,7 @@ def run_campaign(space: SearchSpace, runs_dir: str | Path = "runs", *, name: str
     """
     started = time.perf_counter()
     runs = RunsFolder(Path(runs_dir))
+    space = space.frozen()  # the campaign trains these base values, whatever happens to the file later
     base_cfg = space.base_config()
     campaign = name or timestamped(space.name)
     if runs.state_file(campaign).exists():
@@ -207,7 +209,8 @@ def _terminal(runs: RunsFolder, campaign: str, verbose: int, show_progress: bool
 def _display(space: SearchSpace, show_progress: bool) -> list[ProgressDisplay]:
     if not show_progress:
         return []
-    return [ProgressDisplay(CampaignProgress(space.num_samples, space.base_config().schedule.epochs, space.metric))]
+    return [ProgressDisplay(CampaignProgress(space.num_samples, space.base_config().schedule.epochs, space.metric,
+                                             space.mode))]
 
 
 def _fit_new_experiment(state: CampaignState, space: SearchSpace, time_budget_s: float | None, verbose: int,
@@ -253,6 +256,7 @@ def resume_campaign(campaign: str, runs_dir: str | Path = "runs", *, address: st
     they moved; ``capacity_wait_s``: a new wait for room on the live nodes."""
     started = time.perf_counter()
     state = _load_state(runs_dir, campaign, stores, capacity_wait_s)
+    _warn_base_changed(state)
     with _terminal(state.runs, campaign, verbose, show_progress):
         cluster.connect(address, num_cpus)
         _reopen_parent_run(state)
@@ -278,7 +282,8 @@ def extend_campaign(campaign: str, num_samples: int, runs_dir: str | Path = "run
                           "it has run its whole space")
     if not all(record.ended for record in _records(state)):
         raise StoreError(f"campaign {campaign!r} has unfinished trials; continue them first: "
-                         f"dualtune tune --resume {campaign}")
+                         f"{resume_command(campaign)}")
+    _warn_base_changed(state)
     with _terminal(state.runs, campaign, verbose, show_progress):
         cluster.connect(address, num_cpus)
         state = dataclasses.replace(state, extensions=state.extensions + 1)
@@ -299,6 +304,17 @@ def _load_state(runs_dir: str | Path, campaign: str, stores: Stores | None,
         state = dataclasses.replace(state, **changed)
         state.save()
     return state
+
+
+def _warn_base_changed(state: CampaignState) -> None:
+    """One warning when the campaign's base file has changed since it started: its trials keep
+    the values the campaign started with."""
+    changes = state.space.base_changes()
+    if changes:
+        listed = ", ".join(f"{key} (kept {kept!r}, file now {now!r})" for key, (kept, now) in changes.items())
+        logger.warning("the base config %r of campaign %r has changed since it started: %s; its trials keep the "
+                       "values it started with (start a new campaign to train the new ones)",
+                       state.space.base, state.name, listed)
 
 
 def _reopen_parent_run(state: CampaignState) -> None:
@@ -333,7 +349,7 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
                        str(error).splitlines()[0], state.name)
         run_ids = None
     rows = trial_rows(records, state.name, run_ids or {}, param_names, state.storage)
-    best = best_row(rows, state.space.metric)
+    best = best_row(rows, state.space.metric, state.space.mode)
     exported = _export_best(state, best) if best is not None else None
     synced = run_ids is not None
     unfinished = [record.trial_id for record in records if not record.ended]
@@ -405,7 +421,7 @@ def run_pretrain(config_source: str, runs_dir: str | Path = "runs", *, overrides
     """One pretraining of a preset or config file (with dotted ``overrides``), through the same
     Tune path as a campaign trial, logged as a top-level MLflow run in ``experiment``."""
     space = SearchSpace(name=experiment, base=config_source, overrides=overrides or {}, num_samples=1,
-                        scheduler={"type": "fifo"}, metric="online_top1")
+                        scheduler={"type": "fifo"})
     space.check()
     return run_campaign(space, runs_dir, name=name or timestamped("pretrain"), address=address,
                         num_cpus=num_cpus, storage=storage, stores=stores, top_level_runs=True, verbose=verbose,

@@ -8,28 +8,34 @@ import yaml
 
 from tuning.campaign.history import campaign_runs
 from tuning.campaign.results import TrialRow
+from tuning.campaign.statuses import TrialStatus
 from tuning.campaign.stores import Stores
 from tuning.campaign.tracking import Tags
 from tuning.config import PretrainConfig, dump_config, validate_config
 from tuning.errors import StoreError
+from tuning.run import reports
 
-RANK_METRIC = "linear_probe_top1"
-
-
-def ranking(value: float, trial_id: str) -> tuple[float, str]:
-    """Sort key of trials, best first: the higher value, then (on a tie) the smaller trial id,
-    so the campaign's own export and ``dualtune export`` pick the same trial."""
-    return -value, trial_id
+RANK_METRIC = reports.LINEAR_PROBE_TOP1
 
 
-def best_row(rows: list[TrialRow], fallback_metric: str) -> TrialRow | None:
-    """The completed trial with the highest linear-probe top-1 (else the best ``fallback_metric``)."""
-    completed = [r for r in rows if r.status == "completed"]
+def ranking(value: float, trial_id: str, mode: str = "max") -> tuple[float, str]:
+    """Sort key of trials, best first: the higher value (the lower with ``mode`` min), then
+    (on a tie) the smaller trial id, so the campaign's own export and ``dualtune export``
+    pick the same trial."""
+    return (-value if mode == "max" else value), trial_id
+
+
+def best_row(rows: list[TrialRow], fallback_metric: str, fallback_mode: str = "max") -> TrialRow | None:
+    """The completed trial with the highest linear-probe top-1 (else the best
+    ``fallback_metric``, as ``fallback_mode`` says: the campaign's metric and mode)."""
+    completed = [r for r in rows if r.status == TrialStatus.COMPLETED]
     scored = [r for r in completed if r.metric(RANK_METRIC) is not None]
     if scored:
         return min(scored, key=lambda r: ranking(r.metric(RANK_METRIC), r.trial_id))
     candidates = [r for r in (completed or rows) if r.metric(fallback_metric) is not None]
-    return min(candidates, key=lambda r: ranking(r.metric(fallback_metric), r.trial_id)) if candidates else None
+    if not candidates:
+        return None
+    return min(candidates, key=lambda r: ranking(r.metric(fallback_metric), r.trial_id, fallback_mode))
 
 
 def export_config(cfg: PretrainConfig, out: Path, provenance: dict[str, str]) -> Path:
@@ -46,7 +52,8 @@ def export_top(stores: Stores, campaign: str, top: int, out_dir: Path) -> list[P
     """Write the ``top`` completed trials by linear-probe top-1 as runnable YAML files, each
     recording its MLflow run id, the tracking store and the config hash (also tagged on the run)."""
     client, runs = campaign_runs(stores, campaign)
-    ranked = sorted((r for r in runs if r.data.tags.get(Tags.STATUS) == "completed" and RANK_METRIC in r.data.metrics),
+    completed = [r for r in runs if r.data.tags.get(Tags.TRIAL_STATUS) == TrialStatus.COMPLETED]
+    ranked = sorted((r for r in completed if RANK_METRIC in r.data.metrics),
                     key=lambda r: ranking(r.data.metrics[RANK_METRIC], r.data.tags[Tags.TRIAL_ID]))[:top]
     if not ranked:
         raise StoreError(f"campaign {campaign!r} has no completed trial with {RANK_METRIC}")

@@ -50,7 +50,7 @@ def trial_summaries(stores: Stores, campaign: str) -> list[TrialSummary]:
         metrics = run.data.metrics
         end = run.info.end_time or run.info.start_time
         summaries.append(TrialSummary(
-            trial_id=run.data.tags[Tags.TRIAL_ID], status=run.data.tags.get(Tags.STATUS, "?"),
+            trial_id=run.data.tags[Tags.TRIAL_ID], status=run.data.tags.get(Tags.TRIAL_STATUS, "?"),
             run_id=run.info.run_id, params=run.data.params, online_top1=metrics.get("online_top1"),
             linear_probe_top1=metrics.get("linear_probe_top1"), epoch=metrics.get("epoch"),
             duration_s=(end - run.info.start_time) / 1000))

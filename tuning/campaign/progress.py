@@ -17,10 +17,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from tuning.campaign.capacity import NO_CAPACITY
 from tuning.campaign.results import error_text, trial_status
-
-ENDED = ("completed", "early_stopped", "diverged", "failed", NO_CAPACITY)
+from tuning.campaign.statuses import ENDED
+from tuning.run import reports
 
 
 @dataclass
@@ -28,7 +27,8 @@ class CampaignProgress:
     """Counts kept from Tune's callbacks: trials by state, epochs trained, the best so far."""
     planned_trials: int
     epochs_per_trial: int
-    metric: str = "online_top1"
+    metric: str = reports.ONLINE_TOP1
+    mode: str = "max"
     started: float = field(default_factory=time.monotonic)
     running: set[str] = field(default_factory=set)
     ended: dict[str, str] = field(default_factory=dict)
@@ -36,9 +36,10 @@ class CampaignProgress:
     best: tuple[float, str] | None = None
 
     def result(self, trial_id: str, result: dict) -> None:
-        self.epochs[trial_id] = int(result.get("epoch", result.get("training_iteration", 0)))
+        self.epochs[trial_id] = int(result.get(reports.EPOCH, result.get("training_iteration", 0)))
         value = result.get(self.metric)
-        if isinstance(value, (int, float)) and (self.best is None or value > self.best[0]):
+        better = (lambda a, b: a > b) if self.mode == "max" else (lambda a, b: a < b)
+        if isinstance(value, (int, float)) and (self.best is None or better(value, self.best[0])):
             self.best = (float(value), trial_id)
 
     def counts(self) -> dict[str, int]:

@@ -9,23 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuning.campaign.capacity import NO_CAPACITY, is_no_capacity
+from tuning.campaign.capacity import is_no_capacity
+from tuning.campaign.statuses import TUNE_ENDED_STATES, TrialStatus
+from tuning.run import reports
 from tuning.run.checkpoints import newest_checkpoint
 
-ENDED_STATES = {"TERMINATED", "ERROR"}
-STOPPED = "stopped"  # an unfinished trial of a stopped campaign: resumable
-SUMMARY_METRICS = ("online_top1", "linear_probe_top1", "knn_top1", "loss", "epoch")
+SUMMARY_METRICS = (reports.ONLINE_TOP1, reports.LINEAR_PROBE_TOP1, reports.KNN_TOP1, reports.LOSS, reports.EPOCH)
 
 
-def trial_status(last_result: dict[str, Any] | None, errored: bool, error_text: str | None = None) -> str:
-    """completed / early_stopped / diverged / failed / no_capacity (its workers found no room
-    on the live nodes in time: resumable), from how the trial ended."""
+def trial_status(last_result: dict[str, Any] | None, errored: bool, error_text: str | None = None) -> TrialStatus:
+    """How an ended trial ended, from its last report and its error (if it raised)."""
     if errored:
-        return NO_CAPACITY if is_no_capacity(error_text) else "failed"
-    status = (last_result or {}).get("status")
-    if status in ("completed", "diverged"):
-        return status
-    return "early_stopped"
+        return TrialStatus.NO_CAPACITY if is_no_capacity(error_text) else TrialStatus.FAILED
+    state = (last_result or {}).get(reports.RUN_STATE)
+    if state in (reports.RunState.COMPLETED, reports.RunState.DIVERGED):
+        return TrialStatus(state)
+    return TrialStatus.EARLY_STOPPED
 
 
 def error_text(trial) -> str | None:
@@ -56,11 +55,12 @@ class TrialRecord:
         return self.results[-1] if self.results else {}
 
     @property
-    def status(self) -> str:
+    def status(self) -> TrialStatus:
         """How the trial ended, or ``stopped`` while it waits to be resumed."""
         if not self.ended:
-            return STOPPED
-        finished = self.last.get("status") in ("completed", "diverged")  # a retried trial may keep an old error
+            return TrialStatus.STOPPED
+        # a retried trial may keep an old error
+        finished = self.last.get(reports.RUN_STATE) in (reports.RunState.COMPLETED, reports.RunState.DIVERGED)
         return trial_status(self.last, self.error is not None and not finished, self.error)
 
 
@@ -134,7 +134,7 @@ def read_trial_records(tune_results: str) -> list[TrialRecord]:
         record = TrialRecord(trial_id=trial.trial_id, config=dict(trial.config),
                              results=[json.loads(line) for line in text.splitlines() if line.strip()],
                              error=_read_text(filesystem, f"{trial.path}/error.txt"), path=trial.path,
-                             ended=trial.status in ENDED_STATES)
+                             ended=trial.status in TUNE_ENDED_STATES)
         if record.results or record.error:
             records.append(record)
     return sorted(records, key=lambda r: r.trial_id)

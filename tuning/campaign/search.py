@@ -20,11 +20,12 @@ from ray.tune.search.optuna import OptunaSearch
 from tuning.campaign.control import launch_deadline
 from tuning.campaign.results import trial_status
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.statuses import TrialStatus
 from tuning.campaign.stores import Stores
 
 STATUS_ATTR = "dualtune_status"
-OPTUNA_STATES = {"completed": TrialState.COMPLETE, "early_stopped": TrialState.PRUNED,
-                 "diverged": TrialState.FAIL, "failed": TrialState.FAIL}
+OPTUNA_STATES = {TrialStatus.COMPLETED: TrialState.COMPLETE, TrialStatus.EARLY_STOPPED: TrialState.PRUNED,
+                 TrialStatus.DIVERGED: TrialState.FAIL, TrialStatus.FAILED: TrialState.FAIL}
 
 
 class TuneGridSampler(optuna.samplers.GridSampler):

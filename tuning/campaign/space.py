@@ -32,6 +32,7 @@ from tuning.config import (
     with_overrides,
 )
 from tuning.errors import ConfigError, SearchSpaceError
+from tuning.run import reports
 
 VARIANT = "variant"
 """The one parameter that is not a config path: a categorical label (e.g. SimCLR-Orig /
@@ -134,8 +135,10 @@ class SearchSpace(Strict):
     name: str
     description: str = ""
     base: str = Field(description="preset name or YAML path of the base config")
+    base_values: dict[str, Any] | None = Field(None, description="the base config's values, read once when a "
+                                               "campaign starts and kept with it (None: read from ``base``)")
     overrides: dict[str, Any] = Field(default_factory=dict)
-    metric: str = "online_top1"
+    metric: str = reports.ONLINE_TOP1
     mode: Literal["max", "min"] = "max"
     num_samples: int = Field(8, ge=1)
     max_concurrent_trials: int = Field(1, ge=1)
@@ -174,10 +177,30 @@ class SearchSpace(Strict):
         liar = self.tpe.constant_liar if self.tpe.constant_liar is not None else self.max_concurrent_trials > 1
         return {"constant_liar": liar, "multivariate": self.tpe.multivariate, "group": self.tpe.group}
 
+    def frozen(self) -> SearchSpace:
+        """This space with its base config's values read now and kept: a campaign's trials,
+        resume, extend, export and status then never read the preset file again."""
+        if self.base_values is not None:
+            return self
+        return self.model_copy(update={"base_values": load_preset(self.base).model_dump(mode="json")})
+
     def base_tree(self) -> dict[str, Any]:
-        """The base config with the space's overrides applied, as plain data."""
-        base = load_preset(self.base).model_dump(mode="json")
+        """The base config (the kept values once frozen) with the space's overrides applied, as plain data."""
+        base = self.base_values if self.base_values is not None else load_preset(self.base).model_dump(mode="json")
         return with_overrides(base, self.overrides)
+
+    def base_changes(self) -> dict[str, tuple[Any, Any]]:
+        """``{dotted key: (kept value, value in the file now)}`` where the base file has changed
+        since the space was frozen (empty when not frozen, unchanged, or the file is gone)."""
+        if self.base_values is None:
+            return {}
+        try:
+            now = flatten(load_preset(self.base).model_dump(mode="json"))
+        except ConfigError:
+            return {}
+        kept = flatten(self.base_values)
+        return {key: (kept.get(key), now.get(key)) for key in sorted(set(kept) | set(now))
+                if kept.get(key) != now.get(key)}
 
     def base_config(self) -> PretrainConfig:
         return validate_config(self.base_tree(), source=f"search space {self.name!r} base + overrides")
@@ -206,8 +229,8 @@ class SearchSpace(Strict):
     def to_yaml(self) -> str:
         """The space as it runs (``--set`` values included), as YAML that ``load_space`` reads."""
         header = f"# from {self.source}\n" if self.source else ""
-        return header + yaml.safe_dump(self.model_dump(mode="json", exclude={"source"}, exclude_defaults=True),
-                                       sort_keys=False)
+        return header + yaml.safe_dump(self.model_dump(mode="json", exclude={"source", "base_values"},
+                                                       exclude_defaults=True), sort_keys=False)
 
     def with_base_values(self, values: dict[str, Any]) -> SearchSpace:
         """This space with more dotted-key overrides of its base config, checked; a searched
@@ -231,7 +254,9 @@ class SearchSpace(Strict):
                                source=f"search space {self.name!r} trial {sampled}")
 
     def check(self) -> None:
-        """Every path, bound, choice and starting point must give a valid config."""
+        """The metric is one the loop reports (every epoch, for ASHA's rungs), and every path,
+        bound, choice and starting point gives a valid config."""
+        self._check_metric()
         base_tree = self.base_tree()
         self.base_config()
         known = config_paths() | {VARIANT}
@@ -264,6 +289,17 @@ class SearchSpace(Strict):
             except ConfigError as error:
                 raise SearchSpaceError(f"search space {self.name!r}: starting point {point} is not valid: "
                                        f"{error}") from None
+
+    def _check_metric(self) -> None:
+        rungs = self.scheduler.type == "asha" and bool(self.params)
+        known = reports.search_metrics(every_epoch=rungs)
+        if self.metric in known or self.metric.startswith(reports.loss_term("")):
+            return
+        why = (f"{self.metric!r} is reported only after the last epoch, and ASHA compares trials at every rung "
+               "(use scheduler.type: fifo to rank by it)") if self.metric in reports.search_metrics(False) \
+            else f"{self.metric!r} is not a key the training loop reports{nearest(self.metric, known)}"
+        raise SearchSpaceError(f"search space {self.name!r}: metric {why}; the metrics it can rank by: "
+                               f"{', '.join(known)} (or loss_TERM, a term of the method's loss)")
 
     def _check_settings(self, known: set[str], base_tree: dict[str, Any]) -> None:
         """Rules name config paths, leave the searched parameters alone, and give valid configs:

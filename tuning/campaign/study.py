@@ -25,6 +25,7 @@ from tuning.campaign.driver import run_campaign
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.results import CampaignResult
 from tuning.campaign.space import VARIANT, SearchSpace, load_preset, load_space
+from tuning.campaign.statuses import TrialStatus
 from tuning.campaign.stores import Stores
 from tuning.config import (
     PretrainConfig,
@@ -211,7 +212,7 @@ def run_study(study: Study, runs_dir: str | Path = "runs", *, address: str | Non
         reruns=_outcomes(rerun_result), reruns_campaign=rerun_result.name,
         tune_campaign=tune_result.name if tune_result else None,
         tune_trials=len(tune_result.rows) if tune_result else 0,
-        tune_completed=sum(r.status == "completed" for r in tune_result.rows) if tune_result else 0)
+        tune_completed=sum(r.status == TrialStatus.COMPLETED for r in tune_result.rows) if tune_result else 0)
     outcome.save()
     return outcome
 

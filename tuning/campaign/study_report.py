@@ -10,9 +10,10 @@ from pathlib import Path
 
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.state import command_stores
+from tuning.campaign.statuses import TrialStatus
 from tuning.campaign.study import RerunOutcome, StudyOutcome
 from tuning.campaign.tracking import log_checkpoint_metrics
-from tuning.run.analysis import AnalysisReport, analyze_checkpoints
+from tuning.run.analysis_report import AnalysisReport, analyze_checkpoints
 
 JUDGED_BY = "linear_probe_top1"  # the offline probe: at CPU scale the online probe lags it (benchmarks/RESULTS.md)
 ANALYSIS_IMAGES = 1024
@@ -31,7 +32,8 @@ class Summary:
     runs: list[RerunOutcome]
 
     def values(self, metric: str) -> list[float]:
-        return [getattr(r, metric) for r in self.runs if r.status == "completed" and getattr(r, metric) is not None]
+        return [getattr(r, metric) for r in self.runs
+                if r.status == TrialStatus.COMPLETED and getattr(r, metric) is not None]
 
     def mean(self, metric: str = JUDGED_BY) -> float | None:
         values = self.values(metric)
@@ -142,7 +144,7 @@ def analyse_variants(outcome: StudyOutcome, out_dir: Path) -> tuple[AnalysisRepo
     figures logged on those checkpoints' MLflow runs."""
     chosen = {}
     for r in sorted(outcome.reruns, key=lambda r: r.seed):
-        if r.status == "completed" and r.checkpoint and r.variant not in chosen:
+        if r.status == TrialStatus.COMPLETED and r.checkpoint and r.variant not in chosen:
             chosen[r.variant] = r
     if not chosen:
         return None, []

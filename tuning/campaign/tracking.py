@@ -20,12 +20,13 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from tuning.campaign.capacity import NO_CAPACITY, resume_command
-from tuning.campaign.results import STOPPED, TrialRecord, TrialRow, error_text, trial_status
+from tuning.campaign.results import TrialRecord, TrialRow, error_text, trial_status
 from tuning.campaign.space import VARIANT, SearchSpace
+from tuning.campaign.statuses import MLFLOW_RUN_STATUS, TrialStatus, resume_command
 from tuning.campaign.stores import Stores
 from tuning.config import PretrainConfig, dump_config, flatten
 from tuning.errors import StoreError
+from tuning.run import reports
 from tuning.run.checkpoints import BACKBONE_FILE
 
 logger = logging.getLogger("dualtune")
@@ -35,7 +36,7 @@ class Tags:
     """Every MLflow tag dualtune writes or reads."""
     TRIAL_ID = "dualtune.trial_id"
     TRIAL_PATH = "dualtune.ray_trial_path"
-    STATUS = "dualtune.status"
+    TRIAL_STATUS = "dualtune.status"  # a TrialStatus
     CAMPAIGN = "dualtune.campaign"
     CONFIG_HASH = "dualtune.config_hash"
     SPACE = "dualtune.space"
@@ -48,11 +49,10 @@ class Tags:
 
 
 CHECKPOINT_ANALYSES = ("eval", "duality", "analysis")  # prefixes of what is logged later on a trial's saved checkpoint
-RUN_STATUS = {"failed": "FAILED", NO_CAPACITY: "KILLED"}  # MLflow's run status of an ended trial (else FINISHED)
 MAX_METRICS_PER_BATCH = 1000  # MLflow refuses larger log_batch requests
-NON_METRIC_KEYS = {"status", "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
+NON_METRIC_KEYS = {*reports.NOT_SCORES, "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
                    "time_total_s", "time_since_restore", "iterations_since_restore", "pid", "node_ip",
-                   "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config", "reported_at"}
+                   "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config"}  # and Tune's own keys
 
 
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"  # not MLflow 3's GenAI view
@@ -132,9 +132,9 @@ class CampaignRuns:
         if existing:
             run_id, has_params = existing[0].info.run_id, bool(existing[0].data.params)
         else:
-            tags = {**self.provenance, Tags.TRIAL_ID: trial_id, Tags.CAMPAIGN: self.campaign, Tags.STATUS: "running",
-                    Tags.CONFIG_HASH: cfg.digest(), Tags.TRIAL_PATH: str(trial_path),
-                    Tags.RUN_NAME: f"{self.campaign}-{trial_id}"}
+            tags = {**self.provenance, Tags.TRIAL_ID: trial_id, Tags.CAMPAIGN: self.campaign,
+                    Tags.TRIAL_STATUS: TrialStatus.RUNNING, Tags.CONFIG_HASH: cfg.digest(),
+                    Tags.TRIAL_PATH: str(trial_path), Tags.RUN_NAME: f"{self.campaign}-{trial_id}"}
             if self.parent_run_id:
                 tags[Tags.PARENT_RUN] = self.parent_run_id
             run_id, has_params = client.create_run(self.experiment_id, tags=tags).info.run_id, False
@@ -150,8 +150,8 @@ class CampaignRuns:
         (in batches of MLflow's limit of 1000 metrics)."""
         metrics = []
         for result in results:
-            step = int(result.get("epoch", result.get("training_iteration", 0)))
-            timestamp = int(1000 * result.get("reported_at", result.get("timestamp", 0)))
+            step = int(result.get(reports.EPOCH, result.get("training_iteration", 0)))
+            timestamp = int(1000 * result.get(reports.REPORTED_AT, result.get("timestamp", 0)))
             metrics += [Metric(k, v, timestamp, step) for k, v in numeric_metrics(result).items()]
         client = self.client
         for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
@@ -162,21 +162,22 @@ class CampaignRuns:
         now).  A run already ended so keeps its end time: a later sync does not stretch the
         trial's duration to the campaign's end."""
         client = self.client
-        tags = [RunTag(Tags.STATUS, status)]
-        if status == NO_CAPACITY:
-            tags.append(RunTag(Tags.RESUME, resume_command(self.campaign)))
+        tags = [RunTag(Tags.TRIAL_STATUS, status)]
+        if status == TrialStatus.NO_CAPACITY:
+            tags.append(RunTag(Tags.RESUME, resume_command(self.campaign, retry_errored=True)))
         client.log_batch(run_id, tags=tags)
-        run_status = RUN_STATUS.get(status, "FINISHED")
+        run_status = MLFLOW_RUN_STATUS.get(status, "FINISHED")
         if client.get_run(run_id).info.status != run_status:
             client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
 
 
 def mark_stopped(client: MlflowClient, run_id: str, campaign: str) -> None:
     """Show a run of a stopped campaign as killed but resumable, not failed."""
-    client.log_batch(run_id, tags=[RunTag(Tags.STATUS, STOPPED),
-                                   RunTag(Tags.RESUME, f"dualtune tune --resume {campaign}")])
-    if client.get_run(run_id).info.status != "KILLED":
-        client.set_terminated(run_id, "KILLED")
+    client.log_batch(run_id, tags=[RunTag(Tags.TRIAL_STATUS, TrialStatus.STOPPED),
+                                   RunTag(Tags.RESUME, resume_command(campaign))])
+    killed = MLFLOW_RUN_STATUS[TrialStatus.STOPPED]
+    if client.get_run(run_id).info.status != killed:
+        client.set_terminated(run_id, killed)
 
 
 def reopen(client: MlflowClient, run_id: str) -> None:
@@ -184,7 +185,7 @@ def reopen(client: MlflowClient, run_id: str) -> None:
     run = client.get_run(run_id)
     if run.info.status != "RUNNING":
         client.update_run(run_id, "RUNNING")
-        client.log_batch(run_id, tags=[RunTag(Tags.STATUS, "running")])
+        client.log_batch(run_id, tags=[RunTag(Tags.TRIAL_STATUS, TrialStatus.RUNNING)])
     if Tags.RESUME in run.data.tags:
         client.delete_tag(run_id, Tags.RESUME)
 
@@ -258,15 +259,16 @@ def ui_path(experiment_id: str, campaign: str | None) -> str:
     return f"{page}?viewStateShareKey={view_key(campaign)}" if campaign else page
 
 
-def share_campaign_view(client: MlflowClient, experiment_id: str, campaign: str, searched: list[str]) -> str:
+def share_campaign_view(client: MlflowClient, experiment_id: str, campaign: str, space: SearchSpace) -> str:
     """Store the UI view a campaign's link opens: its trial runs (the parent would fold them),
-    best online top-1 first, with the searched params, the probes' top-1 and the status as
-    columns.  Returns the share key."""
+    best by the space's metric first (as its ``mode`` says), with the searched params, the
+    metric, the probes' top-1 and the status as columns.  Returns the share key."""
     key = view_key(campaign)
-    columns = [*(f"params.`{p}`" for p in searched), "metrics.`online_top1`", "metrics.`linear_probe_top1`",
-               "metrics.`knn_top1`", f"tags.`{Tags.STATUS}`"]
+    shown = dict.fromkeys([space.metric, reports.ONLINE_TOP1, reports.LINEAR_PROBE_TOP1, reports.KNN_TOP1])
+    columns = [*(f"params.`{p}`" for p in space.params), *(f"metrics.`{m}`" for m in shown),
+               f"tags.`{Tags.TRIAL_STATUS}`"]
     view = {"searchFilter": f"tags.`{Tags.CAMPAIGN}` = '{campaign}' and tags.`{Tags.TRIAL_ID}` != ''",
-            "orderByKey": "metrics.`online_top1`", "orderByAsc": False, "selectedColumns": columns}
+            "orderByKey": f"metrics.`{space.metric}`", "orderByAsc": space.mode == "min", "selectedColumns": columns}
     client.set_experiment_tag(experiment_id, f"{SHARED_VIEW_PREFIX}{key}", json.dumps(view))
     return key
 
@@ -274,12 +276,14 @@ def share_campaign_view(client: MlflowClient, experiment_id: str, campaign: str,
 def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, space: SearchSpace,
                      provenance: dict[str, str]) -> str:
     """The campaign's parent run, tagged with the stack's versions and ``provenance``, holding
-    the space as it runs (``--set`` values included), its number of trials and sampler options."""
+    the space as it runs (``--set`` values included), the base config its trials start from
+    (frozen: see SearchSpace.frozen), its number of trials and sampler options."""
     run_id = client.create_run(experiment_id, tags={Tags.RUN_NAME: campaign, Tags.CAMPAIGN: campaign,
                                                     Tags.SPACE: space.name, **package_versions(),
                                                     **provenance}).info.run_id
     client.log_text(run_id, space.to_yaml(), "search_space.yaml")
-    share_campaign_view(client, experiment_id, campaign, list(space.params))
+    client.log_text(run_id, dump_config(space.base_config()), "base_config.yaml")
+    share_campaign_view(client, experiment_id, campaign, space)
     params = {"num_samples": space.num_samples, "max_concurrent_trials": space.max_concurrent_trials,
               "sampler": space.sampler}
     if space.sampler == "tpe":
@@ -298,7 +302,7 @@ def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: 
     if exported is not None:
         client.log_artifact(run_id, str(exported))
         client.set_tag(run_id, Tags.BEST_TRIAL, best.trial_id)
-        for key in ("linear_probe_top1", "online_top1"):
+        for key in (reports.LINEAR_PROBE_TOP1, reports.ONLINE_TOP1):
             if getattr(best, key) is not None:
                 client.log_metric(run_id, f"best_{key}", float(getattr(best, key)))
     client.set_terminated(run_id, "FINISHED")

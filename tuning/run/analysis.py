@@ -13,7 +13,6 @@ from models.health import rankme
 from pipelines.augment import model_input
 from pipelines.loaders import eval_loader, shard_indices
 from tuning.config import PretrainConfig
-from tuning.errors import ConfigError
 from tuning.run import checkpoints
 from tuning.run.data import prepare_data
 from tuning.run.model import build_network
@@ -94,39 +93,3 @@ def cka_matrix(outputs: list[CheckpointOutputs]) -> torch.Tensor:
         for j in range(i + 1, n):
             matrix[i, j] = matrix[j, i] = analysis.linear_cka(outputs[i].representations, outputs[j].representations)
     return matrix
-
-
-@dataclass(frozen=True)
-class AnalysisReport:
-    """The analyses of one or more checkpoints, their CKA matrix (two or more) and the files drawn."""
-    analyses: list[Analysis]
-    cka: torch.Tensor | None
-    files: list[Path]
-
-    def metrics_of(self, index: int) -> dict[str, float]:
-        """Checkpoint ``index``'s numbers, with its CKA against each other checkpoint."""
-        others = {f"cka_{metric_name(a.name)}": float(self.cka[index, j])
-                  for j, a in enumerate(self.analyses) if j != index} if self.cka is not None else {}
-        return {**self.analyses[index].metrics, **others}
-
-
-def metric_name(label: str) -> str:
-    """A label as MLflow accepts it in a metric name."""
-    return "".join(c if c.isalnum() or c in "_-." else "_" for c in label)
-
-
-def analyze_checkpoints(checkpoint_dirs: list[Path], names: list[str], data_dir: Path, images: int,
-                        out_dir: Path) -> AnalysisReport:
-    """Analyse each checkpoint on the same val images, CKA between them, figures in ``out_dir``."""
-    from tuning.run.analysis_plots import render
-
-    if len(names) != len(checkpoint_dirs):
-        raise ConfigError(f"give one --name per --checkpoint ({len(checkpoint_dirs)}), got {len(names)}")
-    vals = {checkpoints.load_checkpoint_config(d).data.val for d in checkpoint_dirs}  # each is a checkpoint
-    if len(vals) > 1:
-        raise ConfigError(f"the checkpoints were validated on different data ({', '.join(sorted(vals))}); "
-                          "CKA compares representations of the same images")
-    outputs = [checkpoint_outputs(Path(d), data_dir, images) for d in checkpoint_dirs]
-    analyses = [analyze(name, out) for name, out in zip(names, outputs)]
-    cka = cka_matrix(outputs) if len(outputs) > 1 else None
-    return AnalysisReport(analyses, cka, render(analyses, cka, out_dir))

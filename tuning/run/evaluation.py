@@ -19,7 +19,7 @@ from pipelines.augment import model_input
 from pipelines.loaders import Batches, eval_loader
 from tuning.config import PretrainConfig, flatten, validate_config, with_overrides
 from tuning.errors import ConfigError
-from tuning.run import checkpoints
+from tuning.run import checkpoints, reports
 from tuning.run.data import PreparedData, prepare_data
 from tuning.run.model import build_network
 
@@ -99,13 +99,13 @@ class Evaluation:
                                    epochs=probe.offline_epochs, batch_size=probe.offline_batch_size,
                                    seed=self.cfg.seed, device=self.device)
         choice = choose_head(heads, lrs, self.subset(self.split.holdout), self.val, device=self.device)
-        return {"linear_probe_top1": choice.val_top1, "linear_probe_top5": choice.val_top5,
+        return {reports.LINEAR_PROBE_TOP1: choice.val_top1, "linear_probe_top5": choice.val_top5,
                 "linear_probe_lr": choice.lr, "linear_probe_holdout_top1": choice.holdout_top1}
 
     def knn(self) -> dict[str, float]:
         choice = choose_knn(self.subset(self.split.fit), self.subset(self.split.holdout), self.val,
                             self.data.num_classes, device=self.device)
-        return {"knn_top1": choice.val_top1, "knn_k": float(choice.k), "knn_temperature": choice.temperature,
+        return {reports.KNN_TOP1: choice.val_top1, "knn_k": float(choice.k), "knn_temperature": choice.temperature,
                 "knn_holdout_top1": choice.holdout_top1}
 
 

@@ -31,7 +31,7 @@ from models.schedules import scaled_lr, warmup_cosine
 from pipelines.augment import augment_view, model_input, normalize
 from pipelines.loaders import eval_loader, shard_indices, ssl_loader
 from tuning.config import OptimConfig, PretrainConfig, validate_config
-from tuning.run import checkpoints
+from tuning.run import checkpoints, reports
 from tuning.run.data import PreparedData
 from tuning.run.evaluation import final_evaluation
 from tuning.run.model import build_network
@@ -229,7 +229,7 @@ class Pretraining:
         for name, head in logits.items():
             hits = topk_correct(head[: len(labels)].detach(), labels)
             for k, count in hits.items():
-                key = f"{name}_train_top{k}"
+                key = reports.online_top(k, name, split="train")
                 totals.hits[key] = totals.hits.get(key, 0.0) + count
         for name, value in ssl.terms.items():  # from the loss's own pass, not computed again
             totals.terms[name] = totals.terms.get(name, 0.0) + float(value.detach())
@@ -239,14 +239,14 @@ class Pretraining:
         """The online probes' top-1/top-5 hits on this rank's val shard (centre crops), and
         how many images it holds."""
         self.network.eval()
-        hits = {f"{name}_top{k}": 0.0 for name in self.network.probes for k in (1, 5)}  # same keys on every rank
+        hits = {reports.online_top(k, name): 0.0 for name in self.network.probes for k in (1, 5)}  # same on every rank
         count = 0
         for images, labels in self.val_loader:
             with self._autocast():
                 _, _, logits = self.network(model_input(images, self.memory_format))
             for name, head in logits.items():
                 for k, found in topk_correct(head.float(), labels).items():
-                    hits[f"{name}_top{k}"] += found
+                    hits[reports.online_top(k, name)] += found
             count += len(labels)
         self.network.train()
         return hits, count
@@ -266,8 +266,8 @@ class Pretraining:
         loss_sum, steps, seen, val_seen, hit_sums = summed[0], summed[1], summed[2], summed[3], summed[4:]
         world = self.session.world_size
         metrics = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / max(steps, 1) if not totals.diverged else math.nan,
+            reports.EPOCH: epoch + 1,
+            reports.LOSS: loss_sum / max(steps, 1) if not totals.diverged else math.nan,
             "lr": totals.lr,
             "base_lr": self.cfg.optim.base_lr,
             "images_per_s": seen / epoch_time,
@@ -275,11 +275,12 @@ class Pretraining:
             "epoch_time_s": epoch_time,
             "val_time_s": val_time,
             "data_wait_fraction": totals.data_wait_s / epoch_time,
-            "status": "diverged" if totals.diverged else "running",
+            reports.RUN_STATE: reports.RunState.DIVERGED if totals.diverged else reports.RunState.RUNNING,
         }
-        metrics.update({name: 100.0 * value / max(seen if "_train_" in name else val_seen, 1)
+        train_hits = {reports.online_top(k, name, split="train") for name in self.network.probes for k in (1, 5)}
+        metrics.update({name: 100.0 * value / max(seen if name in train_hits else val_seen, 1)
                         for name, value in zip(hit_names, hit_sums)})
-        metrics.update({f"loss_{name}": total / max(totals.steps, 1) for name, total in totals.terms.items()})
+        metrics.update({reports.loss_term(name): total / max(totals.steps, 1) for name, total in totals.terms.items()})
         if not totals.diverged and totals.last_embeddings is not None:
             metrics["embedding_std"] = normalized_embedding_std(totals.last_embeddings)
             metrics["rankme"] = rankme(totals.last_embeddings)
@@ -325,7 +326,7 @@ def _resume(run: Pretraining, session: Session) -> tuple[int, dict]:
 
 def _final_metrics(run: Pretraining) -> dict:
     """The last epoch's extra report: its status, and the offline evaluation on rank 0."""
-    metrics: dict[str, Any] = {"status": "completed"}
+    metrics: dict[str, Any] = {reports.RUN_STATE: reports.RunState.COMPLETED}
     if run.session.rank == 0:
         eval_start = time.perf_counter()
         metrics.update(final_evaluation(run.cfg, run.data, run.network.backbone, run.device))
@@ -336,7 +337,7 @@ def _final_metrics(run: Pretraining) -> dict:
 def _report(session: Session, metrics: dict, run: Pretraining, epoch: int, save: bool) -> None:
     # The report's own time, saved with its checkpoint: a re-delivered final epoch (after a
     # driver restart) then logs to MLflow with the same timestamp and is de-duplicated.
-    metrics["reported_at"] = time.time()
+    metrics[reports.REPORTED_AT] = time.time()
     if not save:
         session.report(metrics)
         return

@@ -9,7 +9,6 @@ import pytest
 
 from tuning.campaign import cluster
 from tuning.campaign.capacity import (
-    NO_CAPACITY,
     NO_CAPACITY_MARK,
     CapacityWatch,
     NoCapacityError,
@@ -17,6 +16,7 @@ from tuning.campaign.capacity import (
     is_no_capacity,
 )
 from tuning.campaign.results import TrialRecord, trial_status
+from tuning.campaign.statuses import TrialStatus
 from tuning.config import validate_config
 from tuning.errors import ClusterError
 
@@ -51,10 +51,10 @@ def test_a_run_ends_as_no_capacity_only_when_the_live_nodes_cannot_hold_it_for_t
 def test_a_trial_ended_by_the_wait_is_no_capacity_and_any_other_error_failed():
     ended = f"NoCapacityError: {NO_CAPACITY_MARK}: the live nodes could not hold its 2 workers for 20 s"
     assert is_no_capacity(ended) and not is_no_capacity("ValueError: bad") and not is_no_capacity(None)
-    assert trial_status({"epoch": 3}, True, ended) == NO_CAPACITY
+    assert trial_status({"epoch": 3}, True, ended) == TrialStatus.NO_CAPACITY
     assert trial_status({"epoch": 3}, True, "ValueError: bad") == "failed"
     record = TrialRecord(trial_id="t", config={}, results=[{"epoch": 1}], error=ended, path="/p", ended=True)
-    assert record.status == NO_CAPACITY
+    assert record.status == TrialStatus.NO_CAPACITY
 
 
 @dataclass

@@ -45,6 +45,7 @@ def test_no_trial_is_launched_after_the_deadline(tmp_path):
     assert isinstance(searcher.suggest("t3"), dict)
 
 
+@pytest.mark.service  # starts a process
 def test_stop_signals_the_running_driver(tmp_path):
     runs = RunsFolder(tmp_path)
     runs.campaign_dir("c").mkdir()

@@ -75,7 +75,7 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
                 "knn_holdout_top1"} <= set(metrics)
         history = client.get_metric_history(child.info.run_id, "online_top1")
         assert [m.step for m in history] == [1]
-        assert child.data.tags[Tags.STATUS] == "completed"
+        assert child.data.tags[Tags.TRIAL_STATUS] == "completed"
     parent = client.get_run(result.parent_run_id)
     assert parent.data.tags[Tags.BEST_TRIAL] == result.best.trial_id
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}

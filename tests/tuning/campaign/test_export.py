@@ -45,3 +45,9 @@ def test_an_unfinished_trial_is_never_preferred_over_a_completed_one(status):
 def test_a_tie_goes_to_the_smaller_trial_id_whatever_the_order():
     rows = [_row("b", "completed", 70.0), _row("a", "completed", 70.0), _row("c", "completed", 60.0)]
     assert best_row(rows, "online_top1").trial_id == best_row(rows[::-1], "online_top1").trial_id == "a"
+
+
+def test_the_fallback_metric_follows_the_campaigns_mode():
+    rows = [_row("a", "completed", None, 20.0), _row("b", "completed", None, 10.0)]
+    assert best_row(rows, "online_top1", "max").trial_id == "a"
+    assert best_row(rows, "online_top1", "min").trial_id == "b"

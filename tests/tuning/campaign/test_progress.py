@@ -5,6 +5,8 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
+
 from tuning.campaign.progress import CampaignProgress, ProgressDisplay
 
 
@@ -35,6 +37,7 @@ def test_the_display_survives_tunes_pickling():
     assert again.progress.planned_trials == 2 and again.live is None
 
 
+@pytest.mark.service  # starts a process
 def test_library_stderr_goes_to_the_log_and_ours_to_the_terminal(tmp_path):
     script = (
         "import logging, os, sys, pathlib\n"
@@ -50,3 +53,10 @@ def test_library_stderr_goes_to_the_log_and_ours_to_the_terminal(tmp_path):
     log = (tmp_path / "driver.log").read_text()
     assert "ray chatter" in log and "tqdm bar from a child" in log and "our warning" not in log
     assert "our warning" in out.stderr and "ray chatter" not in out.stderr and "after" in out.stderr
+
+
+def test_with_mode_min_the_best_so_far_is_the_lowest():
+    progress = CampaignProgress(planned_trials=2, epochs_per_trial=3, metric="loss", mode="min")
+    for trial_id, loss in (("a", 4.0), ("b", 2.5), ("a", 3.0)):
+        progress.result(trial_id, {"epoch": 1, "loss": loss})
+    assert progress.best == (2.5, "b")

@@ -2,7 +2,11 @@
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tuning.campaign.provenance import SOURCE_ROOT, code_version
+
+pytestmark = pytest.mark.service  # runs git
 
 
 def test_a_checkout_records_its_commit_and_whether_tracked_files_changed(tmp_path):

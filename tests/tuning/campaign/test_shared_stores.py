@@ -85,7 +85,7 @@ def test_the_readmes_job_and_a_second_campaign_share_a_postgres_backed_server_an
         assert sorted(r.data.tags[Tags.CAMPAIGN] for r in trials) == sorted([ana, "ben"])
         assert len({r.data.tags[Tags.RUN_NAME] for r in runs}) == 4  # no two runs share a name
         for run in trials:
-            assert run.info.status == "FINISHED" and run.data.tags[Tags.STATUS] == "completed"
+            assert run.info.status == "FINISHED" and run.data.tags[Tags.TRIAL_STATUS] == "completed"
             parent = next(p for p in parents if p.info.run_id == run.data.tags[Tags.PARENT_RUN])
             assert parent.data.tags[Tags.CAMPAIGN] == run.data.tags[Tags.CAMPAIGN]
             config = artifacts / experiment.experiment_id / run.info.run_id / "artifacts" / "config.yaml"

@@ -238,3 +238,43 @@ def test_a_campaign_that_can_train_the_divided_gather_says_so_up_front(caplog):
         assert not caplog.records
         _warn_ablations(load_space("gather_ablation_fmnist"))
     assert "footnote-1 DDP gather bug" in caplog.text and "(2 workers)" in caplog.text
+
+
+def test_a_frozen_space_keeps_its_base_values_when_the_file_changes(tmp_path):
+    from search_spaces import find_preset
+    from tuning.campaign.space import SearchSpace
+
+    base = tmp_path / "base.yaml"
+    base.write_text(find_preset("digits-simclr").read_text())
+    space = load_space(str(_write(tmp_path, base=str(base), overrides={"schedule.epochs": 2},
+                                  params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1}})))
+    frozen = space.frozen()
+    assert frozen.base_changes() == {} and space.base_changes() == {}  # not frozen: nothing to compare
+    edited = yaml.safe_load(base.read_text())
+    edited["optim"]["weight_decay"] = 0.25
+    edited["loss"]["params"]["temperature"] = 0.9
+    base.write_text(yaml.safe_dump(edited))
+
+    restored = SearchSpace.model_validate(frozen.model_dump(mode="json"))  # as the campaign state stores it
+    trial = restored.trial_config({"optim.base_lr": 0.3})
+    assert (trial.optim.weight_decay, trial.optim.base_lr, trial.schedule.epochs) == (1e-6, 0.3, 2)
+    assert space.trial_config({"optim.base_lr": 0.3}).optim.weight_decay == 0.25  # unfrozen: reads the file
+    assert restored.base_changes() == {"loss.params.temperature": (0.15, 0.9), "optim.weight_decay": (1e-6, 0.25)}
+    assert "base_values" not in yaml.safe_load(restored.to_yaml())  # the space as written, not its frozen base
+    base.unlink()
+    assert restored.base_changes() == {} and restored.base_config().optim.weight_decay == 1e-6
+
+
+def test_a_metric_the_loop_does_not_report_is_refused_with_the_nearest_names(tmp_path):
+    with pytest.raises(SearchSpaceError, match=r"metric 'online_top_1' is not a key the training loop reports "
+                                               r"\(did you mean 'online_top1'"):
+        load_space(str(_write(tmp_path, metric="online_top_1")))
+
+
+def test_asha_cannot_rank_rungs_by_a_metric_reported_only_after_the_last_epoch(tmp_path):
+    params = {"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1}}
+    with pytest.raises(SearchSpaceError, match="'linear_probe_top1' is reported only after the last epoch"):
+        load_space(str(_write(tmp_path, metric="linear_probe_top1", params=params)))
+    fifo = load_space(str(_write(tmp_path, metric="linear_probe_top1", params=params, scheduler={"type": "fifo"})))
+    assert fifo.metric == "linear_probe_top1"
+    assert load_space(str(_write(tmp_path, metric="loss_invariance", mode="min", params=params))).mode == "min"

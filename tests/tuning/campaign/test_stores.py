@@ -89,6 +89,7 @@ def _tune(runs, *args, env=None):
                            *args], capture_output=True, text=True, timeout=300, env=env)
 
 
+@pytest.mark.service  # starts a process
 def test_an_unreachable_or_refusing_store_stops_the_campaign_before_any_compute(tmp_path):
     runs = tmp_path / "runs"
     closed = _tune(runs, "--tracking-uri", f"http://127.0.0.1:{free_port()}")

@@ -21,7 +21,7 @@ def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp
     history = MlflowClient(runs.client.tracking_uri).get_metric_history(run_id, "m7")
     assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [(e, e + 7.0) for e in range(1, 101)]
     run = client.get_run(run_id)
-    assert run.data.params["seed"] == "3" and run.data.tags[Tags.STATUS] == "completed"
+    assert run.data.params["seed"] == "3" and run.data.tags[Tags.TRIAL_STATUS] == "completed"
     assert run.info.status == "FINISHED" and run.info.end_time == 1_100_000
     runs.close(run_id, "completed")  # a later sync closes it again
     assert client.get_run(run_id).info.end_time == 1_100_000  # the trial's end, not the sync's

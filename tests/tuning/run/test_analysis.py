@@ -7,7 +7,8 @@ import pytest
 from pipelines.bundled import ensure_bundled_betons
 from tuning.config import validate_config
 from tuning.errors import ConfigError, StoreError
-from tuning.run.analysis import analyze_checkpoints, checkpoint_outputs
+from tuning.run.analysis import checkpoint_outputs
+from tuning.run.analysis_report import analyze_checkpoints
 from tuning.run.data import PreparedData
 from tuning.run.loop import RunRequest, pretrain
 from tuning.run.sessions import LocalSession

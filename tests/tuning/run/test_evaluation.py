@@ -108,6 +108,7 @@ def test_augmented_probe_sees_new_crops_each_epoch_and_cached_sees_centre_crops(
     assert not torch.allclose(by_label(first, first_y), by_label(*fit), atol=1e-3)  # not the centre crops
 
 
+@pytest.mark.service  # starts a process
 def test_the_val_split_takes_no_part_in_any_choice(splits, tmp_path):
     train, val, val_images, val_labels = splits["train"][0], splits["val"][0], splits["val"][1], splits["val"][2]
     shuffled = np.random.default_rng(7).permutation(val_labels)

@@ -42,6 +42,7 @@ def test_val_scoring_is_timed_and_counted_every_epoch(runs):
         assert {"online_top1", "online_top5", "online_train_top1", "online_train_top5"} <= set(report)
 
 
+@pytest.mark.service  # starts a process
 def test_a_run_with_the_divided_gather_warns_that_it_reproduces_the_bug(tmp_path, caplog):
     train, val = ensure_bundled_betons("digits", tmp_path)
     cfg = validate_config({"data": {"batch_size": 256}, "schedule": {"epochs": 1}, "loss": {"gather": "divided"},
@@ -50,3 +51,14 @@ def test_a_run_with_the_divided_gather_warns_that_it_reproduces_the_bug(tmp_path
         pretrain(RunRequest(cfg, PreparedData(train=str(train), val=str(val), num_classes=10), 0.0), LocalSession())
     assert "loss.gather=divided reproduces the paper's footnote-1 DDP gather bug" in caplog.text
     assert "with 1 worker it changes nothing" in caplog.text
+
+
+def test_every_reported_key_is_declared_in_the_reports_vocabulary(runs):
+    from tuning.run import reports
+
+    for report in runs["true"]:
+        undeclared = {k for k in report if k not in reports.BY_NAME and not k.startswith(reports.loss_term(""))}
+        assert not undeclared, f"reported but not declared in tuning/run/reports.py: {sorted(undeclared)}"
+        assert {reports.EPOCH, reports.RUN_STATE, reports.LOSS, reports.ONLINE_TOP1} <= set(report)
+    states = [report[reports.RUN_STATE] for report in runs["true"]]
+    assert states == [reports.RunState.RUNNING] * 2 + [reports.RunState.COMPLETED]

@@ -1,0 +1,109 @@
+"""What a pretraining reports, in one place: every key of its reports, what it means, the
+split it is scored on and its unit.
+
+Each epoch reports one mapping (to Ray Tune, to MLflow through the campaign's logger, and
+saved with its checkpoint); the last epoch adds the offline evaluation.  The loop builds its
+reports from these names, and every reader (the search's ``metric``, ASHA, the MLflow
+logger, progress, tables, export) imports them instead of spelling them again.
+
+Splits: ``train`` is what pretraining fits on; ``holdout`` is the slice of train that the
+offline probes choose their settings on; ``val`` is the split results are reported on.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ReportKey:
+    """One reported key: what it means, the split it is scored on ('' when it is not a
+    score), its unit, and whether every epoch reports it or only the last (``final``)."""
+    name: str
+    meaning: str
+    unit: str
+    split: Literal["train", "holdout", "val", ""] = ""
+    final: bool = False
+
+
+class RunState(enum.StrEnum):
+    """The loop's own word on a report (the report's ``RUN_STATE`` key)."""
+    RUNNING = "running"
+    DIVERGED = "diverged"  # the loss went non-finite: the run stops at this epoch
+    COMPLETED = "completed"  # the last epoch, with the offline evaluation
+
+
+ONLINE_PROBES = ("online", "online_embedding")
+"""The online linear probes: on the representation, and (``probe.online_on_embedding``) on the embedding."""
+
+EPOCH = "epoch"
+RUN_STATE = "status"
+LOSS = "loss"
+ONLINE_TOP1 = "online_top1"
+LINEAR_PROBE_TOP1 = "linear_probe_top1"
+KNN_TOP1 = "knn_top1"
+REPORTED_AT = "reported_at"
+
+
+def online_top(k: int, probe: str = "online", split: Literal["train", "val"] = "val") -> str:
+    """The key of an online probe's top-``k`` accuracy on ``split``."""
+    return f"{probe}_top{k}" if split == "val" else f"{probe}_train_top{k}"
+
+
+def loss_term(term: str) -> str:
+    """The key of one term of the SSL loss (its mean over the epoch's steps)."""
+    return f"loss_{term}"
+
+
+def _online_keys() -> list[ReportKey]:
+    return [ReportKey(online_top(k, probe, split), f"the {probe.replace('_', ' ')} probe's top-{k} accuracy "
+                      + ("on the epoch's training views" if split == "train" else "on val centre crops"), "%", split)
+            for probe in ONLINE_PROBES for k in (1, 5) for split in ("val", "train")]
+
+
+KEYS: tuple[ReportKey, ...] = (
+    ReportKey(EPOCH, "epochs trained so far", "epochs"),
+    ReportKey(RUN_STATE, "the loop's state: running, diverged, or completed (the last epoch)", "RunState"),
+    ReportKey(LOSS, "the SSL loss, mean over the epoch's steps (NaN once diverged)", "loss", "train"),
+    ReportKey("lr", "the learning rate at the epoch's last step", "lr"),
+    ReportKey("base_lr", "the configured base learning rate (before the batch-size rule)", "lr"),
+    ReportKey("images_per_s", "training images per second, all workers", "images/s"),
+    ReportKey("images_per_s_per_worker", "training images per second per worker", "images/s"),
+    ReportKey("epoch_time_s", "the epoch's wall time", "s"),
+    ReportKey("val_time_s", "time spent scoring the online probes on val", "s"),
+    ReportKey("data_wait_fraction", "share of the epoch spent waiting for the loader", "fraction"),
+    ReportKey("embedding_std", "std of the normalised embeddings of the last batch (collapse: near 0)", "std",
+              "train"),
+    ReportKey("rankme", "RankMe of the last batch's embeddings (effective rank)", "rank", "train"),
+    *_online_keys(),
+    ReportKey("startup_worker_s", "from the trial's request to its worker starting (first epoch only)", "s"),
+    ReportKey("startup_model_s", "building the model (first epoch only)", "s"),
+    ReportKey("startup_loader_s", "building the loaders (first epoch only)", "s"),
+    ReportKey("startup_first_batch_s", "waiting for the first batch: FFCV's compilation (first epoch only)", "s"),
+    ReportKey("checkpoint_time_s", "writing the epoch's checkpoint (epochs that write one)", "s"),
+    ReportKey(REPORTED_AT, "when the report was made (Unix time; de-duplicates re-delivered reports)", "s"),
+    ReportKey(LINEAR_PROBE_TOP1, "the offline linear probe's top-1 on val, its lr chosen on holdout", "%", "val",
+              final=True),
+    ReportKey("linear_probe_top5", "the offline linear probe's top-5 on val", "%", "val", final=True),
+    ReportKey("linear_probe_lr", "the lr the offline linear probe chose on holdout", "lr", "holdout", final=True),
+    ReportKey("linear_probe_holdout_top1", "the chosen linear probe's top-1 on holdout", "%", "holdout",
+              final=True),
+    ReportKey(KNN_TOP1, "k-NN top-1 on val, k and temperature chosen on holdout", "%", "val", final=True),
+    ReportKey("knn_k", "the k that k-NN chose on holdout", "neighbours", "holdout", final=True),
+    ReportKey("knn_temperature", "the temperature that k-NN chose on holdout", "temperature", "holdout",
+              final=True),
+    ReportKey("knn_holdout_top1", "the chosen k-NN's top-1 on holdout", "%", "holdout", final=True),
+    ReportKey("eval_time_s", "the offline evaluation's wall time", "s", final=True),
+)
+"""Every key a report may hold, besides one ``loss_term(...)`` per term of the method's loss."""
+
+BY_NAME = {key.name: key for key in KEYS}
+NOT_SCORES = frozenset({EPOCH, RUN_STATE, REPORTED_AT})
+"""Keys that are not numbers to log or search on."""
+
+
+def search_metrics(every_epoch: bool) -> list[str]:
+    """The keys a search may rank trials by: every numeric score, or (``every_epoch``, for an
+    early-stopping scheduler that compares trials at each rung) those every epoch reports."""
+    return [key.name for key in KEYS if key.name not in NOT_SCORES and not (every_epoch and key.final)]
