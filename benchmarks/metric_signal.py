@@ -16,8 +16,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tuning.campaign.driver import run_campaign
-from tuning.campaign.results import TrialRecord, read_trial_records
+from tuning.campaign.records.results import TrialRecord, read_trial_records
+from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
 
 TITLE = "Signal: the searched metric against the final offline probe (Fashion-MNIST)"
@@ -30,7 +30,7 @@ def run(trials: int = 14, seed: int = 0) -> dict:
                                        "sampler": "random", "scheduler": {"type": "fifo"}})
     space.check()
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_campaign(space, Path(tmp), name="signal", num_cpus=3)
+        result = run_campaign(space, CampaignOptions(runs_dir=Path(tmp), num_cpus=3), name="signal")
         records = read_trial_records(f"{result.storage}/{result.name}")
     epochs = space.base_config().schedule.epochs
     rungs = [r for r in (2, 4) if r < epochs] + [epochs]

@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tuning.campaign.driver import run_campaign
 from tuning.campaign.paths import RunsFolder
-from tuning.campaign.results import read_trial_records
+from tuning.campaign.records.results import read_trial_records
+from tuning.campaign.records.tracking import CampaignRuns, open_store
+from tuning.campaign.search.driver import CampaignOptions, run_campaign
+from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import SearchSpace
-from tuning.campaign.stores import Stores
-from tuning.campaign.tracking import CampaignRuns, open_store
 from tuning.config import validate_config
 
 STARTUP_KEYS = ("startup_worker_s", "startup_model_s", "startup_loader_s", "startup_first_batch_s")
@@ -55,7 +55,8 @@ def _mlflow_seconds_per_trial(runs_dir: Path, epochs: int) -> float:
 def measure(workers: int, runs_dir: Path, epochs: int, trials: int) -> dict:
     """Wall time, summed training and evaluation, and mean start-up costs of one campaign."""
     started = time.perf_counter()
-    result = run_campaign(_space(workers, epochs, trials), runs_dir, name=f"overhead-{workers}w", num_cpus=3)
+    result = run_campaign(_space(workers, epochs, trials), CampaignOptions(runs_dir=runs_dir, num_cpus=3),
+                          name=f"overhead-{workers}w")
     wall = time.perf_counter() - started
     records = read_trial_records(f"{result.storage}/{result.name}")
     train = sum(r.get("epoch_time_s", 0.0) for rec in records for r in rec.results)

@@ -12,15 +12,16 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tuning.campaign.driver import run_pretrain
-from tuning.campaign.results import read_trial_records
+from tuning.campaign.records.results import read_trial_records
+from tuning.campaign.search.driver import CampaignOptions, run_pretrain
 
 TITLE = "DDP scaling on the CPU: 1 vs 2 workers, same global batch"
 SETUPS = (("1 worker x 1 thread (baseline)", 1, 1), ("1 worker x 2 threads", 1, 2), ("2 DDP workers x 1 thread", 2, 1))
 
 
 def measure(workers: int, threads: int, runs_dir: Path, epochs: int = 4) -> float:
-    result = run_pretrain("digits-simclr", runs_dir, name=f"scaling-{workers}x{threads}", num_cpus=3, overrides={
+    options = CampaignOptions(runs_dir=runs_dir, num_cpus=3)
+    result = run_pretrain("digits-simclr", options, name=f"scaling-{workers}x{threads}", overrides={
         "resources.workers": workers, "resources.torch_threads": threads, "schedule.epochs": epochs,
         "probe.offline_epochs": 1, "probe.knn": False})
     (record,) = read_trial_records(f"{result.storage}/{result.name}")

@@ -17,8 +17,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tuning.campaign.driver import run_campaign
-from tuning.campaign.results import read_trial_records
+from tuning.campaign.records.results import read_trial_records
+from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
 
 PLOT = Path(__file__).with_name("search_efficiency.png")
@@ -38,7 +38,8 @@ def _campaign(arm: str, seed: int, budget: int, runs_dir: Path):
         "overrides": {**base.overrides, "schedule.epochs": EPOCHS, "data.train_subset": TRAIN_SUBSET,
                       "resources.workers": 1, "resources.torch_threads": 1, "probe.knn": False}})
     space.check()
-    result = run_campaign(space, runs_dir, name=f"{'asha' if 'ASHA' in arm else 'fifo'}-{seed}", num_cpus=3)
+    result = run_campaign(space, CampaignOptions(runs_dir=runs_dir, num_cpus=3),
+                          name=f"{'asha' if 'ASHA' in arm else 'fifo'}-{seed}")
     return read_trial_records(f"{result.storage}/{result.name}")
 
 

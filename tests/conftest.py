@@ -16,7 +16,7 @@ def ray_cluster():
     """A private local Ray cluster (address="local"), never a stale one on this machine."""
     import ray
 
-    from tuning.campaign import cluster
+    from tuning.campaign.services import cluster
 
     cluster.connect(None, num_cpus=5)
     yield ray

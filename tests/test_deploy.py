@@ -10,7 +10,7 @@ from typer.main import get_command
 
 from search_spaces import find_space
 from tuning.campaign.paths import RunsFolder
-from tuning.campaign.stores import Stores
+from tuning.campaign.services.stores import Stores
 from tuning.cli import app
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from tuning.campaign.stores import OPTUNA_ENV, TRACKING_ENV
+from tuning.campaign.services.stores import OPTUNA_ENV, TRACKING_ENV
 from tuning.errors import USER_ERRORS, ConfigError
 
 console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get full rows
@@ -85,17 +85,19 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: Tune's progress table")):
     """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export.
     Stop it with Ctrl-C, SIGTERM or `dualtune stop CAMPAIGN`; continue it with --resume."""
-    from tuning.campaign.control import parse_duration
-    from tuning.campaign.driver import extend_campaign, resume_campaign, run_campaign
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.search.control import parse_duration
+    from tuning.campaign.search.driver import CampaignOptions, extend_campaign, resume_campaign, run_campaign
+    from tuning.campaign.search.state import command_stores
     from tuning.campaign.space import load_space
-    from tuning.campaign.state import command_stores
     from tuning.config import parse_assignments
     from tuning.tables import print_summary
 
-    stores = command_stores(RunsFolder(runs_dir), tracking_uri, optuna_storage, campaign=resume or extend)
-    budget = parse_duration(time_budget, "--time-budget") if time_budget else None
-    wait = parse_duration(capacity_wait, "--capacity-wait") if capacity_wait else None
+    options = CampaignOptions(
+        runs_dir=runs_dir, address=address, num_cpus=num_cpus, verbose=verbose, show_progress=True,
+        stores=command_stores(RunsFolder(runs_dir), tracking_uri, optuna_storage, campaign=resume or extend),
+        time_budget_s=parse_duration(time_budget, "--time-budget") if time_budget else None,
+        capacity_wait_s=parse_duration(capacity_wait, "--capacity-wait") if capacity_wait else None)
     if resume and extend:
         raise ConfigError("--resume and --extend are two ways to continue a campaign: give one")
     if retry_errored and not resume:
@@ -104,16 +106,12 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
         raise ConfigError("--set cannot change a campaign being continued; its trials keep their config")
     if resume:
         console.print(f"resuming campaign [bold]{resume}[/]")
-        result = resume_campaign(resume, runs_dir, address=address, num_cpus=num_cpus, retry_errored=retry_errored,
-                                 time_budget_s=budget, stores=stores, capacity_wait_s=wait, verbose=verbose,
-                                 show_progress=True)
+        result = resume_campaign(resume, options, retry_errored=retry_errored)
     elif extend:
         if num_samples is None:
             raise ConfigError("--extend CAMPAIGN needs --num-samples N: how many trials to add")
         console.print(f"extending campaign [bold]{extend}[/] by {num_samples} trials")
-        result = extend_campaign(extend, num_samples, runs_dir, address=address, num_cpus=num_cpus,
-                                 time_budget_s=budget, stores=stores, capacity_wait_s=wait, verbose=verbose,
-                                 show_progress=True)
+        result = extend_campaign(extend, num_samples, options)
     else:
         loaded = load_space(space)
         if num_samples is not None:
@@ -121,9 +119,7 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
         if set_values:
             loaded = loaded.with_base_values(parse_assignments(set_values))
         console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
-        result = run_campaign(loaded, runs_dir, name=name, address=address, num_cpus=num_cpus, storage=storage,
-                              stores=stores, time_budget_s=budget, verbose=verbose, show_progress=True,
-                              **({"capacity_wait_s": wait} if wait else {}))
+        result = run_campaign(loaded, options, name=name, storage=storage)
     print_summary(result, console)
 
 
@@ -131,8 +127,8 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
 def stop(campaign: str = typer.Argument(..., help="campaign name (as printed by dualtune tune)"),
          runs_dir: Path = RUNS_DIR):
     """Stop a running campaign: trials end at their last checkpoint, and `dualtune tune --resume` continues it."""
-    from tuning.campaign.control import request_stop
     from tuning.campaign.paths import RunsFolder
+    from tuning.campaign.search.control import request_stop
     from tuning.campaign.statuses import resume_command
 
     pid = request_stop(RunsFolder(runs_dir), campaign)
@@ -155,9 +151,9 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              tracking_uri: Optional[str] = TRACKING_URI,
              optuna_storage: Optional[str] = OPTUNA_STORAGE):
     """Run one pretraining (the same code path as a campaign trial), logged as its own MLflow run."""
-    from tuning.campaign.driver import run_pretrain
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.stores import Stores
+    from tuning.campaign.search.driver import CampaignOptions, run_pretrain
+    from tuning.campaign.services.stores import Stores
     from tuning.config import load_config, parse_assignments
     from tuning.tables import print_summary
 
@@ -170,8 +166,8 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              "schedule.epochs": epochs}
     overrides = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(set_values)}
     stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
-    result = run_pretrain(str(config) if config else preset, runs_dir, address=address, storage=storage,
-                          stores=stores, overrides=overrides, show_progress=True)
+    options = CampaignOptions(runs_dir=runs_dir, address=address, stores=stores, show_progress=True)
+    result = run_pretrain(str(config) if config else preset, options, storage=storage, overrides=overrides)
     print_summary(result, console)
 
 
@@ -267,16 +263,18 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
           verbose: int = typer.Option(0, "--verbose", "-v", count=True)):
     """Run a study of the paper (a tuning campaign, then every variant rerun over seeds) and write its report."""
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.stores import Stores
-    from tuning.campaign.study import StudyOutcome, load_study, run_study
-    from tuning.campaign.study_report import write_report
+    from tuning.campaign.search.driver import CampaignOptions
+    from tuning.campaign.services.stores import Stores
+    from tuning.reproduction.report import write_report
+    from tuning.reproduction.reruns import StudyOutcome, load_study, run_study
 
     if report_from is not None:
         outcome = StudyOutcome.load(report_from)
     else:
         stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
-        outcome = run_study(load_study(name), runs_dir, address=address, num_cpus=num_cpus, stores=stores,
-                            verbose=verbose, show_progress=True, announce=console.print)
+        options = CampaignOptions(runs_dir=runs_dir, address=address, num_cpus=num_cpus, stores=stores,
+                                  verbose=verbose, show_progress=True)
+        outcome = run_study(load_study(name), options, announce=console.print)
     console.print(f"study results: {Path(outcome.folder) / 'study.json'}")
     console.print(f"report: {write_report(outcome, report)}")
 
@@ -289,8 +287,8 @@ def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a t
                   tracking_uri: Optional[str] = TRACKING_URI):
     """The paper's Table S4 for a checkpoint: L_c, L_nc, four-norm sums, Lemma 3.4 bounds; logged to MLflow."""
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.state import command_stores
-    from tuning.campaign.tracking import log_checkpoint_metrics
+    from tuning.campaign.records.tracking import log_checkpoint_metrics
+    from tuning.campaign.search.state import command_stores
     from tuning.run.duality_check import run_duality_check
 
     runs = RunsFolder(runs_dir)
@@ -315,8 +313,8 @@ def analyze(checkpoint: list[Path] = typer.Option(..., "--checkpoint", help="a t
     """The paper's representation analyses of checkpoints: spectra (Fig. S5), negative-pair cosines (Fig. S4),
     Gram/covariance (Fig. S8), Table S4, linear CKA (Fig. S2); logged on each checkpoint's MLflow run."""
     from tuning.campaign.paths import RunsFolder, timestamped
-    from tuning.campaign.state import command_stores
-    from tuning.campaign.tracking import log_checkpoint_metrics
+    from tuning.campaign.records.tracking import log_checkpoint_metrics
+    from tuning.campaign.search.state import command_stores
     from tuning.run.analysis_report import analyze_checkpoints
 
     runs = RunsFolder(runs_dir)
@@ -340,8 +338,8 @@ def evaluate(checkpoint: Path = typer.Option(..., "--checkpoint", help="a trial'
              tracking_uri: Optional[str] = TRACKING_URI):
     """Rerun the offline linear probe and k-NN on a saved backbone; logged as eval/* on its trial's MLflow run."""
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.state import command_stores
-    from tuning.campaign.tracking import log_checkpoint_metrics
+    from tuning.campaign.records.tracking import log_checkpoint_metrics
+    from tuning.campaign.search.state import command_stores
     from tuning.config import parse_assignments
     from tuning.run.evaluation import evaluate_checkpoint, probe_params
     from tuning.tables import fmt
@@ -364,9 +362,9 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
     import csv
     import json
 
-    from tuning.campaign.history import trial_summaries
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.state import command_stores
+    from tuning.campaign.records.history import trial_summaries
+    from tuning.campaign.search.state import command_stores
     from tuning.tables import status_records, status_table
 
     if output_format not in STATUS_FORMATS:
@@ -388,9 +386,9 @@ def export(campaign: str = typer.Argument(...), top: int = typer.Option(1, "--to
            out_dir: Path = typer.Option(Path("exported"), "-o", "--out-dir"), runs_dir: Path = RUNS_DIR,
            tracking_uri: Optional[str] = TRACKING_URI):
     """Write the top K completed trials of a campaign as runnable YAML configs."""
-    from tuning.campaign.export import export_top
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.state import command_stores
+    from tuning.campaign.records.export import export_top
+    from tuning.campaign.search.state import command_stores
 
     stores = command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign)
     for path in export_top(stores, campaign, top, out_dir):
@@ -402,9 +400,9 @@ def sync(campaign: str = typer.Argument(..., help="campaign name (as printed by 
          runs_dir: Path = RUNS_DIR, tracking_uri: Optional[str] = TRACKING_URI,
          optuna_storage: Optional[str] = OPTUNA_STORAGE):
     """Back-fill a campaign's MLflow runs from Tune's results (after an MLflow outage or a killed driver)."""
-    from tuning.campaign.driver import sync_campaign
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.state import command_stores
+    from tuning.campaign.search.driver import sync_campaign
+    from tuning.campaign.search.state import command_stores
     from tuning.tables import print_summary
 
     stores = command_stores(RunsFolder(runs_dir), tracking_uri, optuna_storage, campaign=campaign)
@@ -423,7 +421,8 @@ def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="in
     """Serve the MLflow UI (or optuna-dashboard) on the campaigns' stores, bound to 127.0.0.1 unless --host.
     A tracking server needs no UI from here: open its own address."""
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.stores import Stores, is_server
+    from tuning.campaign.private_apis import optuna_dashboard_command
+    from tuning.campaign.services.stores import Stores, is_server
 
     runs = RunsFolder(runs_dir)
     stores = Stores.choose(runs, tracking_uri, optuna_storage)
@@ -432,8 +431,7 @@ def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="in
             raise ConfigError(f"no Optuna study storage at {stores.study_file()}; run a campaign first (dualtune tune)")
         url = stores.dashboard_storage()
         port = port or 8080
-        command = [sys.executable, "-c", "from optuna_dashboard._cli import main; main()", url, "--host", host,
-                   "--port", str(port)]
+        command = optuna_dashboard_command(url, host, port)
     elif is_server(stores.tracking_uri):
         console.print(f"the campaigns are on the MLflow tracking server {stores.tracking_uri}: open it there")
         return

@@ -6,11 +6,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tuning.campaign.history import TrialSummary, varying_params
-from tuning.campaign.results import CampaignResult
+from tuning.campaign.records.history import TrialSummary, varying_params
+from tuning.campaign.records.results import CampaignResult
+from tuning.campaign.records.tracking import ui_path
+from tuning.campaign.services.stores import is_server
 from tuning.campaign.statuses import TrialStatus, resume_command
-from tuning.campaign.stores import is_server
-from tuning.campaign.tracking import ui_path
 
 
 def fmt(value: Any, digits: int = 2) -> str:

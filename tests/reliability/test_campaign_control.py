@@ -16,7 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from search_spaces import find_preset
-from tuning.campaign.tracking import Tags
+from tuning.campaign.records.tracking import Tags
 from tuning.run.checkpoints import CONFIG_FILE, load_checkpoint_config
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tuning.campaign.driver import resume_campaign
-from tuning.campaign.tracking import Tags
+from tuning.campaign.records.tracking import Tags
+from tuning.campaign.search.driver import CampaignOptions, resume_campaign
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     driver.wait()
     assert _completed_trials(runs / "mlflow.db") < 3
 
-    result = resume_campaign("drv", runs)
+    result = resume_campaign("drv", CampaignOptions(runs_dir=runs))
     assert result.storage == str(shared) and (shared / "drv").is_dir() and not (runs / "ray").exists()
 
     assert len(result.rows) == 3 and {r.status for r in result.rows} == {"completed"}

@@ -21,10 +21,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tuning.campaign.driver import run_campaign, run_pretrain
-from tuning.campaign.search import STATUS_ATTR
+from tuning.campaign.records.tracking import Tags
+from tuning.campaign.search.driver import CampaignOptions, run_campaign, run_pretrain
+from tuning.campaign.search.searcher import STATUS_ATTR
 from tuning.campaign.space import load_space
-from tuning.campaign.tracking import Tags
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +45,14 @@ def _kill_a_worker_after_first_checkpoint(train_runs_dir, killed: list, timeout_
 
 
 def test_killed_worker_resumes_from_checkpoint_with_identical_results(ray_cluster, tmp_path):
-    reference = run_pretrain("digits-simclr", tmp_path / "ref", overrides=FAST, name="uninterrupted")
+    reference = run_pretrain("digits-simclr", CampaignOptions(runs_dir=tmp_path / "ref"), overrides=FAST,
+                             name="uninterrupted")
 
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint,
                               args=(tmp_path / "faulty" / "ray", killed))
     killer.start()
-    faulty = run_pretrain("digits-simclr", tmp_path / "faulty", overrides=FAST, name="killed")
+    faulty = run_pretrain("digits-simclr", CampaignOptions(runs_dir=tmp_path / "faulty"), overrides=FAST, name="killed")
     killer.join()
 
     assert killed, "no Train worker was found to kill"
@@ -85,7 +86,7 @@ def test_diverging_and_raising_trials_are_marked_and_the_campaign_goes_on(ray_cl
                                {"optim.base_lr": 0.05, "model.embedding_dim": 64},
                                {"optim.base_lr": 0.05, "model.embedding_dim": huge}],
     }))
-    result = run_campaign(load_space(str(space_file)), tmp_path / "runs", name="faults")
+    result = run_campaign(load_space(str(space_file)), CampaignOptions(runs_dir=tmp_path / "runs"), name="faults")
 
     by_case = {(r.params["optim.base_lr"], r.params["model.embedding_dim"]): r for r in result.rows}
     diverged, completed, raised = by_case[(1.0e12, 64)], by_case[(0.05, 64)], by_case[(0.05, huge)]

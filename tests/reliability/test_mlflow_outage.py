@@ -15,9 +15,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from tuning.campaign.driver import run_campaign
+from tuning.campaign.records.tracking import Tags
+from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
-from tuning.campaign.tracking import Tags
 from tuning.cli import app
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def test_mlflow_outage_loses_nothing_and_sync_back_fills(ray_cluster, tmp_path):
     holder = threading.Thread(target=_hold_store, args=(runs_dir / "mlflow.db", locked, release))
     holder.start()
     try:
-        result = run_campaign(load_space(str(space_file)), runs_dir, name="outage")
+        result = run_campaign(load_space(str(space_file)), CampaignOptions(runs_dir=runs_dir), name="outage")
     finally:
         release.set()
         holder.join()

@@ -22,7 +22,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.ray_nodes import kill_node, nodes_running, ray_head, worker_node
-from tuning.campaign.tracking import Tags
+from tuning.campaign.records.tracking import Tags
 
 pytestmark = pytest.mark.slow
 RAY_INTERNALS = ("(raylet)", "Traceback", "ActorDiedError", "ActorUnavailableError", "marked dead")
@@ -95,8 +95,9 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head
     study = optuna.load_study(study_name="loss", storage=f"sqlite:///{runs / 'optuna.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert "marked dead" in (runs / "loss" / "driver.log").read_text()  # Ray's words, kept for who wants them
-    shipped = list(head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/campaign/trial.py"))
-    assert shipped and not (shipped[0].parents[2] / ".venv").exists()  # this checkout, without its environment
+    shipped = list(head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/tuning/campaign/search/"
+                                      "trial.py"))
+    assert shipped and not (shipped[0].parents[3] / ".venv").exists()  # this checkout, without its environment
 
 
 def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes_later(head, tmp_path):

@@ -18,7 +18,7 @@ def timestamped(prefix: str) -> str:
 @dataclass(frozen=True)
 class RunsFolder:
     """``--runs-dir``: mlflow.db, optuna.db and mlartifacts/ (unless the stores are shared
-    services, see tuning.campaign.stores), data/ (the bundled .beton cache), ray/ (Ray's
+    services, see tuning.campaign.services.stores), data/ (the bundled .beton cache), ray/ (Ray's
     results unless --storage says otherwise), and one folder per campaign holding its
     saved state and its exported best config."""
     root: Path

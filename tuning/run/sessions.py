@@ -4,7 +4,7 @@ from, and a way to report an epoch.
 
 ``TrainWorkerSession`` is one rank of a Ray Train worker group (DDP, any number of
 workers); ``LocalSession`` is one process without Ray (tests, benchmarks).  The Tune
-trial's own process has its session in tuning.campaign.trial.
+trial's own process has its session in tuning.campaign.search.trial.
 """
 from __future__ import annotations
 

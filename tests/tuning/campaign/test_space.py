@@ -231,7 +231,7 @@ def test_the_gather_twin_runs_two_workers_so_the_bug_can_show():
 
 
 def test_a_campaign_that_can_train_the_divided_gather_says_so_up_front(caplog):
-    from tuning.campaign.driver import _warn_ablations
+    from tuning.campaign.search.driver import _warn_ablations
 
     with caplog.at_level("WARNING", logger="dualtune"):
         _warn_ablations(load_space("smoke"))

@@ -12,7 +12,7 @@ from ffcv.transforms import ToDevice, ToTensor
 
 from pipelines.bundled import ensure_bundled_betons
 from pipelines.loaders import _image_tail, _label_pipeline
-from tuning.campaign.trial import build_trainer
+from tuning.campaign.search.trial import build_trainer
 from tuning.config import validate_config
 from tuning.run.data import PreparedData
 from tuning.run.loop import Pretraining, RunRequest, autocast_dtype

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import tuning.run
 
-FORBIDDEN = ("optuna", "mlflow", "ray.tune", "tuning.campaign", "search_spaces")
+FORBIDDEN = ("optuna", "mlflow", "ray.tune", "tuning.campaign", "tuning.reproduction", "search_spaces")
 RUN_DIR = Path(tuning.run.__file__).parent
 
 

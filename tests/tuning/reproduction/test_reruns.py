@@ -1,0 +1,104 @@
+"""Studies: the shipped one is checked before compute and spells out each variant; a tiny
+study runs for real (tune, then variants x seeds on 2 DDP workers) and its report reads
+its own runs back."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tuning.campaign.search.driver import CampaignOptions
+from tuning.campaign.space import load_space
+from tuning.config import load_config
+from tuning.errors import ConfigError, SearchSpaceError
+from tuning.reproduction.report import verdict, write_report
+from tuning.reproduction.reruns import StudyOutcome, load_study, run_study
+
+
+def test_the_paper_study_spells_out_every_variant():
+    study = load_study("paper-fmnist")
+    space = study.reruns_space(load_space("simclr_fmnist").base_config())
+    assert space.num_samples == 6 * 3 and space.params["seed"].choices == [0, 1, 2]
+    configs = {v: space.trial_config({"variant": v, "seed": 2}) for v in study.variants}
+    assert all(c.resources.workers == 2 and c.seed == 2 for c in configs.values())
+    assert configs["VICReg"].loss.method == "vicreg" and configs["VICReg"].loss.params == {
+        "sim_weight": 25.0, "var_weight": 25.0, "cov_weight": 2.0}
+    assert configs["VICReg-ctr"].optim.base_lr == 0.6 and configs["VICReg-exp"].loss.params["temperature"] == 0.1
+    assert configs["SimCLR-Orig"].loss.params["temperature"] == 0.1 and configs["SimCLR-Orig"].optim.base_lr == 0.3
+    divided, tuned = configs["SimCLR-Tuned-divided-gather"], configs["SimCLR-Tuned"]
+    assert divided.loss.gather == "divided" and tuned.loss.gather == "summed"
+    assert divided.model_copy(update={"loss": tuned.loss}) == tuned  # the gather is the only difference
+
+
+def _write(tmp_path, **study):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "seeds": [0], **study}))
+    return str(path)
+
+
+@pytest.mark.parametrize("study,message", [
+    ({"variants": {"A": {"base": "digits-simclr", "set": {"optim.base_lr": -1}}}}, "variant 'A'.*optim.base_lr"),
+    ({"variants": {"A": {"base": "tuned"}}}, "variant 'A' uses base 'tuned' but the study has no tune step"),
+    ({"variants": {"A": {"base": "digits-simclr"}}, "seeds": []}, "seeds"),
+    ({"variants": {"A": {"base": "nope"}}}, "unknown preset 'nope'"),
+    ({"variants": {"A": {"base": "digits-simclr"}, "B": {"base": "fmnist-simclr"}}},
+     "its variants ask for different resources"),
+])
+def test_bad_studies_are_refused_before_compute(tmp_path, study, message):
+    with pytest.raises((SearchSpaceError, ConfigError), match=message):
+        load_study(_write(tmp_path, **study))
+
+
+def test_an_unknown_study_suggests_the_nearest():
+    with pytest.raises(SearchSpaceError, match="unknown study 'paper-fmnst' .did you mean 'paper_fmnist'"):
+        load_study("paper-fmnst")
+
+
+def test_verdicts_weigh_the_difference_against_the_seed_spread():
+    assert verdict(2.0, 0.5, +1).startswith("held clearly")
+    assert verdict(0.6, 0.5, +1).startswith("held weakly")
+    assert verdict(-0.3, 0.5, +1) == "did not hold (no difference beyond the seed spread)"
+    assert verdict(-2.0, 0.5, +1) == "did not hold (the opposite direction)"
+    assert verdict(-2.0, 0.5, -1).startswith("held clearly")
+
+
+@pytest.mark.slow
+def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
+    space = tmp_path / "tune.yaml"
+    space.write_text(yaml.safe_dump({
+        "name": "tiny_tune", "base": "digits-simclr", "num_samples": 1, "scheduler": {"type": "fifo"},
+        "overrides": {"schedule.epochs": 1, "probe.offline_epochs": 2, "probe.knn": False,
+                      "resources.workers": 1},
+        "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}}}))
+    study = load_study(_write(
+        tmp_path, description="tiny", tune={"space": str(space)}, seeds=[1],
+        rerun={"resources.workers": 2, "schedule.epochs": 1, "probe.offline_epochs": 2, "probe.knn": False},
+        variants={"Orig": {"base": "digits-simclr", "set": {"loss.params.temperature": 0.1}, "paper": 66.33},
+                  "Tuned-divided": {"base": "tuned", "set": {"loss.gather": "divided"}}}))
+    outcome = run_study(study, CampaignOptions(runs_dir=tmp_path / "runs"), announce=lambda _: None)
+
+    assert sorted((r.variant, r.seed, r.status) for r in outcome.reruns) == [
+        ("Orig", 1, "completed"), ("Tuned-divided", 1, "completed")]
+    assert StudyOutcome.load(Path(outcome.folder)) == outcome
+    tuned = load_config(Path(outcome.folder).parent / f"{outcome.tune_campaign}" / "best_config.yaml")
+    for r in outcome.reruns:  # what each rerun trained: its variant's config, its seed
+        trained = json.loads((Path(r.checkpoint) / "config.json").read_text())
+        assert trained["seed"] == r.seed and trained["resources"]["workers"] == 2
+        if r.variant == "Tuned-divided":
+            assert trained["loss"] == {**tuned.loss.model_dump(mode="json"), "gather": "divided"}
+        else:
+            assert trained["loss"]["params"]["temperature"] == 0.1 and trained["loss"]["gather"] == "summed"
+    client = MlflowClient(outcome.tracking_uri)
+    params = {r.run_id: client.get_run(r.run_id).data.params for r in outcome.reruns}
+    assert {(p["variant"], p["seed"], p["loss.gather"]) for p in params.values()} == {
+        ("Orig", "1", "summed"), ("Tuned-divided", "1", "divided")}
+
+    report = write_report(outcome, tmp_path / "docs" / "reproduction.md")
+    text = report.read_text()
+    assert "| Orig | 66.33 |" in text and "| Tuned-divided | - |" in text and "1/1 |" in text
+    assert "**The footnote-1 gather bug hurts**" not in text  # no variant named SimCLR-Tuned to compare with
+    assert (tmp_path / "docs" / "reproduction" / "cka.png").is_file() and "![cka](reproduction/cka.png)" in text
+    orig = next(r for r in outcome.reruns if r.variant == "Orig")
+    analysed = client.get_run(orig.run_id).data.metrics
+    assert analysed["analysis/embedding_dim"] == 128 and analysed["analysis/images"] > 100  # all of digits val

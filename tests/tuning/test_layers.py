@@ -1,0 +1,72 @@
+"""The layer rule over every package of tuning/: a module imports only from its own layer
+or the layers below it, lowest first: one pretraining, a campaign's shared definitions,
+its services, its records, the search, the paper's reproduction, the command line."""
+import ast
+from pathlib import Path
+
+import pytest
+
+import tuning
+
+LAYERS = (  # lowest first; a module's layer is its longest matching prefix
+    "tuning.run",
+    "tuning.campaign",  # space, statuses, paths: what every room uses
+    "tuning.campaign.services",
+    "tuning.campaign.records",
+    "tuning.campaign.search",
+    "tuning.reproduction",
+    "tuning.cli",
+    "tuning.tables",
+)
+RANK = {"tuning.tables": LAYERS.index("tuning.cli")}  # the CLI's tables sit beside it
+ROOT = Path(tuning.__file__).parent.parent
+
+
+def layer(module: str) -> int | None:
+    """The rank of ``module``'s layer, or None outside the layered packages (config, errors)."""
+    matches = [name for name in LAYERS if module == name or module.startswith(f"{name}.")]
+    if not matches:
+        return None
+    longest = max(matches, key=len)
+    return RANK.get(longest, LAYERS.index(longest))
+
+
+def imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def upward_imports(path: Path) -> list[str]:
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    own = layer(module)
+    return sorted(f"{module} -> {name}" for name in imported(path)
+                  if own is not None and (other := layer(name)) is not None and other > own)
+
+
+def test_no_module_of_tuning_imports_from_a_layer_above_its_own():
+    files = sorted((ROOT / "tuning").rglob("*.py"))
+    assert len(files) >= 40
+    offending = [line for path in files for line in upward_imports(path)]
+    assert not offending, "imports that reach up a layer:\n" + "\n".join(offending)
+
+
+@pytest.mark.parametrize("module, statement", [
+    ("tuning/campaign/services/probe.py", "from tuning.campaign.records.results import TrialRow"),
+    ("tuning/campaign/records/probe.py", "from tuning.campaign.search import driver"),
+    ("tuning/campaign/probe.py", "from tuning.campaign.services import cluster"),
+    ("tuning/campaign/search/probe.py", "from tuning.reproduction.reruns import run_study"),
+    ("tuning/run/probe.py", "import tuning.campaign.space"),
+])
+def test_the_rule_catches_an_import_that_reaches_up(tmp_path, monkeypatch, module, statement):
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    path = tmp_path / module
+    path.parent.mkdir(parents=True)
+    path.write_text(statement + "\n")
+    assert upward_imports(path)
+    path.write_text("from tuning.run.reports import ONLINE_TOP1\nfrom tuning.config import PretrainConfig\n")
+    assert not upward_imports(path)

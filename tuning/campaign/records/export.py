@@ -1,0 +1,78 @@
+"""Choosing the best trial and writing configs as YAML files that rerun with one command."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from tuning.campaign.records.history import campaign_runs
+from tuning.campaign.records.results import TrialRow
+from tuning.campaign.records.tracking import Tags
+from tuning.campaign.services.stores import Stores
+from tuning.campaign.statuses import TrialStatus
+from tuning.config import PretrainConfig, dump_config, validate_config
+from tuning.errors import StoreError
+from tuning.run import reports
+
+RANK_METRIC = reports.LINEAR_PROBE_TOP1
+
+
+def ranking(value: float, trial_id: str, mode: str = "max") -> tuple[float, str]:
+    """Sort key of trials, best first: the higher value (the lower with ``mode`` min), then
+    (on a tie) the smaller trial id, so the campaign's own export and ``dualtune export``
+    pick the same trial."""
+    return (-value if mode == "max" else value), trial_id
+
+
+def best_row(rows: list[TrialRow], fallback_metric: str, fallback_mode: str = "max") -> TrialRow | None:
+    """The completed trial with the highest linear-probe top-1 (else the best
+    ``fallback_metric``, as ``fallback_mode`` says: the campaign's metric and mode)."""
+    completed = [r for r in rows if r.status == TrialStatus.COMPLETED]
+    scored = [r for r in completed if r.metric(RANK_METRIC) is not None]
+    if scored:
+        return min(scored, key=lambda r: ranking(r.metric(RANK_METRIC), r.trial_id))
+    candidates = [r for r in (completed or rows) if r.metric(fallback_metric) is not None]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda r: ranking(r.metric(fallback_metric), r.trial_id, fallback_mode))
+
+
+def export_config(cfg: PretrainConfig, out: Path, provenance: dict[str, str]) -> Path:
+    """Write ``cfg`` to ``out`` with its provenance (campaign, trial, MLflow run, config hash)
+    as a comment header; ``dualtune pretrain --config out`` reruns it."""
+    lines = [f"{k}: {v}" for k, v in provenance.items()]
+    lines += [f"config_hash: {cfg.digest()}", f"rerun: dualtune pretrain --config {out}"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dump_config(cfg, header="\n".join(lines)))
+    return out
+
+
+def export_top(stores: Stores, campaign: str, top: int, out_dir: Path) -> list[Path]:
+    """Write the ``top`` completed trials by linear-probe top-1 as runnable YAML files, each
+    recording its MLflow run id, the tracking store and the config hash (also tagged on the run)."""
+    client, runs = campaign_runs(stores, campaign)
+    completed = [r for r in runs if r.data.tags.get(Tags.TRIAL_STATUS) == TrialStatus.COMPLETED]
+    ranked = sorted((r for r in completed if RANK_METRIC in r.data.metrics),
+                    key=lambda r: ranking(r.data.metrics[RANK_METRIC], r.data.tags[Tags.TRIAL_ID]))[:top]
+    if not ranked:
+        raise StoreError(f"campaign {campaign!r} has no completed trial with {RANK_METRIC}")
+    written = []
+    for rank, run in enumerate(ranked, start=1):
+        cfg = validate_config(yaml.safe_load(_download_text(client, run.info.run_id, "config.yaml")),
+                              source=f"run {run.info.run_id} config.yaml")
+        out = Path(out_dir) / f"{campaign}-top{rank}-{run.data.tags[Tags.TRIAL_ID]}.yaml"
+        export_config(cfg, out, {"campaign": campaign, "trial_id": run.data.tags[Tags.TRIAL_ID],
+                                 "mlflow_run_id": run.info.run_id, "tracking_uri": stores.tracking_uri,
+                                 RANK_METRIC: f"{run.data.metrics[RANK_METRIC]:.2f}"})
+        client.set_tag(run.info.run_id, Tags.EXPORTED_TO, str(out))
+        written.append(out)
+    return written
+
+
+def _download_text(client, run_id: str, artifact: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return Path(client.download_artifacts(run_id, artifact, tmp)).read_text()
+        except Exception as error:  # MLflow raises its own exception types for missing artifacts
+            raise StoreError(f"run {run_id} has no readable {artifact} artifact: {error}") from None
