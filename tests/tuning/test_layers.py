@@ -1,6 +1,8 @@
 """The layer rule over every package of tuning/: a module imports only from its own layer
 or the layers below it, lowest first: one pretraining, a campaign's shared definitions,
-its services, its records, the search, the paper's reproduction, the command line."""
+its services, its records, the search, the paper's reproduction, the command line.  And
+tuning/run/ (one pretraining) uses none of a campaign's services: Optuna, MLflow, Ray Tune,
+the search spaces."""
 import ast
 from pathlib import Path
 
@@ -20,6 +22,7 @@ LAYERS = (  # lowest first; a module's layer is its longest matching prefix
 )
 RANK = {"tuning.tables": LAYERS.index("tuning.cli")}  # the CLI's tables sit beside it
 ROOT = Path(tuning.__file__).parent.parent
+CAMPAIGN_SERVICES = ("optuna", "mlflow", "ray.tune", "search_spaces")
 
 
 def layer(module: str) -> int | None:
@@ -70,3 +73,25 @@ def test_the_rule_catches_an_import_that_reaches_up(tmp_path, monkeypatch, modul
     assert upward_imports(path)
     path.write_text("from tuning.run.reports import ONLINE_TOP1\nfrom tuning.config import PretrainConfig\n")
     assert not upward_imports(path)
+
+
+def _uses_a_campaign_service(name: str) -> bool:
+    return any(name == service or name.startswith(f"{service}.") for service in CAMPAIGN_SERVICES)
+
+
+def test_the_run_layer_uses_no_campaign_service():
+    files = sorted((ROOT / "tuning" / "run").glob("*.py"))
+    assert len(files) >= 7
+    offending = sorted(f"{path.name}: {name}" for path in files for name in imported(path)
+                       if _uses_a_campaign_service(name))
+    assert not offending, f"tuning/run/ uses a campaign's services: {offending}"
+
+
+def test_the_service_rule_catches_each_service_and_lets_ray_train_pass(tmp_path):
+    probe = tmp_path / "probe.py"
+    for statement in ("import optuna", "from mlflow.tracking import MlflowClient", "from ray import tune",
+                      "import ray.tune", "import search_spaces"):
+        probe.write_text(statement + "\n")
+        assert any(_uses_a_campaign_service(name) for name in imported(probe)), statement
+    probe.write_text("import ray.train\nfrom tuning.config import PretrainConfig\n")
+    assert not any(_uses_a_campaign_service(name) for name in imported(probe))
