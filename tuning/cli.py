@@ -363,15 +363,16 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
     import json
 
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.records.history import trial_summaries
+    from tuning.campaign.records.history import campaign_baselines, trial_summaries
     from tuning.campaign.search.state import command_stores
     from tuning.tables import status_records, status_table
 
     if output_format not in STATUS_FORMATS:
         raise ConfigError(f"--format {output_format!r} is not one of {', '.join(STATUS_FORMATS)}")
-    summaries = trial_summaries(command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign), campaign)
+    stores = command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign)
+    summaries = trial_summaries(stores, campaign)
     if output_format == "table":
-        console.print(status_table(campaign, summaries))
+        console.print(status_table(campaign, summaries, campaign_baselines(stores, campaign)))
     elif output_format == "json":
         sys.stdout.write(json.dumps(status_records(summaries), indent=1) + "\n")
     else:

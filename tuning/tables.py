@@ -11,6 +11,7 @@ from tuning.campaign.records.results import CampaignResult
 from tuning.campaign.records.tracking import ui_path
 from tuning.campaign.services.stores import is_server
 from tuning.campaign.statuses import TrialStatus, resume_command
+from tuning.run import reports
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -54,10 +55,25 @@ def status_records(summaries: list[TrialSummary]) -> list[dict[str, object]]:
              "duration_s": s.duration_s, "run_id": s.run_id} for s in summaries]
 
 
-def status_table(campaign: str, summaries: list[TrialSummary]) -> Table:
-    """``dualtune status``: one row per trial, with the params that differ between trials."""
+def baselines_line(baselines: dict[str, float]) -> str | None:
+    """The baselines in one line: each representation's linear-probe and k-NN top-1 on val."""
+    if not baselines:
+        return None
+    parts = []
+    for name, label in (("raw_pixels", "raw pixels"), ("untrained", "untrained network")):
+        scores = [f"{what} {fmt(baselines[reports.baseline_key(name, key)])}"
+                  for key, what in ((reports.LINEAR_PROBE_TOP1, "linear probe"), (reports.KNN_TOP1, "k-NN"))
+                  if reports.baseline_key(name, key) in baselines]
+        if scores:
+            parts.append(f"{label}: {', '.join(scores)}")
+    return "Baselines (the same probes, val top-1): " + "; ".join(parts)
+
+
+def status_table(campaign: str, summaries: list[TrialSummary], baselines: dict[str, float] | None = None) -> Table:
+    """``dualtune status``: one row per trial, with the params that differ between trials, and
+    the campaign's baselines beneath."""
     searched = varying_params([s.params for s in summaries])
-    table = Table(title=f"campaign {campaign}: {len(summaries)} trials")
+    table = Table(title=f"campaign {campaign}: {len(summaries)} trials", caption=baselines_line(baselines or {}))
     table.add_column("trial", no_wrap=True)
     for column in ["status", *(name.split(".")[-1] for name in searched), "epochs", "online top-1",
                    "linear-probe top-1", "time (s)"]:
@@ -72,6 +88,8 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
     """The trials table, where MLflow holds the runs, and the exported best config."""
     console = console or Console()
     console.print(trials_table(result))
+    if result.baselines:
+        console.print(baselines_line(result.baselines))
     console.print(f"MLflow tracking URI: {result.tracking_uri}  (experiment {result.experiment!r}"
                   + (f", parent run {result.parent_run_id})" if result.parent_run_id else ")"))
     shared_view = result.name if result.parent_run_id else None  # a campaign's trials; a pretrain's one run

@@ -51,6 +51,12 @@ def online_top(k: int, probe: str = "online", split: Literal["train", "val"] = "
     return f"{probe}_top{k}" if split == "val" else f"{probe}_train_top{k}"
 
 
+def baseline_key(representation: str, score: str) -> str:
+    """The key of a baseline (tuning.run.baselines): ``score`` of the same probes on raw pixels
+    or on the untrained backbone (logged on a campaign's parent run, not reported by trials)."""
+    return f"baseline_{representation}_{score}"
+
+
 def loss_term(term: str) -> str:
     """The key of one term of the SSL loss (its mean over the epoch's steps)."""
     return f"loss_{term}"

@@ -33,13 +33,24 @@ def campaign_runs(stores: Stores, campaign: str) -> tuple[MlflowClient, list]:
     stores.check_reachable()
     client = MlflowClient(stores.tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, f"tags.`{Tags.CAMPAIGN}` = '{campaign}'")
-    trials = [r for r in runs if Tags.TRIAL_ID in r.data.tags]
+    trials = [r for r in _tagged_runs(client, experiments, campaign) if Tags.TRIAL_ID in r.data.tags]
     if not trials:
         known = sorted({r.data.tags[Tags.CAMPAIGN] for r in client.search_runs(experiments)
                         if Tags.CAMPAIGN in r.data.tags})
         raise StoreError(f"no campaign {campaign!r} in {stores.tracking_uri}; known: {', '.join(known) or 'none'}")
     return client, trials
+
+
+def _tagged_runs(client: MlflowClient, experiments: list[str], campaign: str) -> list:
+    return client.search_runs(experiments, f"tags.`{Tags.CAMPAIGN}` = '{campaign}'")
+
+
+def campaign_baselines(stores: Stores, campaign: str) -> dict[str, float]:
+    """The baselines (tuning.run.baselines) logged on the campaign's parent run; empty without one."""
+    client = MlflowClient(stores.tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    parents = [r for r in _tagged_runs(client, experiments, campaign) if Tags.TRIAL_ID not in r.data.tags]
+    return {key: value for run in parents for key, value in run.data.metrics.items() if key.startswith("baseline_")}
 
 
 def trial_summaries(stores: Stores, campaign: str) -> list[TrialSummary]:

@@ -104,6 +104,7 @@ class CampaignResult:
     param_names: list[str] = field(default_factory=list)
     mlflow_synced: bool = True
     unfinished: int = 0  # trials left to resume (the campaign was stopped)
+    baselines: dict[str, float] = field(default_factory=dict)  # tuning.run.baselines of its base config
 
 
 def storage_filesystem(storage: str):

@@ -292,6 +292,13 @@ def start_parent_run(client: MlflowClient, experiment_id: str, campaign: str, sp
     return run_id
 
 
+def log_baselines(client: MlflowClient, run_id: str, baselines: dict[str, float]) -> None:
+    """The campaign's baselines (tuning.run.baselines) as metrics of its parent run."""
+    if baselines:
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(key, float(value), now, 0) for key, value in baselines.items()])
+
+
 def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: TrialRow | None,
                       exported: Path | None, plots_dir: Path | None) -> None:
     """Log the campaign's outcome to its parent run (trials CSV, best trial and config,

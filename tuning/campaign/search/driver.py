@@ -37,6 +37,7 @@ from tuning.campaign.records.tracking import (
     Tags,
     TrialLogger,
     finish_parent_run,
+    log_baselines,
     log_best_model,
     mark_stopped,
     open_store,
@@ -55,6 +56,7 @@ from tuning.campaign.space import SearchSpace
 from tuning.campaign.statuses import resume_command
 from tuning.config import validate_config, with_overrides
 from tuning.errors import ConfigError, StoreError
+from tuning.run.baselines import cached_baselines
 from tuning.run.data import PreparedData, check_user_data, prepare_data
 
 logger = logging.getLogger("dualtune")
@@ -190,9 +192,12 @@ def run_campaign(space: SearchSpace, options: CampaignOptions = CampaignOptions(
         data = prepare_data(base_cfg, runs.data_dir)
         parent_run_id = None if top_level_runs else start_parent_run(client, experiment_id, campaign, space,
                                                                      _provenance(data))
+        baselines = {} if top_level_runs else cached_baselines(base_cfg, data, runs.data_dir)
+        if parent_run_id:
+            log_baselines(client, parent_run_id, baselines)
         state = CampaignState(name=campaign, space=space, runs=runs, data=data, experiment_id=experiment_id,
                               parent_run_id=parent_run_id, storage=_storage_location(storage, runs), stores=stores,
-                              capacity_wait_s=options.capacity_wait_s or DEFAULT_CAPACITY_WAIT_S)
+                              capacity_wait_s=options.capacity_wait_s or DEFAULT_CAPACITY_WAIT_S, baselines=baselines)
         state.save()
         return _fit_new_experiment(state, space, options, started, extending=False)
 
@@ -381,7 +386,7 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
                           parent_run_id=state.parent_run_id, best=best, exported=exported,
                           runs_dir=state.runs.root, storage=state.storage,
                           wall_time_s=time.perf_counter() - started, param_names=param_names, mlflow_synced=synced,
-                          unfinished=len(unfinished))
+                          unfinished=len(unfinished), baselines=state.baselines)
 
 
 def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:

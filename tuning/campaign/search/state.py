@@ -27,6 +27,7 @@ class CampaignState:
     stores: Stores  # its MLflow tracking store and Optuna storage
     capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S  # how long a trial waits for room on the live nodes
     extensions: int = 0  # Tune experiments added by --extend, after the first
+    baselines: dict[str, float] = dataclasses.field(default_factory=dict)  # raw pixels / untrained, on val
 
     @property
     def tune_name(self) -> str:
@@ -49,7 +50,7 @@ class CampaignState:
             {"space": self.space.model_dump(mode="json"), "data": dataclasses.asdict(self.data),
              "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id, "storage": self.storage,
              "stores": self.stores.to_dict(), "capacity_wait_s": self.capacity_wait_s,
-             "extensions": self.extensions}))
+             "extensions": self.extensions, "baselines": self.baselines}))
 
     @classmethod
     def load(cls, runs: RunsFolder, name: str) -> CampaignState:
@@ -62,7 +63,7 @@ class CampaignState:
                    parent_run_id=state["parent_run_id"], storage=state["storage"],
                    stores=Stores.from_dict(state.get("stores"), runs),
                    capacity_wait_s=state.get("capacity_wait_s", DEFAULT_CAPACITY_WAIT_S),
-                   extensions=state.get("extensions", 0))
+                   extensions=state.get("extensions", 0), baselines=state.get("baselines", {}))
 
 
 def command_stores(runs: RunsFolder, tracking_uri: str | None, optuna_storage: str | None,

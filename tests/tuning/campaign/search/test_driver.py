@@ -78,6 +78,10 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
         assert child.data.tags[Tags.TRIAL_STATUS] == "completed"
     parent = client.get_run(result.parent_run_id)
     assert parent.data.tags[Tags.BEST_TRIAL] == result.best.trial_id
+    baselines = {k: v for k, v in parent.data.metrics.items() if k.startswith("baseline_")}
+    assert set(baselines) == {f"baseline_{r}_{s}" for r in ("raw_pixels", "untrained")
+                              for s in ("linear_probe_top1", "knn_top1")}
+    assert baselines == pytest.approx(result.baselines) and all(10.0 < v <= 100.0 for v in baselines.values())
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"trials.csv", "search_space.yaml", "best_config.yaml", "optuna"} <= artifacts
     with tempfile.TemporaryDirectory() as tmp:  # the space as it ran, loadable again

@@ -1,0 +1,85 @@
+"""Baselines: the same probes on raw pixels and on the untrained backbone.  Raw-pixel k-NN
+is checked against a float64 k-NN written here; the cache returns what was measured."""
+import numpy as np
+import pytest
+import torch
+
+from models.probes import KNN_KS, KNN_TEMPERATURES
+from pipelines.augment import IMAGENET_MEAN, IMAGENET_STD
+from pipelines.beton import ArraySource, write_beton
+from tuning.config import validate_config
+from tuning.run import baselines, reports
+from tuning.run.data import PreparedData
+from tuning.run.evaluation import holdout_split
+
+SIDE, CLASSES = 8, 3
+
+
+def _images(n: int, seed: int):
+    """Class-dependent smooth patterns plus noise: neither trivial nor hopeless for k-NN."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % CLASSES
+    grid = np.linspace(0, 1, SIDE)
+    patterns = [np.stack([np.add.outer(grid * c, grid[::-1] * (2 - c)) / 2] * 3, -1) for c in range(CLASSES)]
+    images = np.stack([patterns[y] * 200 + rng.normal(0, 40, (SIDE, SIDE, 3)) for y in labels])
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("baselines")
+    (train_x, train_y), (val_x, val_y) = _images(90, 0), _images(45, 1)
+    names = [str(c) for c in range(CLASSES)]
+    data = PreparedData(train=str(write_beton(ArraySource(train_x, train_y), folder / "train.beton", names)),
+                        val=str(write_beton(ArraySource(val_x, val_y), folder / "val.beton", names)),
+                        num_classes=CLASSES)
+    cfg = validate_config({"data": {"resolution": SIDE, "center_crop_ratio": 1.0, "loader_workers": 1},
+                           "probe": {"offline_epochs": 2, "holdout_fraction": 0.3}, "seed": 4,
+                           "resources": {"workers": 1}})
+    return cfg, data, (train_x, train_y), (val_x, val_y), folder
+
+
+def _reference_knn(train, val, cfg) -> float:
+    """Float64: normalised raw pixels, cosine neighbours from the fit slice, (k, temperature)
+    chosen on the held-out slice (ties: smaller k, then lower temperature), val top-1."""
+    def features(images):
+        x = images.astype(np.float64) / 255.0
+        x = (x - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+        x = x.reshape(len(x), -1)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    split = holdout_split(len(train[1]), cfg.probe.holdout_fraction, cfg.seed)
+    fit, held = split.fit.numpy(), split.holdout.numpy()
+    bank, bank_y = features(train[0][fit]), train[1][fit]
+
+    def accuracy(queries, truth, k, temperature):
+        sims = queries @ bank.T
+        order = np.argsort(-sims, axis=1)[:, :min(k, len(bank))]
+        votes = np.zeros((len(queries), CLASSES))
+        for row in range(len(queries)):
+            for j in order[row]:
+                votes[row, bank_y[j]] += np.exp(sims[row, j] / temperature)
+        return 100.0 * np.mean(votes.argmax(1) == truth)
+
+    held_x, held_y = features(train[0][held]), train[1][held]
+    best = max((accuracy(held_x, held_y, k, t), -k, -t) for k in KNN_KS for t in KNN_TEMPERATURES)
+    return accuracy(features(val[0]), val[1], -best[1], -best[2])
+
+
+def test_raw_pixel_knn_matches_a_float64_reference_and_every_baseline_is_measured(small):
+    cfg, data, train, val, _ = small
+    measured = baselines.measure_baselines(cfg, data, torch.device("cpu"))
+    assert set(measured) == {reports.baseline_key(r, s) for r in baselines.REPRESENTATIONS for s in baselines.SCORES}
+    assert measured[reports.baseline_key("raw_pixels", reports.KNN_TOP1)] == pytest.approx(
+        _reference_knn(train, val, cfg), abs=1e-9)
+    assert measured[reports.baseline_key("raw_pixels", reports.KNN_TOP1)] > 100 / CLASSES + 20  # the data is learnable
+    assert all(0.0 <= v <= 100.0 for v in measured.values())
+
+
+def test_the_cache_keeps_what_was_measured_per_data_and_settings(small, monkeypatch):
+    cfg, data, *_, folder = small
+    first = baselines.cached_baselines(cfg, data, folder / "cache")
+    monkeypatch.setattr(baselines, "measure_baselines", lambda *_: pytest.fail("measured again"))
+    assert baselines.cached_baselines(cfg, data, folder / "cache") == first
+    other = cfg.model_copy(update={"seed": cfg.seed + 1})
+    assert baselines.cache_key(other, data) != baselines.cache_key(cfg, data)

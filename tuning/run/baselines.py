@@ -1,0 +1,77 @@
+"""Baselines beside every result: the same offline probes on raw pixels and on the untrained
+backbone, so that a pretrained number reads as above or below its input, and above or below
+an untrained network.
+
+Both go through ``final_evaluation`` exactly as a pretrained backbone does (the same crops,
+normalisation, probe settings, held-out choices and val scoring): raw pixels are the
+normalised image flattened; the untrained backbone is the config's, built from its seed.
+They depend on the data and on the config's model, resolution, probe and seed only, so they
+are cached by the .beton fingerprints and those settings.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipelines.beton import fingerprint
+from tuning.config import PretrainConfig
+from tuning.run import reports
+from tuning.run.data import PreparedData
+from tuning.run.evaluation import final_evaluation
+from tuning.run.model import build_network
+
+REPRESENTATIONS = ("raw_pixels", "untrained")
+SCORES = (reports.LINEAR_PROBE_TOP1, reports.KNN_TOP1)
+
+
+class RawPixels(nn.Module):
+    """The 'backbone' that keeps the normalised image: (B, C, H, W) -> (B, C*H*W)."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(1)
+
+
+def baseline_representation(name: str, cfg: PretrainConfig, num_classes: int) -> nn.Module:
+    """Raw pixels, or the config's backbone as its seed initialises it."""
+    if name == "raw_pixels":
+        return RawPixels()
+    torch.manual_seed(cfg.seed)
+    return build_network(cfg, num_classes).backbone
+
+
+def measure_baselines(cfg: PretrainConfig, data: PreparedData, device: torch.device) -> dict[str, float]:
+    """``reports.baseline_key(representation, score)`` -> top-1 on val, for raw pixels and the
+    untrained backbone through the config's offline probe and k-NN (those it runs)."""
+    results = {}
+    for name in REPRESENTATIONS:
+        evaluated = final_evaluation(cfg, data, baseline_representation(name, cfg, data.num_classes).to(device),
+                                     device)
+        results.update({reports.baseline_key(name, score): evaluated[score] for score in SCORES if score in evaluated})
+    return results
+
+
+def cache_key(cfg: PretrainConfig, data: PreparedData) -> str:
+    """What the baselines depend on: the data's content and the settings that shape the probes' inputs."""
+    settings = {"train": fingerprint(data.train), "val": fingerprint(data.val), "seed": cfg.seed,
+                "model": cfg.model.model_dump(mode="json"), "probe": cfg.probe.model_dump(mode="json"),
+                "resolution": cfg.data.resolution, "center_crop_ratio": cfg.data.center_crop_ratio,
+                "crop_scale_min": cfg.data.augment.crop_scale_min}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_baselines(cfg: PretrainConfig, data: PreparedData, cache_dir: Path,
+                     device: torch.device = torch.device("cpu")) -> dict[str, float]:
+    """``measure_baselines``, computed once per data and settings and kept in ``cache_dir``."""
+    path = Path(cache_dir) / f"baselines-{cache_key(cfg, data)}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    results = measure_baselines(cfg, data, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(results))
+    partial.replace(path)
+    return results
