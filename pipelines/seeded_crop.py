@@ -87,11 +87,14 @@ def scaled_span(start: int, length: int, size: int, scaled: int):
 
 
 @njit
-def decode_denominator(height: int, width: int, crops, out_height: int, out_width: int) -> int:
-    """The largest of ``DECODE_DENOMINATORS`` at which every crop (rows of top, left, height,
-    width), mapped onto the scaled image, still holds ``out_height`` x ``out_width`` pixels;
-    1 (full size) when none does, so no crop is ever upsampled that a full decode would not."""
+def decode_denominator(height: int, width: int, crops, out_height: int, out_width: int, largest: int = 8) -> int:
+    """The largest of ``DECODE_DENOMINATORS`` (up to ``largest``) at which every crop (rows of
+    top, left, height, width), mapped onto the scaled image, still holds ``out_height`` x
+    ``out_width`` pixels; 1 (full size) when none does, so no crop is ever upsampled that a
+    full decode would not."""
     for denominator in DECODE_DENOMINATORS:
+        if denominator > largest:
+            continue
         rows, columns = scaled_side(height, denominator), scaled_side(width, denominator)
         holds = True
         for view in range(crops.shape[0]):
@@ -133,7 +136,7 @@ class SeededCrops(SimpleRGBImageDecoder):  # FFCV takes an image field's decoder
         scale, log_ratio = np.array(self.scale), np.log(np.array(self.ratio))
         streams = np.array(self.streams, dtype=np.int64)
         out_height, out_width = self.output_size
-        scaled_decode = self.scaled_decode
+        largest = max(DECODE_DENOMINATORS) if self.scaled_decode else 1  # not a branch: numba prunes those
 
         def decode(batch_indices, my_storage, metadata, storage_state):
             destination, scratch = my_storage
@@ -148,9 +151,7 @@ class SeededCrops(SimpleRGBImageDecoder):  # FFCV takes an image field's decoder
                                        key_of(streams[view], index, batch_indices[position - 1]))
                 rows, columns = height, width
                 if field["mode"] == jpg:
-                    denominator = 1
-                    if scaled_decode:
-                        denominator = decode_denominator(height, width, crops, out_height, out_width)
+                    denominator = decode_denominator(height, width, crops, out_height, out_width, largest)
                     rows, columns = scaled_side(height, denominator), scaled_side(width, denominator)
                     image = scratch[position]
                     decode_jpeg(stored, image, height, width, height, width, 0, 0, 1, denominator, False, False)
