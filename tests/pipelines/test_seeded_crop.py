@@ -1,6 +1,8 @@
 """The seeded random-resized crop: inside the image, repeatable per key, and drawn from the
 same distribution as FFCV's own (unseeded) RandomResizedCrop; both SSL views from one decode,
 and a reduced-scale JPEG decode that gives the same crops."""
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -71,6 +73,14 @@ def test_an_image_too_narrow_for_any_draw_gets_the_central_crop_at_the_ratio_bou
 
 
 # One decode for both views, and JPEG decodes at a reduced scale (pipelines.seeded_crop.SeededCrops).
+
+@pytest.fixture(autouse=True)
+def _loaders_collected():
+    """Collect each test's FFCV loaders before the next test: garbage freed while Python
+    3.11.7 parses a module can fail the parse (see tests/conftest.py)."""
+    yield
+    gc.collect()
+
 
 @pytest.fixture(scope="module")
 def photo_betons(tmp_path_factory):
