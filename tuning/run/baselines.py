@@ -4,7 +4,10 @@ an untrained network.
 
 Both go through ``final_evaluation`` exactly as a pretrained backbone does (the same crops,
 normalisation, probe settings, held-out choices and val scoring): raw pixels are the
-normalised image flattened; the untrained backbone is the config's, built from its seed.
+normalised image flattened; the untrained backbone is the config's, built from its seed,
+with its BatchNorm statistics estimated on a sample of the train split (as any trained
+network's are: with their initial statistics, random features are too small for the linear
+probe to move in its epochs, and the baseline would sit at chance for that reason alone).
 They depend on the data and on the config's model, resolution, probe and seed only, so they
 are cached by the .beton fingerprints and those settings.
 """
@@ -17,7 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipelines.augment import model_input
 from pipelines.beton import fingerprint
+from pipelines.loaders import eval_loader, shard_indices
 from tuning.config import PretrainConfig
 from tuning.run import reports
 from tuning.run.data import PreparedData
@@ -25,6 +30,7 @@ from tuning.run.evaluation import final_evaluation
 from tuning.run.model import build_network
 
 REPRESENTATIONS = ("raw_pixels", "untrained")
+STATISTICS_IMAGES = 10_000  # train images the untrained backbone's BatchNorm statistics are estimated on
 SCORES = (reports.LINEAR_PROBE_TOP1, reports.KNN_TOP1)
 
 
@@ -35,12 +41,34 @@ class RawPixels(nn.Module):
         return images.flatten(1)
 
 
-def baseline_representation(name: str, cfg: PretrainConfig, num_classes: int) -> nn.Module:
-    """Raw pixels, or the config's backbone as its seed initialises it."""
+def baseline_representation(name: str, cfg: PretrainConfig, data: PreparedData, device: torch.device) -> nn.Module:
+    """Raw pixels, or the config's backbone as its seed initialises it, its BatchNorm
+    statistics estimated on train images."""
     if name == "raw_pixels":
         return RawPixels()
     torch.manual_seed(cfg.seed)
-    return build_network(cfg, num_classes).backbone
+    backbone = build_network(cfg, data.num_classes).backbone.to(device)
+    return with_data_statistics(backbone, cfg, data.train, device)
+
+
+@torch.no_grad()
+def with_data_statistics(backbone: nn.Module, cfg: PretrainConfig, train_path: str, device: torch.device,
+                         images: int = STATISTICS_IMAGES) -> nn.Module:
+    """``backbone`` with every BatchNorm's running mean and variance replaced by their average
+    over a seeded sample of ``images`` train images (centre crops); weights unchanged."""
+    norms = [m for m in backbone.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm))]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches
+    memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
+    loader = eval_loader(train_path, cfg.probe.offline_batch_size, cfg.data.resolution, device, train=False,
+                         workers=cfg.data.loader_workers, center_crop_ratio=cfg.data.center_crop_ratio,
+                         indices=shard_indices(train_path, 0, 1, sample=images, seed=cfg.seed),
+                         torch_threads=cfg.resources.torch_threads)
+    backbone.train()
+    for batch, _ in loader:
+        backbone(model_input(batch, memory_format))
+    return backbone.eval()
 
 
 def measure_baselines(cfg: PretrainConfig, data: PreparedData, device: torch.device) -> dict[str, float]:
@@ -48,8 +76,7 @@ def measure_baselines(cfg: PretrainConfig, data: PreparedData, device: torch.dev
     untrained backbone through the config's offline probe and k-NN (those it runs)."""
     results = {}
     for name in REPRESENTATIONS:
-        evaluated = final_evaluation(cfg, data, baseline_representation(name, cfg, data.num_classes).to(device),
-                                     device)
+        evaluated = final_evaluation(cfg, data, baseline_representation(name, cfg, data, device), device)
         results.update({reports.baseline_key(name, score): evaluated[score] for score in SCORES if score in evaluated})
     return results
 
@@ -59,7 +86,7 @@ def cache_key(cfg: PretrainConfig, data: PreparedData) -> str:
     settings = {"train": fingerprint(data.train), "val": fingerprint(data.val), "seed": cfg.seed,
                 "model": cfg.model.model_dump(mode="json"), "probe": cfg.probe.model_dump(mode="json"),
                 "resolution": cfg.data.resolution, "center_crop_ratio": cfg.data.center_crop_ratio,
-                "crop_scale_min": cfg.data.augment.crop_scale_min}
+                "crop_scale_min": cfg.data.augment.crop_scale_min, "statistics_images": STATISTICS_IMAGES}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -11,6 +11,7 @@ from tuning.config import validate_config
 from tuning.run import baselines, reports
 from tuning.run.data import PreparedData
 from tuning.run.evaluation import holdout_split
+from tuning.run.model import build_network
 
 SIDE, CLASSES = 8, 3
 
@@ -83,3 +84,15 @@ def test_the_cache_keeps_what_was_measured_per_data_and_settings(small, monkeypa
     assert baselines.cached_baselines(cfg, data, folder / "cache") == first
     other = cfg.model_copy(update={"seed": cfg.seed + 1})
     assert baselines.cache_key(other, data) != baselines.cache_key(cfg, data)
+
+
+def test_the_untrained_backbone_keeps_its_seeded_weights_and_takes_the_datas_batchnorm_statistics(small):
+    cfg, data, *_ = small
+    untrained = baselines.baseline_representation("untrained", cfg, data, torch.device("cpu"))
+    torch.manual_seed(cfg.seed)
+    fresh = build_network(cfg, data.num_classes).backbone
+    weights = {k: v for k, v in fresh.state_dict().items() if "running" not in k and "num_batches" not in k}
+    assert all(torch.equal(untrained.state_dict()[k], v) for k, v in weights.items())
+    norms = [m for m in untrained.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not untrained.training
+    assert all(not torch.allclose(m.running_var, torch.ones_like(m.running_var)) for m in norms)
