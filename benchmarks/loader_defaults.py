@@ -18,6 +18,7 @@ at least 70% of the ceiling.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def measure(folder: Path, beton: Path, resolution: int, workers: int, batch_size
 def run(count: int = 480, batch_size: int = 64, epochs: int = 6) -> list[dict]:
     """Each loader at 160 and 224 px with 1 and 2 workers at the defaults (and at 112 px with
     2), and at 160 px on the 256 px proxy; one row each."""
-    rows = []
+    rows, load_before = [], os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_photos(Path(tmp) / "photos", count)
         betons = {"defaults (500 px)": Path(tmp) / "defaults.beton", "proxy (256 px)": Path(tmp) / "proxy.beton"}
@@ -84,11 +85,15 @@ def run(count: int = 480, batch_size: int = 64, epochs: int = 6) -> list[dict]:
         for written, resolution, workers in cases:
             rows.append({"written": written, **measure(folder, betons[written], resolution, workers, batch_size,
                                                        epochs)})
+    for row in rows:
+        row["load_before"], row["load_after"] = load_before, os.getloadavg()[0]
     return rows
 
 
 def report(rows: list[dict]) -> list[str]:
-    lines = ["| written | views | workers | decode only img/s | torchvision img/s | FFCV before pairs/s | "
+    lines = [f"Load average (1 min) {rows[0]['load_before']:.2f} as the run started, {rows[0]['load_after']:.2f} as "
+             "it ended (its own two workers); the figures are meant for otherwise idle cores.", "",
+             "| written | views | workers | decode only img/s | torchvision img/s | FFCV before pairs/s | "
              "one decode | + scaled decode (shipped) | vs torchvision | vs before | share of ceiling |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

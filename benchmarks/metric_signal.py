@@ -19,9 +19,11 @@ from pathlib import Path
 from tuning.campaign.records.results import TrialRecord, read_trial_records
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
+from tuning.campaign.statuses import TrialStatus
+from tuning.run import reports
 
 TITLE = "Signal: the searched metric against the final offline probe (Fashion-MNIST)"
-METRICS = ("online_top1", "online_train_top1")
+METRICS = (reports.ONLINE_TOP1, reports.online_top(1, split="train"))
 
 
 def run(trials: int = 14, seed: int = 0) -> dict:
@@ -34,7 +36,8 @@ def run(trials: int = 14, seed: int = 0) -> dict:
         records = read_trial_records(f"{result.storage}/{result.name}")
     epochs = space.base_config().schedule.epochs
     rungs = [r for r in (2, 4) if r < epochs] + [epochs]
-    return {"records": [r for r in records if r.status == "completed"], "rungs": rungs, "trials": len(records)}
+    completed = [r for r in records if r.status == TrialStatus.COMPLETED]
+    return {"records": completed, "rungs": rungs, "trials": len(records)}
 
 
 def _at_epoch(record: TrialRecord, epoch: int) -> dict:
@@ -49,7 +52,7 @@ def spearman(xs: list[float], ys: list[float]) -> float:
 
 def report(outcome: dict) -> list[str]:
     records, rungs = outcome["records"], outcome["rungs"]
-    final = [record.last["linear_probe_top1"] for record in records]
+    final = [record.last[reports.LINEAR_PROBE_TOP1] for record in records]
     lines = [f"{len(records)} of {outcome['trials']} trials completed; offline linear-probe top-1 from "
              f"{min(final):.2f} to {max(final):.2f}.", "",
              "| epoch (rung) | Spearman: val `online_top1` vs final offline probe | Spearman: training-set "
@@ -57,7 +60,7 @@ def report(outcome: dict) -> list[str]:
     for rung in rungs:
         cells = [spearman([_at_epoch(r, rung)[m] for r in records], final) for m in METRICS]
         lines.append(f"| {rung} | **{cells[0]:.3f}** | {cells[1]:.3f} |")
-    gaps = [r.last["online_top1"] - r.last["linear_probe_top1"] for r in records]
+    gaps = [r.last[reports.ONLINE_TOP1] - r.last[reports.LINEAR_PROBE_TOP1] for r in records]
     lines += ["", f"Final val online top-1 minus offline probe top-1: mean {statistics.mean(gaps):+.2f} points, "
               f"from {min(gaps):+.2f} to {max(gaps):+.2f} (the paper: within about 0.25 at ImageNet scale)."]
     return lines

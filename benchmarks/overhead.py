@@ -21,6 +21,7 @@ from tuning.campaign.records.tracking import CampaignRuns, open_store
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.statuses import TrialStatus
 from tuning.config import validate_config
 
 STARTUP_KEYS = ("startup_worker_s", "startup_model_s", "startup_loader_s", "startup_first_batch_s")
@@ -48,7 +49,7 @@ def _mlflow_seconds_per_trial(runs_dir: Path, epochs: int) -> float:
     run_id = runs.run_for("t0", {}, "/tmp")
     for epoch in range(1, epochs + 1):
         runs.log_results(run_id, [{**result, "epoch": epoch, "reported_at": time.time()}])
-    runs.close(run_id, "completed")
+    runs.close(run_id, TrialStatus.COMPLETED)
     return time.perf_counter() - start
 
 

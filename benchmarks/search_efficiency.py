@@ -20,6 +20,7 @@ from pathlib import Path
 from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
+from tuning.campaign.statuses import TrialStatus
 
 PLOT = Path(__file__).with_name("search_efficiency.png")
 SPACE, TRAIN_SUBSET, EPOCHS = "simclr_fmnist", 2000, 6
@@ -49,8 +50,8 @@ def curve(records) -> list[tuple[int, float]]:
     points, trained, best = [], 0, float("-inf")
     for _, report in reports:
         trained += 1
-        if report.get("linear_probe_top1") is not None and report["linear_probe_top1"] > best:
-            best = report["linear_probe_top1"]
+        if report.get(reports.LINEAR_PROBE_TOP1) is not None and report[reports.LINEAR_PROBE_TOP1] > best:
+            best = report[reports.LINEAR_PROBE_TOP1]
             points.append((trained, best))
     return points
 
@@ -79,7 +80,7 @@ def run(seeds=(0, 1, 2), budget: int = 36) -> dict:
             for arm in ARMS:
                 records = _campaign(arm, seed, budget, Path(tmp) / f"runs-{seed}")
                 per_arm[arm] = {"curve": curve(records), "trials": len(records),
-                                "completed": sum(r.status == "completed" for r in records)}
+                                "completed": sum(r.status == TrialStatus.COMPLETED for r in records)}
                 if "ASHA" in arm:
                     results["promotion"].append(promotion_rate(records))
             results["seeds"][seed] = per_arm

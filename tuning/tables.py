@@ -51,7 +51,7 @@ def status_records(summaries: list[TrialSummary]) -> list[dict[str, object]]:
     between trials under their full dotted names, numbers unrounded."""
     searched = varying_params([s.params for s in summaries])
     return [{"trial_id": s.trial_id, "status": s.status, **{p: s.params.get(p) for p in searched},
-             "epoch": s.epoch, "online_top1": s.online_top1, "linear_probe_top1": s.linear_probe_top1,
+             reports.EPOCH: s.epoch, reports.ONLINE_TOP1: s.online_top1, reports.LINEAR_PROBE_TOP1: s.linear_probe_top1,
              "duration_s": s.duration_s, "run_id": s.run_id} for s in summaries]
 
 

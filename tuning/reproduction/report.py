@@ -13,9 +13,10 @@ from tuning.campaign.records.tracking import log_checkpoint_metrics
 from tuning.campaign.search.state import command_stores
 from tuning.campaign.statuses import TrialStatus
 from tuning.reproduction.reruns import RerunOutcome, StudyOutcome
+from tuning.run import reports
 from tuning.run.analysis_report import AnalysisReport, analyze_checkpoints
 
-JUDGED_BY = "linear_probe_top1"  # the offline probe: at CPU scale the online probe lags it (benchmarks/RESULTS.md)
+JUDGED_BY = reports.LINEAR_PROBE_TOP1  # the offline probe: at CPU scale the online probe lags it (RESULTS.md)
 ANALYSIS_IMAGES = 1024
 CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as centred at 0
 LARS_NOTE = ("A constant gradient scale is mostly undone by LARS, whose per-layer trust ratio divides by the "

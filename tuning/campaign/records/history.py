@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 from tuning.campaign.records.tracking import CHECKPOINT_ANALYSES, Tags
 from tuning.campaign.services.stores import Stores
 from tuning.errors import StoreError
+from tuning.run import reports
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def trial_summaries(stores: Stores, campaign: str) -> list[TrialSummary]:
         end = run.info.end_time or run.info.start_time
         summaries.append(TrialSummary(
             trial_id=run.data.tags[Tags.TRIAL_ID], status=run.data.tags.get(Tags.TRIAL_STATUS, "?"),
-            run_id=run.info.run_id, params=run.data.params, online_top1=metrics.get("online_top1"),
-            linear_probe_top1=metrics.get("linear_probe_top1"), epoch=metrics.get("epoch"),
+            run_id=run.info.run_id, params=run.data.params, online_top1=metrics.get(reports.ONLINE_TOP1),
+            linear_probe_top1=metrics.get(reports.LINEAR_PROBE_TOP1), epoch=metrics.get(reports.EPOCH),
             duration_s=(end - run.info.start_time) / 1000))
     return sorted(summaries, key=lambda s: s.trial_id)
 

@@ -178,7 +178,8 @@ def run_campaign(space: SearchSpace, options: CampaignOptions = CampaignOptions(
     base_cfg = space.base_config()
     campaign = name or timestamped(space.name)
     if runs.state_file(campaign).exists():
-        raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with --resume {campaign}")
+        raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with: "
+                         f"{resume_command(campaign)}")
     stores = options.stores or Stores.default(runs)
     check_user_data(base_cfg)
     _check_outlive_job(runs, stores)
