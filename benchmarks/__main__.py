@@ -16,8 +16,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS, SECTIONS = HERE / "RESULTS.md", HERE / "results"
-BENCHMARKS = ("loader", "writer", "loader_defaults", "train_step", "scaling", "overhead", "search_efficiency",
-              "metric_signal")
+BENCHMARKS = ("loader", "writer", "loader_defaults", "train_step", "precision", "scaling", "overhead",
+              "search_efficiency", "metric_signal")
 
 
 def machine() -> str:

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 from ffcv.fields.rgb_image import IMAGE_MODES, SimpleRGBImageDecoder
-from ffcv.libffcv import imdecode, resize_crop
+from ffcv.libffcv import ctypes_imdecode, resize_crop
 from ffcv.pipeline.allocation_query import AllocationQuery
 from ffcv.pipeline.compiler import Compiler
 from numba import njit
@@ -68,6 +68,15 @@ def image_key(stream: int, index: int, previous: int) -> np.uint64:
     index and its predecessor's in this epoch's order."""
     return (np.uint64(stream) * np.uint64(0xD1B54A32D192ED03) + np.uint64(index) * np.uint64(0x8CB92BA72F3D8DD7)
             + np.uint64(previous) * _GOLDEN)
+
+
+def decode_jpeg(source, destination, height: int, width: int, denominator: int) -> int:
+    """libjpeg-turbo's decode of a whole JPEG at 1/``denominator`` scale into ``destination``,
+    through libffcv's C entry point.  Not FFCV's ``imdecode`` wrapper: its numba dispatchers
+    would share overloads with FFCV's own decoders' (literal scale 1), and numba's finalizer
+    then fails on them when a loader is collected."""
+    return ctypes_imdecode(source.ctypes.data, source.size, height, width, destination.ctypes.data, height, width,
+                           0, 0, 1, denominator, False, False)
 
 
 @njit
@@ -131,8 +140,8 @@ class SeededCrops(SimpleRGBImageDecoder):  # FFCV takes an image field's decoder
         jpg = IMAGE_MODES["jpg"]
         read = self.memory_read
         loop = Compiler.get_iterator()
-        decode_jpeg, resize, crop, key_of = (Compiler.compile(f) for f in
-                                             (imdecode, resize_crop, random_resized_crop, image_key))
+        jpeg, resize, crop, key_of = (Compiler.compile(f) for f in
+                                      (decode_jpeg, resize_crop, random_resized_crop, image_key))
         scale, log_ratio = np.array(self.scale), np.log(np.array(self.ratio))
         streams = np.array(self.streams, dtype=np.int64)
         out_height, out_width = self.output_size
@@ -154,7 +163,7 @@ class SeededCrops(SimpleRGBImageDecoder):  # FFCV takes an image field's decoder
                     denominator = decode_denominator(height, width, crops, out_height, out_width, largest)
                     rows, columns = scaled_side(height, denominator), scaled_side(width, denominator)
                     image = scratch[position]
-                    decode_jpeg(stored, image, height, width, height, width, 0, 0, 1, denominator, False, False)
+                    jpeg(stored, image, height, width, denominator)
                     image = image.reshape(-1)[:3 * rows * columns].reshape(rows, columns, 3)
                 else:
                     image = stored.reshape(height, width, 3)
