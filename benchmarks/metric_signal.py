@@ -6,7 +6,7 @@ test split) runs every trial to the end (random sampler, FIFO), so each trial ha
 final offline linear-probe top-1 (chosen on a held-out slice of the train split, scored on
 val).  At each of the rungs an ASHA scheduler of that space would stop trials at (epochs 2
 and 4), and at the end, it ranks the trials by the validation online probe
-(``online_top1``) and by the old training-set number (``online_train_top1``), and reports
+(``online_select_top1``) and by the old training-set number (``online_train_top1``), and reports
 Spearman's rank correlation of each with the final offline probe.  The last row gives the
 gap between the final val online top-1 and the offline probe.
 """
@@ -52,15 +52,15 @@ def spearman(xs: list[float], ys: list[float]) -> float:
 
 def report(outcome: dict) -> list[str]:
     records, rungs = outcome["records"], outcome["rungs"]
-    final = [record.last[reports.LINEAR_PROBE_TOP1] for record in records]
+    final = [record.last[reports.LINEAR_PROBE_TEST_TOP1] for record in records]
     lines = [f"{len(records)} of {outcome['trials']} trials completed; offline linear-probe top-1 from "
              f"{min(final):.2f} to {max(final):.2f}.", "",
-             "| epoch (rung) | Spearman: val `online_top1` vs final offline probe | Spearman: training-set "
+             "| epoch (rung) | Spearman: val `online_select_top1` vs final offline probe | Spearman: training-set "
              "`online_train_top1` vs final offline probe |", "|---|---|---|"]
     for rung in rungs:
         cells = [spearman([_at_epoch(r, rung)[m] for r in records], final) for m in METRICS]
         lines.append(f"| {rung} | **{cells[0]:.3f}** | {cells[1]:.3f} |")
-    gaps = [r.last[reports.ONLINE_TOP1] - r.last[reports.LINEAR_PROBE_TOP1] for r in records]
+    gaps = [r.last[reports.ONLINE_TOP1] - r.last[reports.LINEAR_PROBE_TEST_TOP1] for r in records]
     lines += ["", f"Final val online top-1 minus offline probe top-1: mean {statistics.mean(gaps):+.2f} points, "
               f"from {min(gaps):+.2f} to {max(gaps):+.2f} (the paper: within about 0.25 at ImageNet scale)."]
     return lines

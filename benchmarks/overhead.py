@@ -44,7 +44,7 @@ def _mlflow_seconds_per_trial(runs_dir: Path, epochs: int) -> float:
     stores = Stores.default(RunsFolder(runs_dir))
     client, experiment_id = open_store(stores, "overhead-probe")
     runs = CampaignRuns(stores, experiment_id, "probe", lambda s: validate_config({}), None)
-    result = {"epoch": 1, "loss": 1.0, "online_top1": 10.0, "lr": 0.1, "images_per_s": 100.0, "reported_at": 1.0}
+    result = {"epoch": 1, "loss": 1.0, "online_select_top1": 10.0, "lr": 0.1, "images_per_s": 100.0, "reported_at": 1.0}
     start = time.perf_counter()
     run_id = runs.run_for("t0", {}, "/tmp")
     for epoch in range(1, epochs + 1):

@@ -22,7 +22,7 @@ from scipy import stats
 TITLE = "Precision on the CPU: bf16 + channels_last against fp32 (fmnist-simclr, 3 seeds)"
 PRECISIONS = {"fp32": {"resources.precision": "fp32", "model.channels_last": False},
               "bf16": {"resources.precision": "bf16", "model.channels_last": True}}
-SCORES = ("linear_probe_top1", "knn_top1")
+SCORES = ("linear_probe_test_top1", "knn_test_top1")
 
 
 def pretrain_once(precision: str, seed: int, data_dir: str) -> dict:

@@ -50,8 +50,8 @@ def curve(records) -> list[tuple[int, float]]:
     points, trained, best = [], 0, float("-inf")
     for _, report in reports:
         trained += 1
-        if report.get(reports.LINEAR_PROBE_TOP1) is not None and report[reports.LINEAR_PROBE_TOP1] > best:
-            best = report[reports.LINEAR_PROBE_TOP1]
+        if report.get(reports.LINEAR_PROBE_TEST_TOP1) is not None and report[reports.LINEAR_PROBE_TEST_TOP1] > best:
+            best = report[reports.LINEAR_PROBE_TEST_TOP1]
             points.append((trained, best))
     return points
 

@@ -66,7 +66,7 @@ def _subset(data: PreparedData, images: int | str | None, folder: Path) -> Prepa
         beton = folder / "photos.beton"
         if not beton.exists():
             write_image_folder(make_photos(folder / "photos", count=32), beton, workers=2)
-        return PreparedData(train=str(beton), val=str(beton), num_classes=4)
+        return PreparedData(train=str(beton), test=str(beton), num_classes=4, select_per_class=1, select_seed=0)
     (x, y), _ = digits_splits(32)
     path = write_beton(ArraySource(x[:images], y[:images]), folder / f"digits_first{images}.beton",
                        [str(d) for d in range(10)], force=True)

@@ -1,8 +1,8 @@
 """Linear probes and k-NN evaluation of frozen representations (paper App. E and F).
 
 Choices made after pretraining (the probe's learning rate, k-NN's k and temperature) are
-made on a held-out slice of the train split: several heads train at once on the same
-features, and the caller scores them on data the choice did not train on.
+made on the select split, held out of train (pipelines.splits): several heads train at once
+on the same features, the best on select is kept, and only it is scored on test.
 """
 from __future__ import annotations
 
@@ -96,67 +96,67 @@ def head_hits(heads: LinearHeads, features: torch.Tensor, labels: torch.Tensor, 
 
 @dataclass(frozen=True)
 class ProbeChoice:
-    """The head chosen on the held-out slice, and its accuracies (%)."""
+    """The head chosen on the select split, and its accuracies (%)."""
     lr: float
-    holdout_top1: float
-    val_top1: float
-    val_top5: float
+    select_top1: float
+    test_top1: float
+    test_top5: float
 
 
-def choose_head(heads: LinearHeads, lrs: tuple[float, ...], holdout: tuple[torch.Tensor, torch.Tensor],
-                val: tuple[torch.Tensor, torch.Tensor], device: torch.device | str = "cpu") -> ProbeChoice:
-    """The head with the best held-out top-1 (the smaller lr on ties), scored on val."""
-    held = head_hits(heads, *holdout, device=device)
-    best = max(range(len(lrs)), key=lambda i: (held[i][1], -lrs[i]))
-    val_hits = head_hits(heads, *val, device=device)[best]
-    return ProbeChoice(lr=lrs[best], holdout_top1=100.0 * held[best][1] / len(holdout[1]),
-                       val_top1=100.0 * val_hits[1] / len(val[1]), val_top5=100.0 * val_hits[5] / len(val[1]))
+def choose_head(heads: LinearHeads, lrs: tuple[float, ...], select: tuple[torch.Tensor, torch.Tensor],
+                test: tuple[torch.Tensor, torch.Tensor], device: torch.device | str = "cpu") -> ProbeChoice:
+    """The head with the best top-1 on select (the smaller lr on ties), scored on test."""
+    chosen_on = head_hits(heads, *select, device=device)
+    best = max(range(len(lrs)), key=lambda i: (chosen_on[i][1], -lrs[i]))
+    test_hits = head_hits(heads, *test, device=device)[best]
+    return ProbeChoice(lr=lrs[best], select_top1=100.0 * chosen_on[best][1] / len(select[1]),
+                       test_top1=100.0 * test_hits[1] / len(test[1]), test_top5=100.0 * test_hits[5] / len(test[1]))
 
 
-def nearest_neighbours(train_x: torch.Tensor, val_x: torch.Tensor, k: int, max_elements: int = 2 ** 26,
+def nearest_neighbours(train_x: torch.Tensor, query_x: torch.Tensor, k: int, max_elements: int = 2 ** 26,
                        device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosine similarities and train indices of each val sample's ``k`` nearest train
-    samples, most similar first, computed on ``device`` and returned on the CPU.  Val rows
+    """Cosine similarities and train indices of each query's ``k`` nearest train
+    samples, most similar first, computed on ``device`` and returned on the CPU.  Query rows
     go in chunks whose similarity block holds at most ``max_elements`` entries, so memory
     stays bounded at ImageNet scale."""
     train_n = F.normalize(train_x.to(device), dim=1)
     k = min(k, len(train_x))
     rows = max(1, max_elements // len(train_x))
-    parts = [(F.normalize(chunk.to(device), dim=1) @ train_n.T).topk(k, dim=1) for chunk in val_x.split(rows)]
+    parts = [(F.normalize(chunk.to(device), dim=1) @ train_n.T).topk(k, dim=1) for chunk in query_x.split(rows)]
     return torch.cat([p.values.cpu() for p in parts]), torch.cat([p.indices.cpu() for p in parts])
 
 
-def knn_accuracy(sims: torch.Tensor, neighbours: torch.Tensor, train_y: torch.Tensor, val_y: torch.Tensor,
+def knn_accuracy(sims: torch.Tensor, neighbours: torch.Tensor, train_y: torch.Tensor, query_y: torch.Tensor,
                  num_classes: int, k: int = 20, temperature: float = 0.07) -> float:
-    """Weighted k-NN top-1 (%): the first ``k`` of each val sample's sorted neighbours vote
+    """Weighted k-NN top-1 (%): the first ``k`` of each query's sorted neighbours vote
     for their label with weight exp(cosine / temperature) (App. F)."""
-    votes = torch.zeros(len(val_y), num_classes, dtype=sims.dtype)
+    votes = torch.zeros(len(query_y), num_classes, dtype=sims.dtype)
     votes.scatter_add_(1, train_y[neighbours[:, :k]], torch.exp(sims[:, :k] / temperature))
-    return 100.0 * float((votes.argmax(dim=1) == val_y).float().mean())
+    return 100.0 * float((votes.argmax(dim=1) == query_y).float().mean())
 
 
 @dataclass(frozen=True)
 class KnnChoice:
-    """The (k, temperature) chosen on the held-out slice, and its accuracies (%)."""
+    """The (k, temperature) chosen on the select split, and its accuracies (%)."""
     k: int
     temperature: float
-    holdout_top1: float
-    val_top1: float
+    select_top1: float
+    test_top1: float
 
 
-def choose_knn(bank: tuple[torch.Tensor, torch.Tensor], holdout: tuple[torch.Tensor, torch.Tensor],
-               val: tuple[torch.Tensor, torch.Tensor], num_classes: int, ks: tuple[int, ...] = KNN_KS,
+def choose_knn(bank: tuple[torch.Tensor, torch.Tensor], select: tuple[torch.Tensor, torch.Tensor],
+               test: tuple[torch.Tensor, torch.Tensor], num_classes: int, ks: tuple[int, ...] = KNN_KS,
                temperatures: tuple[float, ...] = KNN_TEMPERATURES,
                device: torch.device | str = "cpu") -> KnnChoice:
-    """The paper's k x temperature grid (App. F) scored on the held-out slice with ``bank``
-    as the neighbours (one search for the largest k); the best setting (smaller k, then
-    lower temperature, on ties) is then scored on val."""
-    (bank_x, bank_y), (held_x, held_y), (val_x, val_y) = bank, holdout, val
-    sims, neighbours = nearest_neighbours(bank_x, held_x, max(ks), device=device)
-    scored = [(knn_accuracy(sims, neighbours, bank_y, held_y, num_classes, k, t), -k, -t)
+    """The paper's k x temperature grid (App. F) scored on select with ``bank`` as the
+    neighbours (one search for the largest k); the best setting (smaller k, then lower
+    temperature, on ties) is then scored on test."""
+    (bank_x, bank_y), (select_x, select_y), (test_x, test_y) = bank, select, test
+    sims, neighbours = nearest_neighbours(bank_x, select_x, max(ks), device=device)
+    scored = [(knn_accuracy(sims, neighbours, bank_y, select_y, num_classes, k, t), -k, -t)
               for k in ks for t in temperatures]
-    held_top1, minus_k, minus_t = max(scored)
+    select_top1, minus_k, minus_t = max(scored)
     k, temperature = -minus_k, -minus_t
-    val_sims, val_neighbours = nearest_neighbours(bank_x, val_x, k, device=device)
-    return KnnChoice(k=k, temperature=temperature, holdout_top1=held_top1,
-                     val_top1=knn_accuracy(val_sims, val_neighbours, bank_y, val_y, num_classes, k, temperature))
+    test_sims, test_neighbours = nearest_neighbours(bank_x, test_x, k, device=device)
+    return KnnChoice(k=k, temperature=temperature, select_top1=select_top1,
+                     test_top1=knn_accuracy(test_sims, test_neighbours, bank_y, test_y, num_classes, k, temperature))

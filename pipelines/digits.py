@@ -5,9 +5,9 @@ import numpy as np
 from PIL import Image
 
 
-def digits_splits(resolution: int = 32, val_fraction: float = 0.2, seed: int = 0):
-    """Stratified train/val split of the digits as (H, W, 3) uint8 images upscaled to
-    ``resolution`` (bilinear) with int labels: ((train_images, train_labels), (val_images, val_labels))."""
+def digits_splits(resolution: int = 32, test_fraction: float = 0.2, seed: int = 0):
+    """Stratified train/test split of the digits as (H, W, 3) uint8 images upscaled to
+    ``resolution`` (bilinear) with int labels: ((train_images, train_labels), (test_images, test_labels))."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -18,6 +18,6 @@ def digits_splits(resolution: int = 32, val_fraction: float = 0.2, seed: int = 0
         for g in gray
     ])
     labels = digits.target.astype(np.int64)
-    x_tr, x_va, y_tr, y_va = train_test_split(images, labels, test_size=val_fraction, random_state=seed,
+    x_tr, x_va, y_tr, y_va = train_test_split(images, labels, test_size=test_fraction, random_state=seed,
                                               stratify=labels)
     return (x_tr, y_tr), (x_va, y_va)

@@ -45,19 +45,3 @@ def fashion_mnist_split(split: str, root: Path = DEFAULT_ROOT) -> tuple[np.ndarr
     if len(gray) != len(labels):
         raise DataError(f"{image_file} holds {len(gray)} images but {label_file} {len(labels)} labels")
     return np.repeat(gray[..., None], 3, axis=-1), labels
-
-
-def balanced_subset(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``size`` samples, the same number from each class (``size`` must be a
-    multiple of the class count), drawn with ``seed``, in ascending order."""
-    classes = np.unique(labels)
-    if size % len(classes) or not 0 < size <= len(labels):
-        raise DataError(f"subset size {size} must be a positive multiple of the {len(classes)} classes, "
-                        f"at most {len(labels)}")
-    per_class = size // len(classes)
-    smallest = min(int((labels == c).sum()) for c in classes)
-    if per_class > smallest:
-        raise DataError(f"subset size {size} needs {per_class} images a class; the smallest class has {smallest}")
-    rng = np.random.default_rng(seed)
-    chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in classes]
-    return np.sort(np.concatenate(chosen))

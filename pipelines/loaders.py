@@ -72,11 +72,12 @@ def ssl_view_streams(seed: int) -> tuple[int, int]:
 
 def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, seed: int,
                distributed: bool, workers: int = 1, crop_scale=(0.08, 1.0), scaled_decode: bool = True,
-               torch_threads: int | None = None) -> Batches:
+               indices=None, torch_threads: int | None = None) -> Batches:
     """Batches (view1, view2, label): two random-resized crops (scale 0.08-1) of the same
-    images from one decode of each, shuffled and cropped as ``seed`` says; sharded over the
-    DDP ranks when ``distributed``.  ``scaled_decode``: decode JPEGs at a reduced scale when
-    both crops still hold ``resolution`` (the same crops; see pipelines.seeded_crop)."""
+    images (the file's, or ``indices`` of them) from one decode of each, shuffled and cropped
+    as ``seed`` says; sharded over the DDP ranks when ``distributed``.  ``scaled_decode``:
+    decode JPEGs at a reduced scale when both crops still hold ``resolution`` (the same crops;
+    see pipelines.seeded_crop)."""
     from ffcv.loader import Loader, OrderOption
 
     from pipelines.seeded_crop import SeededCrops
@@ -84,7 +85,7 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
     views = SeededCrops((resolution, resolution), crop_scale, ssl_view_streams(seed), scaled_decode=scaled_decode)
     threads = torch_threads or torch.get_num_threads()
     loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
-                    distributed=distributed, drop_last=True, os_cache=True,
+                    distributed=distributed, drop_last=True, os_cache=True, indices=indices,
                     pipelines={"image": [views, *_image_tail(device)], "label": _label_pipeline(device)})
 
     def arrange(batch):

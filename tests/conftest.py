@@ -1,5 +1,6 @@
 """Shared fixtures: one real local Ray cluster for the tests that need it."""
 import os
+import platform
 
 import hypothesis.database  # noqa: F401
 import pytest
@@ -9,6 +10,11 @@ import pytest
 # Python 3.11.7's parser then fails with "AST constructor recursion depth mismatch".
 
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+
+# MLflow's telemetry reads platform.processor() when mlflow is first imported, which runs
+# `uname -p` once and caches it: run it now, so that whichever unit test imports mlflow first
+# is not refused a subprocess by the guard below.
+platform.processor()
 
 
 @pytest.fixture(scope="session")

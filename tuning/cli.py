@@ -139,8 +139,8 @@ def stop(campaign: str = typer.Argument(..., help="campaign name (as printed by 
 @app.command()
 def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="config YAML (e.g. an exported best)"),
              preset: Optional[str] = typer.Option(None, "--preset", help="preset name from search_spaces/presets"),
-             data: Optional[Path] = typer.Option(None, "--data", help="train .beton (val: --val-data)"),
-             val_data: Optional[Path] = typer.Option(None, "--val-data"),
+             data: Optional[Path] = typer.Option(None, "--data", help="train .beton (test: --test-data)"),
+             test_data: Optional[Path] = typer.Option(None, "--test-data"),
              workers: Optional[int] = typer.Option(None, "--workers"),
              gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker"),
              epochs: Optional[int] = typer.Option(None, "--epochs"),
@@ -161,7 +161,7 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
         raise ConfigError("give exactly one of --config FILE or --preset NAME")
     if config is not None:
         load_config(config)  # says so if the file is missing or not a config
-    flags = {"data.train": data and str(data), "data.val": val_data and str(val_data),
+    flags = {"data.train": data and str(data), "data.test": test_data and str(test_data),
              "resources.workers": workers, "resources.gpus_per_worker": gpus_per_worker,
              "schedule.epochs": epochs}
     overrides = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(set_values)}
@@ -238,7 +238,7 @@ def _write_bundled(name: str, out_dir: Path, subset: int | None) -> None:
 
 @data_app.command("digits")
 def data_digits(out_dir: Path = DATA_DIR):
-    """Write the bundled scikit-learn digits (train/val, 32 px RGB) as .beton files."""
+    """Write the bundled scikit-learn digits (train/test, 32 px RGB) as .beton files."""
     _write_bundled("digits", out_dir, None)
 
 
@@ -246,7 +246,7 @@ def data_digits(out_dir: Path = DATA_DIR):
 def data_fashion_mnist(out_dir: Path = DATA_DIR,
                        subset: Optional[int] = typer.Option(None, "--subset", help="train images kept, the same "
                                                             "number a class (seeded); default: all 60,000")):
-    """Write Fashion-MNIST (Debian package dataset-fashion-mnist; 28 px; val = the official test split)."""
+    """Write Fashion-MNIST (Debian package dataset-fashion-mnist; 28 px; test = the official test split)."""
     _write_bundled("fashion-mnist", out_dir, subset)
 
 

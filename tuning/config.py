@@ -66,8 +66,15 @@ class AugmentConfig(Strict):
 
 
 class DataConfig(Strict):
+    """Where a run's images come from, and the three splits (pipelines.splits): ``train``
+    fits, a class-balanced ``select`` slice held out of train chooses, ``test`` reports."""
     train: str = Field("digits", description=f"train .beton path, or a bundled data set: {' | '.join(BUNDLED)}")
-    val: str = Field("digits", description="val .beton path, or the bundled data set named by train")
+    test: str = Field("digits", description="test .beton path (every reported number is scored on it), or the "
+                      "bundled data set named by train")
+    select_per_class: int = Field(10, ge=1, description="images of each class held out of train as the select "
+                                  "split, on which every choice is scored (ImageNet: 10 a class, 10,000 images)")
+    select_seed: int = Field(0, description="draws the select split: one slice for every run of a campaign, "
+                             "whatever the run's own seed")
     train_subset: int | None = Field(None, ge=1, description="bundled data only: this many train images, "
                                      "class-balanced, the same for every run (None: the whole split)")
     resolution: int = Field(32, ge=8, le=1024)
@@ -84,9 +91,9 @@ class DataConfig(Strict):
     @model_validator(mode="after")
     def _one_dataset(self):
         # Probing a model trained on one dataset with another's labels gives a meaningless score.
-        if (self.train in BUNDLED or self.val in BUNDLED) and self.train != self.val:
-            raise ValueError(f"data.train={self.train!r} and data.val={self.val!r} mix a bundled data set "
-                             f"with another data set: give both as .beton files (--data and --val-data) or "
+        if (self.train in BUNDLED or self.test in BUNDLED) and self.train != self.test:
+            raise ValueError(f"data.train={self.train!r} and data.test={self.test!r} mix a bundled data set "
+                             f"with another data set: give both as .beton files (--data and --test-data) or "
                              f"both as the same bundled name ({' | '.join(BUNDLED)})")
         if self.train_subset is not None and self.bundled is None:
             raise ValueError(f"data.train_subset={self.train_subset} applies to bundled data only "
@@ -138,20 +145,16 @@ class ScheduleConfig(Strict):
 class ProbeConfig(Strict):
     online_lr: float = Field(1e-3, gt=0, description="AdamW lr of the online linear probes at batch 256, "
                              "scaled by global batch / 256 like every lr here")
-    online_on_embedding: bool = Field(False, description="also probe the embedding (online_embedding_top1)")
-    online_val_images: int | None = Field(None, ge=1, description="score the online probes each epoch on this "
-                                          "many val images (a fixed seeded sample); None: the whole val split")
+    online_on_embedding: bool = Field(False, description="also probe the embedding (online_embedding_select_top1)")
     offline_epochs: int = Field(30, ge=0, description="0 skips the offline linear probe")
     offline_lr: float = Field(0.5, gt=0, description="centre of the offline probe's lr grid (App. E: 0.25 "
                               "VICReg, 1.4 VICReg-exp), scaled by offline_batch_size / 256")
     offline_lr_points: int = Field(5, ge=1, description="heads trained at once, at lrs a factor 2 apart around "
-                                   "offline_lr; the one best on the held-out slice is reported")
+                                   "offline_lr; the one best on the select split is reported")
     offline_batch_size: int = Field(256, ge=1)
     offline_mode: Literal["augmented", "cached"] = Field(
         "cached", description="augmented: a fresh random-resized crop and flip of every train image each epoch "
         "through the frozen backbone (App. E); cached: centre-crop features extracted once (cheap)")
-    holdout_fraction: float = Field(0.1, gt=0, lt=1, description="seeded slice of the train split on which the "
-                                    "probe's lr and k-NN's k and temperature are chosen; val takes no part")
     knn: bool = True
 
 
@@ -229,13 +232,23 @@ def config_paths() -> set[str]:
     return paths | {f"loss.params.{p}" for method in METHODS.values() for p in method.params}
 
 
+RENAMED_KEYS = {
+    "data.val": "data.test (the split results are reported on)",
+    "probe.holdout_fraction": "data.select_per_class (choices are scored on the select split)",
+    "probe.online_val_images": "data.select_per_class (the online probes are scored on the select split)",
+}
+"""Keys of older configs, and what took their place."""
+
+
 def describe_validation_error(error: ValidationError, known: set[str] | None = None) -> str:
     """A pydantic error as one line per problem: the dotted key, what is wrong, what was
     given; an unknown key also names the nearest of ``known`` (dotted paths)."""
     lines = []
     for e in error.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
+        if e["type"] == "extra_forbidden" and where in RENAMED_KEYS:
+            lines.append(f"key {where!r} is now {RENAMED_KEYS[where]}")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"unknown key {where!r}{nearest(where, known or set())}")
         else:
             got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""

@@ -13,6 +13,9 @@ from tuning.campaign.services.stores import is_server
 from tuning.campaign.statuses import TrialStatus, resume_command
 from tuning.run import reports
 
+SPLIT_COLUMNS = ("online (select)", "linear probe (select)", "linear probe (test)", "k-NN (test)")
+"""Trial columns, each naming its split: what choices read (select), what is reported (test)."""
+
 
 def fmt(value: Any, digits: int = 2) -> str:
     """One cell: "-" for nothing, numbers (or MLflow's number strings) rounded, tiny ones in
@@ -30,19 +33,20 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def trials_table(result: CampaignResult) -> Table:
-    """One row per trial: params, online and linear-probe top-1, status, duration."""
+    """One row per trial: params, what the choice read (select), what is reported (test), status,
+    duration; the best trial (chosen on select) is starred."""
     table = Table(title=f"campaign {result.name}: {len(result.rows)} trials")
     table.add_column("trial", no_wrap=True)
     for name in result.param_names:
         table.add_column(name.split(".")[-1], justify="right", overflow="fold")
-    for column in ("epochs", "online top-1", "linear-probe top-1", "k-NN top-1", "status", "time (s)"):
+    for column in ("epochs", *SPLIT_COLUMNS, "status", "time (s)"):
         table.add_column(column, justify="right", overflow="fold")
     best_id = result.best.trial_id if result.best else None
     for r in result.rows:
         marker = " *" if r.trial_id == best_id else ""
         table.add_row(r.trial_id + marker, *(fmt(r.params.get(p), 3) for p in result.param_names),
-                      fmt(r.epoch, 0), fmt(r.online_top1), fmt(r.linear_probe_top1), fmt(r.knn_top1), r.status,
-                      fmt(r.duration_s, 1))
+                      fmt(r.epoch, 0), fmt(r.online_select_top1), fmt(r.linear_probe_select_top1),
+                      fmt(r.linear_probe_test_top1), fmt(r.knn_test_top1), r.status, fmt(r.duration_s, 1))
     return table
 
 
@@ -51,22 +55,24 @@ def status_records(summaries: list[TrialSummary]) -> list[dict[str, object]]:
     between trials under their full dotted names, numbers unrounded."""
     searched = varying_params([s.params for s in summaries])
     return [{"trial_id": s.trial_id, "status": s.status, **{p: s.params.get(p) for p in searched},
-             reports.EPOCH: s.epoch, reports.ONLINE_TOP1: s.online_top1, reports.LINEAR_PROBE_TOP1: s.linear_probe_top1,
+             reports.EPOCH: s.epoch, reports.ONLINE_TOP1: s.online_select_top1,
+             reports.LINEAR_PROBE_SELECT_TOP1: s.linear_probe_select_top1,
+             reports.LINEAR_PROBE_TEST_TOP1: s.linear_probe_test_top1,
              "duration_s": s.duration_s, "run_id": s.run_id} for s in summaries]
 
 
 def baselines_line(baselines: dict[str, float]) -> str | None:
-    """The baselines in one line: each representation's linear-probe and k-NN top-1 on val."""
+    """The baselines in one line: each representation's linear-probe and k-NN top-1 on test."""
     if not baselines:
         return None
     parts = []
     for name, label in (("raw_pixels", "raw pixels"), ("untrained", "untrained network")):
         scores = [f"{what} {fmt(baselines[reports.baseline_key(name, key)])}"
-                  for key, what in ((reports.LINEAR_PROBE_TOP1, "linear probe"), (reports.KNN_TOP1, "k-NN"))
+                  for key, what in ((reports.LINEAR_PROBE_TEST_TOP1, "linear probe"), (reports.KNN_TEST_TOP1, "k-NN"))
                   if reports.baseline_key(name, key) in baselines]
         if scores:
             parts.append(f"{label}: {', '.join(scores)}")
-    return "Baselines (the same probes, val top-1): " + "; ".join(parts)
+    return "Baselines (the same probes, test top-1): " + "; ".join(parts)
 
 
 def status_table(campaign: str, summaries: list[TrialSummary], baselines: dict[str, float] | None = None) -> Table:
@@ -75,12 +81,13 @@ def status_table(campaign: str, summaries: list[TrialSummary], baselines: dict[s
     searched = varying_params([s.params for s in summaries])
     table = Table(title=f"campaign {campaign}: {len(summaries)} trials", caption=baselines_line(baselines or {}))
     table.add_column("trial", no_wrap=True)
-    for column in ["status", *(name.split(".")[-1] for name in searched), "epochs", "online top-1",
-                   "linear-probe top-1", "time (s)"]:
+    for column in ["status", *(name.split(".")[-1] for name in searched), "epochs", *SPLIT_COLUMNS[:3],
+                   "time (s)"]:
         table.add_column(column, overflow="fold")
     for s in summaries:
         table.add_row(s.trial_id, s.status, *(fmt(s.params.get(p), 3) for p in searched), fmt(s.epoch, 0),
-                      fmt(s.online_top1), fmt(s.linear_probe_top1), fmt(s.duration_s))
+                      fmt(s.online_select_top1), fmt(s.linear_probe_select_top1), fmt(s.linear_probe_test_top1),
+                      fmt(s.duration_s))
     return table
 
 
@@ -111,7 +118,8 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
                       f"{resume_command(result.name, retry_errored=True)}[/]")
     if result.exported:
         best = result.best
-        console.print(f"Best trial {best.trial_id}: linear-probe top-1 {fmt(best.linear_probe_top1)}, "
-                      f"online top-1 {fmt(best.online_top1)}")
+        chosen_on = fmt(best.linear_probe_select_top1)
+        console.print(f"Best trial {best.trial_id} (chosen on select: linear probe {chosen_on}): "
+                      f"linear-probe top-1 on test {fmt(best.linear_probe_test_top1)}")
         console.print(f"Best config: {result.exported}\nRerun it: dualtune pretrain --config {result.exported}")
     console.print(f"Wall time: {result.wall_time_s:.1f} s")

@@ -130,9 +130,9 @@ def test_linear_probe_learns_separable_features():
     assert lrs == pytest.approx((0.25, 0.5, 1.0))
     heads = train_linear_heads(lambda epoch: (feats[:450], labels[:450]), 16, 5, lrs, epochs=30, batch_size=64)
     choice = choose_head(heads, lrs, (feats[450:500], labels[450:500]), (feats[500:], labels[500:]))
-    assert choice.lr in lrs and choice.val_top1 > 95.0 and choice.val_top5 == 100.0
+    assert choice.lr in lrs and choice.test_top1 > 95.0 and choice.test_top5 == 100.0
     knn = choose_knn((feats[:450], labels[:450]), (feats[450:500], labels[450:500]), (feats[500:], labels[500:]), 5)
-    assert knn.val_top1 > 95.0
+    assert knn.test_top1 > 95.0
 
 
 def _naive_knn_top1(train_x, train_y, val_x, val_y, num_classes, k, temperature):
@@ -169,9 +169,9 @@ def test_knn_matches_a_naive_reference_whatever_the_chunking():
     assert len(accuracies) > 1 and max(accuracies) < 100.0  # the grid points really differ
     # choose on a held-out slice of the bank's split, then score val with the chosen setting
     choice = choose_knn((train_x[:45], train_y[:45]), (train_x[45:], train_y[45:]), (val_x, val_y), 4)
-    assert choice.holdout_top1 == pytest.approx(_naive_knn_top1(train_x[:45], train_y[:45], train_x[45:],
+    assert choice.select_top1 == pytest.approx(_naive_knn_top1(train_x[:45], train_y[:45], train_x[45:],
                                                                 train_y[45:], 4, choice.k, choice.temperature))
-    assert choice.val_top1 == pytest.approx(_naive_knn_top1(train_x[:45], train_y[:45], val_x, val_y, 4, choice.k,
+    assert choice.test_top1 == pytest.approx(_naive_knn_top1(train_x[:45], train_y[:45], val_x, val_y, 4, choice.k,
                                                             choice.temperature))
 
 

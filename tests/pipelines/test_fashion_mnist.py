@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipelines.errors import DataError
-from pipelines.fashion_mnist import balanced_subset, fashion_mnist_split, read_idx
+from pipelines.fashion_mnist import fashion_mnist_split, read_idx
 
 
 def test_the_official_split_has_its_sizes_and_class_counts():
@@ -31,12 +31,3 @@ def test_the_idx_reader_matches_a_file_written_by_hand(tmp_path):
 def test_missing_files_name_the_debian_package(tmp_path):
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         fashion_mnist_split("train", root=tmp_path)
-
-
-def test_a_subset_is_class_balanced_and_repeatable():
-    labels = np.repeat(np.arange(4), 50)
-    chosen = balanced_subset(labels, 40, seed=3)
-    assert np.bincount(labels[chosen]).tolist() == [10] * 4 and np.array_equal(chosen, balanced_subset(labels, 40, 3))
-    assert not np.array_equal(chosen, balanced_subset(labels, 40, 4))
-    with pytest.raises(DataError, match="multiple of the 4 classes"):
-        balanced_subset(labels, 42)

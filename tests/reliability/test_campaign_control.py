@@ -33,7 +33,7 @@ def _reported_epochs(db) -> int:
         return 0
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-            return con.execute("select count(*) from metrics where key = 'online_top1'").fetchone()[0]
+            return con.execute("select count(*) from metrics where key = 'online_select_top1'").fetchone()[0]
     except sqlite3.Error:
         return 0
 

@@ -72,8 +72,8 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     assert all(r.info.status == "FINISHED" for r in runs_found)
     by_trial = {r.trial_id: r for r in result.rows}
     for run in trial_runs:  # each trial logged its one epoch once, with the value Tune holds
-        history = client.get_metric_history(run.info.run_id, "online_top1")
-        assert [(m.step, m.value) for m in history] == [(1, by_trial[run.data.tags[Tags.TRIAL_ID]].online_top1)]
+        history = client.get_metric_history(run.info.run_id, "online_select_top1")
+        assert [(m.step, m.value) for m in history] == [(1, by_trial[run.data.tags[Tags.TRIAL_ID]].online_select_top1)]
     study = optuna.load_study(study_name="drv", storage=f"sqlite:///{runs / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted(t.value for t in complete) == pytest.approx(sorted(r.online_top1 for r in result.rows))
+    assert sorted(t.value for t in complete) == pytest.approx(sorted(r.online_select_top1 for r in result.rows))

@@ -59,7 +59,7 @@ def test_killed_worker_resumes_from_checkpoint_with_identical_results(ray_cluste
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
     ref_row, row = reference.rows[0], faulty.rows[0]
     assert row.status == "completed" and row.epoch == 3
-    for metric in ("loss", "online_top1", "linear_probe_top1"):
+    for metric in ("loss", "online_select_top1", "linear_probe_test_top1"):
         assert row.metric(metric) == pytest.approx(ref_row.metric(metric), rel=1e-6), metric
 
     client = MlflowClient(faulty.tracking_uri)
@@ -91,7 +91,7 @@ def test_diverging_and_raising_trials_are_marked_and_the_campaign_goes_on(ray_cl
     by_case = {(r.params["optim.base_lr"], r.params["model.embedding_dim"]): r for r in result.rows}
     diverged, completed, raised = by_case[(1.0e12, 64)], by_case[(0.05, 64)], by_case[(0.05, huge)]
     assert (diverged.status, diverged.error) == ("diverged", None)
-    assert completed.status == "completed" and completed.linear_probe_top1 > 10.0
+    assert completed.status == "completed" and completed.linear_probe_test_top1 > 10.0
     assert raised.status == "failed" and "allocate" in raised.error
     assert result.best.trial_id == completed.trial_id
     client = MlflowClient(result.tracking_uri)

@@ -78,9 +78,9 @@ def test_mlflow_outage_loses_nothing_and_sync_back_fills(ray_cluster, tmp_path):
             run = trials[row.trial_id]
             assert (run.data.tags[Tags.TRIAL_STATUS], run.info.status) == ("completed", "FINISHED")
             assert float(run.data.params["loss.params.temperature"]) == row.params["loss.params.temperature"]
-            history = client.get_metric_history(run.info.run_id, "online_top1")
-            assert [(m.step, m.value) for m in history] == [(1, row.online_top1)]
-            assert run.data.metrics["linear_probe_top1"] == row.linear_probe_top1
+            history = client.get_metric_history(run.info.run_id, "online_select_top1")
+            assert [(m.step, m.value) for m in history] == [(1, row.online_select_top1)]
+            assert run.data.metrics["linear_probe_test_top1"] == row.linear_probe_test_top1
         parent = client.get_run(result.parent_run_id)
         assert parent.info.status == "FINISHED" and parent.data.tags[Tags.BEST_TRIAL] == result.best.trial_id
         assert "trials.csv" in {a.path for a in client.list_artifacts(result.parent_run_id)}

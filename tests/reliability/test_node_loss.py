@@ -42,7 +42,8 @@ def _trials_reported(db) -> int:
     """How many trials have logged an epoch (and so saved a checkpoint)."""
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-            return con.execute("select count(distinct run_uuid) from metrics where key = 'online_top1'").fetchone()[0]
+            query = "select count(distinct run_uuid) from metrics where key = 'online_select_top1'"
+            return con.execute(query).fetchone()[0]
     except sqlite3.Error:
         return 0
 

@@ -61,18 +61,26 @@ def test_batch_must_split_over_workers():
         validate_config({"data": {"batch_size": 255}, "resources": {"workers": 2}})
 
 
-@pytest.mark.parametrize("train, val", [("in.beton", "digits"), ("digits", "in_val.beton"),
-                                        ("digits", "fashion-mnist")])
-def test_bundled_and_other_data_do_not_mix(train, val):
-    with pytest.raises(ConfigError, match=f"data.train={train!r} and data.val={val!r} mix a bundled data set"):
-        validate_config({"data": {"train": train, "val": val}})
-    assert validate_config({"data": {"train": "a.beton", "val": "b.beton"}}).data.val == "b.beton"
-    assert validate_config({"data": {"train": "fashion-mnist", "val": "fashion-mnist"}}).data.bundled == "fashion-mnist"
+@pytest.mark.parametrize("train, test", [("in.beton", "digits"), ("digits", "in_test.beton"),
+                                         ("digits", "fashion-mnist")])
+def test_bundled_and_other_data_do_not_mix(train, test):
+    with pytest.raises(ConfigError, match=f"data.train={train!r} and data.test={test!r} mix a bundled data set"):
+        validate_config({"data": {"train": train, "test": test}})
+    assert validate_config({"data": {"train": "a.beton", "test": "b.beton"}}).data.test == "b.beton"
+    assert validate_config({"data": {"train": "fashion-mnist", "test": "fashion-mnist"}}).data.bundled == "fashion-mnist"
+
+
+@pytest.mark.parametrize("old, new", [("data.val", "data.test"), ("probe.holdout_fraction", "data.select_per_class"),
+                                      ("probe.online_val_images", "data.select_per_class")])
+def test_a_key_of_an_older_config_names_what_took_its_place(old, new):
+    section, key = old.split(".")
+    with pytest.raises(ConfigError, match=f"key '{old}' is now {new} "):
+        validate_config({section: {key: 1}})
 
 
 def test_a_train_subset_needs_bundled_data():
     with pytest.raises(ConfigError, match="data.train_subset=600 applies to bundled data only"):
-        validate_config({"data": {"train": "a.beton", "val": "b.beton", "train_subset": 600}})
+        validate_config({"data": {"train": "a.beton", "test": "b.beton", "train_subset": 600}})
     assert validate_config({"data": {"train_subset": 600}}).data.train_subset == 600
 
 

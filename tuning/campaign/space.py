@@ -295,9 +295,15 @@ class SearchSpace(Strict):
         known = reports.search_metrics(every_epoch=rungs)
         if self.metric in known or self.metric.startswith(reports.loss_term("")):
             return
-        why = (f"{self.metric!r} is reported only after the last epoch, and ASHA compares trials at every rung "
-               "(use scheduler.type: fifo to rank by it)") if self.metric in reports.search_metrics(False) \
-            else f"{self.metric!r} is not a key the training loop reports{nearest(self.metric, known)}"
+        twin = reports.select_counterpart(self.metric)
+        if twin is not None:
+            why = (f"{self.metric!r} is scored on the test split, which no choice may read (choices read select; "
+                   f"its select twin is {twin!r})")
+        elif self.metric in reports.search_metrics(False):
+            why = (f"{self.metric!r} is reported only after the last epoch, and ASHA compares trials at every rung "
+                   "(use scheduler.type: fifo to rank by it)")
+        else:
+            why = f"{self.metric!r} is not a key the training loop reports{nearest(self.metric, known)}"
         raise SearchSpaceError(f"search space {self.name!r}: metric {why}; the metrics it can rank by: "
                                f"{', '.join(known)} (or loss_TERM, a term of the method's loss)")
 

@@ -16,7 +16,7 @@ from tuning.reproduction.reruns import RerunOutcome, StudyOutcome
 from tuning.run import reports
 from tuning.run.analysis_report import AnalysisReport, analyze_checkpoints
 
-JUDGED_BY = reports.LINEAR_PROBE_TOP1  # the offline probe: at CPU scale the online probe lags it (RESULTS.md)
+JUDGED_BY = reports.LINEAR_PROBE_TEST_TOP1  # the offline probe: at CPU scale the online probe lags it (RESULTS.md)
 ANALYSIS_IMAGES = 1024
 CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as centred at 0
 LARS_NOTE = ("A constant gradient scale is mostly undone by LARS, whose per-layer trust ratio divides by the "
@@ -132,7 +132,7 @@ def _analysis_claims(analysis: AnalysisReport, names: list[str]) -> list[str]:
     ratios = [m["table_s4_colnorm_sum_row_norm4"] / m["table_s4_colnorm_lower_bound"] for m in metrics]
     lines.append(f"**Norm sums sit near Lemma 3.4's lower bound** (Table S4: within a factor of about 3): here "
                  f"the column-normalised sum of row norms^4 is {min(ratios):.2f}-{max(ratios):.2f} times its lower "
-                 f"bound N^2/M (N = 256 val images): {'held' if max(ratios) <= 3 else 'did not hold'}.")
+                 f"bound N^2/M (N = 256 test images): {'held' if max(ratios) <= 3 else 'did not hold'}.")
     return lines
 
 
@@ -174,26 +174,29 @@ def write_report(outcome: StudyOutcome, path: Path) -> Path:
         f" started {outcome.started}; it took {outcome.wall_time_s / 60:.0f} minutes on {outcome.machine}. "
         f"Report written {time.strftime('%Y-%m-%d %H:%M %Z')}.", "",
         "## What ran", "",
-        f"- Data: `{data.train}`, {_subset(data.train_subset)}; val: `{data.val}` (for bundled data, its "
-        f"held-out split: Fashion-MNIST's official 10,000-image test set); {data.resolution} px, global batch "
-        f"{data.batch_size}.",
+        f"- Data: `{data.train}`, {_subset(data.train_subset)}, of which {data.select_per_class} images a class are "
+        f"held out as the select split that every choice is scored on; test: `{data.test}` (for bundled data, its "
+        f"held-out split: Fashion-MNIST's official 10,000-image test set), where every number below is scored; "
+        f"{data.resolution} px, global batch {data.batch_size}.",
         f"- Backbone {config.model.backbone}, {config.schedule.epochs} epochs, LARS, warm-up + cosine.",
         f"- SimCLR-Tuned: the best config of the tuning campaign `{outcome.tune_campaign}` ({outcome.tune_completed} "
-        f"of {outcome.tune_trials} trials ran to the end; ASHA stopped the rest), chosen on the val online probe.",
+        f"of {outcome.tune_trials} trials ran to the end; ASHA stopped the rest), chosen on select.",
         f"- Each variant rerun with seeds {outcome.seeds} in the campaign `{outcome.reruns_campaign}`, every rerun "
         "with 2 DDP workers (gloo), so that the divided gather has a world size to divide by.",
-        f"- Judged by the offline linear probe ({JUDGED_BY}: its lr chosen on a held-out slice of train, scored on "
-        "val); at this scale the online probe lags it by about 10 points (benchmarks/RESULTS.md), so it is shown "
+        f"- Judged by the offline linear probe ({JUDGED_BY}: its lr chosen on select, scored on "
+        "test); at this scale the online probe lags it by about 10 points (benchmarks/RESULTS.md), so it is shown "
         "but not judged by.", "",
         "## Main table", "",
         "Mean ± standard deviation over seeds (min-max). The paper's column is Table S5's best cell per method "
         "(ImageNet, ResNet-50, 100 epochs, online top-1); only the ordering is comparable, not the values.", "",
-        "| variant | paper (Table S5) | linear-probe top-1 | k-NN top-1 | online top-1 | seeds done |",
+        "| variant | paper (Table S5) | linear-probe top-1 (test) | k-NN top-1 (test) | online top-1 (select) "
+        "| seeds done |",
         "|---|---|---|---|---|---|",
     ]
     for s in by_name.values():
-        lines.append(f"| {s.variant} | {s.paper if s.paper is not None else '-'} | {s.cell('linear_probe_top1')} | "
-                     f"{s.cell('knn_top1')} | {s.cell('online_top1')} | {len(s.values(JUDGED_BY))}/{len(s.runs)} |")
+        lines.append(f"| {s.variant} | {s.paper if s.paper is not None else '-'} | {s.cell(JUDGED_BY)} | "
+                     f"{s.cell(reports.KNN_TEST_TOP1)} | {s.cell(reports.ONLINE_TOP1)} | "
+                     f"{len(s.values(JUDGED_BY))}/{len(s.runs)} |")
     lines += ["", "Each variant's recipe (full configs in `study.json` and on every run in MLflow):", "",
               "| variant | method | projector | d | temperature | base lr | gather |", "|---|---|---|---|---|---|---|"]
     for name, cfg in outcome.configs.items():
@@ -204,14 +207,14 @@ def write_report(outcome: StudyOutcome, path: Path) -> Path:
     lines += ["", "## The paper's claims at this scale", ""]
     lines += [f"- {line}" for line in claims(by_name, analysis, names)]
     if analysis is not None:
-        lines += ["", f"## Analyses (seed {outcome.seeds[0]} of each variant, {ANALYSIS_IMAGES} val images)", "",
+        lines += ["", f"## Analyses (seed {outcome.seeds[0]} of each variant, {ANALYSIS_IMAGES} test images)", "",
                   "Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
         lines += [f"![{f.stem}]({figures_dir.name}/{f.name})" for f in analysis.files if f.suffix == ".png"]
         lines += ["", f"All numbers: [{figures_dir.name}/analysis.html]({figures_dir.name}/analysis.html)."]
     lines += ["", "## Every rerun", "", "| variant | seed | status | linear-probe | k-NN | online | time (s) |",
               "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_top1)} | {_num(r.knn_top1)} | "
-              f"{_num(r.online_top1)} | {_num(r.duration_s, 0)} |"
+    lines += [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_test_top1)} | {_num(r.knn_test_top1)} | "
+              f"{_num(r.online_select_top1)} | {_num(r.duration_s, 0)} |"
               for r in sorted(outcome.reruns, key=lambda r: (list(outcome.paper).index(r.variant), r.seed))]
     lines += ["", "## Rerun it", "", f"`make reproduce` (or `dualtune study {outcome.study}`); "
               f"`dualtune study {outcome.study} --report-from RUNS_DIR/{Path(outcome.folder).name}` rewrites this "

@@ -130,9 +130,9 @@ class RerunOutcome:
     variant: str
     seed: int
     status: str
-    online_top1: float | None
-    linear_probe_top1: float | None
-    knn_top1: float | None
+    online_select_top1: float | None
+    linear_probe_test_top1: float | None
+    knn_test_top1: float | None
     checkpoint: str | None
     run_id: str | None
     duration_s: float | None
@@ -217,6 +217,7 @@ def run_study(study: Study, options: CampaignOptions = CampaignOptions(), *, ann
 
 def _outcomes(result: CampaignResult) -> list[RerunOutcome]:
     return [RerunOutcome(variant=row.sampled[VARIANT], seed=int(row.sampled["seed"]), status=row.status,
-                         online_top1=row.online_top1, linear_probe_top1=row.linear_probe_top1, knn_top1=row.knn_top1,
+                         online_select_top1=row.online_select_top1,
+                         linear_probe_test_top1=row.linear_probe_test_top1, knn_test_top1=row.knn_test_top1,
                          checkpoint=row.checkpoint, run_id=row.run_id, duration_s=row.duration_s)
             for row in result.rows]

@@ -1,4 +1,4 @@
-"""A trained checkpoint's representations and embeddings on a fixed sample of val images, and
+"""A trained checkpoint's representations and embeddings on a fixed sample of test images, and
 the paper's analyses of them (Figs. S2, S4, S5, S8 and Table S4; see models.analysis)."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ BLOCK = 64  # Fig. S8 shows the first 64 samples and dimensions
 
 @dataclass(frozen=True)
 class CheckpointOutputs:
-    """A checkpoint's outputs for the same seeded sample of val images (centre crops)."""
+    """A checkpoint's outputs for the same seeded sample of test images (centre crops)."""
     config: PretrainConfig
     representations: torch.Tensor  # (N, backbone width)
     embeddings: torch.Tensor  # (N, d): the projector's output, what the loss saw
@@ -31,16 +31,16 @@ class CheckpointOutputs:
 
 @torch.no_grad()
 def checkpoint_outputs(checkpoint_dir: Path, data_dir: Path, images: int) -> CheckpointOutputs:
-    """Representations and embeddings of ``images`` val images (a fixed seeded sample, the same
-    for every checkpoint of the same val data) under the checkpoint's network."""
+    """Representations and embeddings of ``images`` test images (a fixed seeded sample, the same
+    for every checkpoint of the same test data) under the checkpoint's network."""
     cfg = checkpoints.load_checkpoint_config(checkpoint_dir)
     data = prepare_data(cfg, data_dir)
     network = build_network(cfg, data.num_classes)
     network.load_state_dict(checkpoints.load_training_state(checkpoint_dir)["model"])
     network.eval()
-    loader = eval_loader(data.val, min(images, 512), cfg.data.resolution, torch.device("cpu"), train=False,
+    loader = eval_loader(data.test, min(images, 512), cfg.data.resolution, torch.device("cpu"), train=False,
                          center_crop_ratio=cfg.data.center_crop_ratio,
-                         indices=shard_indices(data.val, 0, 1, sample=images))
+                         indices=shard_indices(data.test, 0, 1, sample=images))
     representations, embeddings, labels = [], [], []
     for batch, y in loader:
         representation, embedding, _ = network(model_input(batch))

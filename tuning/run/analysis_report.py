@@ -34,10 +34,10 @@ def metric_name(label: str) -> str:
 
 def analyze_checkpoints(checkpoint_dirs: list[Path], names: list[str], data_dir: Path, images: int,
                         out_dir: Path) -> AnalysisReport:
-    """Analyse each checkpoint on the same val images, CKA between them, figures in ``out_dir``."""
+    """Analyse each checkpoint on the same test images, CKA between them, figures in ``out_dir``."""
     if len(names) != len(checkpoint_dirs):
         raise ConfigError(f"give one --name per --checkpoint ({len(checkpoint_dirs)}), got {len(names)}")
-    vals = {checkpoints.load_checkpoint_config(d).data.val for d in checkpoint_dirs}  # each is a checkpoint
+    vals = {checkpoints.load_checkpoint_config(d).data.test for d in checkpoint_dirs}  # each is a checkpoint
     if len(vals) > 1:
         raise ConfigError(f"the checkpoints were validated on different data ({', '.join(sorted(vals))}); "
                           "CKA compares representations of the same images")

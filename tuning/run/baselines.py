@@ -3,9 +3,9 @@ backbone, so that a pretrained number reads as above or below its input, and abo
 an untrained network.
 
 Both go through ``final_evaluation`` exactly as a pretrained backbone does (the same crops,
-normalisation, probe settings, held-out choices and val scoring): raw pixels are the
+normalisation, probe settings, choices on select and scores on test): raw pixels are the
 normalised image flattened; the untrained backbone is the config's, built from its seed,
-with its BatchNorm statistics estimated on a sample of the train split (as any trained
+with its BatchNorm statistics estimated on a sample of the fit part of train (as any trained
 network's are: with their initial statistics, random features are too small for the linear
 probe to move in its epochs, and the baseline would sit at chance for that reason alone).
 They depend on the data and on the config's model, resolution, probe and seed only, so they
@@ -17,12 +17,13 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from pipelines.augment import model_input
 from pipelines.beton import fingerprint
-from pipelines.loaders import eval_loader, shard_indices
+from pipelines.loaders import eval_loader
 from tuning.config import PretrainConfig
 from tuning.run import reports
 from tuning.run.data import PreparedData
@@ -31,7 +32,7 @@ from tuning.run.model import build_network
 
 REPRESENTATIONS = ("raw_pixels", "untrained")
 STATISTICS_IMAGES = 10_000  # train images the untrained backbone's BatchNorm statistics are estimated on
-SCORES = (reports.LINEAR_PROBE_TOP1, reports.KNN_TOP1)
+SCORES = (reports.LINEAR_PROBE_TEST_TOP1, reports.KNN_TEST_TOP1)
 
 
 class RawPixels(nn.Module):
@@ -48,23 +49,26 @@ def baseline_representation(name: str, cfg: PretrainConfig, data: PreparedData, 
         return RawPixels()
     torch.manual_seed(cfg.seed)
     backbone = build_network(cfg, data.num_classes).backbone.to(device)
-    return with_data_statistics(backbone, cfg, data.train, device)
+    return with_data_statistics(backbone, cfg, data, device)
 
 
 @torch.no_grad()
-def with_data_statistics(backbone: nn.Module, cfg: PretrainConfig, train_path: str, device: torch.device,
+def with_data_statistics(backbone: nn.Module, cfg: PretrainConfig, data: PreparedData, device: torch.device,
                          images: int = STATISTICS_IMAGES) -> nn.Module:
     """``backbone`` with every BatchNorm's running mean and variance replaced by their average
-    over a seeded sample of ``images`` train images (centre crops); weights unchanged."""
+    over a seeded sample of ``images`` images of the fit part of train (centre crops); weights
+    unchanged."""
     norms = [m for m in backbone.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm))]
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average over the batches
     memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
-    loader = eval_loader(train_path, cfg.probe.offline_batch_size, cfg.data.resolution, device, train=False,
+    fit = data.split().fit
+    if len(fit) > images:
+        fit = np.sort(np.random.default_rng(cfg.seed).choice(fit, images, replace=False))
+    loader = eval_loader(data.train, cfg.probe.offline_batch_size, cfg.data.resolution, device, train=False,
                          workers=cfg.data.loader_workers, center_crop_ratio=cfg.data.center_crop_ratio,
-                         indices=shard_indices(train_path, 0, 1, sample=images, seed=cfg.seed),
-                         torch_threads=cfg.resources.torch_threads)
+                         indices=fit, torch_threads=cfg.resources.torch_threads)
     backbone.train()
     for batch, _ in loader:
         backbone(model_input(batch, memory_format))
@@ -72,7 +76,7 @@ def with_data_statistics(backbone: nn.Module, cfg: PretrainConfig, train_path: s
 
 
 def measure_baselines(cfg: PretrainConfig, data: PreparedData, device: torch.device) -> dict[str, float]:
-    """``reports.baseline_key(representation, score)`` -> top-1 on val, for raw pixels and the
+    """``reports.baseline_key(representation, score)`` -> top-1 on test, for raw pixels and the
     untrained backbone through the config's offline probe and k-NN (those it runs)."""
     results = {}
     for name in REPRESENTATIONS:
@@ -83,7 +87,8 @@ def measure_baselines(cfg: PretrainConfig, data: PreparedData, device: torch.dev
 
 def cache_key(cfg: PretrainConfig, data: PreparedData) -> str:
     """What the baselines depend on: the data's content and the settings that shape the probes' inputs."""
-    settings = {"train": fingerprint(data.train), "val": fingerprint(data.val), "seed": cfg.seed,
+    settings = {"train": fingerprint(data.train), "test": fingerprint(data.test), "seed": cfg.seed,
+                "select_per_class": data.select_per_class, "select_seed": data.select_seed,
                 "model": cfg.model.model_dump(mode="json"), "probe": cfg.probe.model_dump(mode="json"),
                 "resolution": cfg.data.resolution, "center_crop_ratio": cfg.data.center_crop_ratio,
                 "crop_scale_min": cfg.data.augment.crop_scale_min, "statistics_images": STATISTICS_IMAGES}

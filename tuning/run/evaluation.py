@@ -1,16 +1,16 @@
 """End-of-run evaluation on frozen features: the offline linear probe and k-NN (paper App. E, F).
 
-Every choice made after pretraining is made on a seeded held-out slice of the train
-split, never on val: the probe trains heads at several learning rates in one pass and
-keeps the best on the held-out slice; k-NN picks its k and temperature there.  Val is only
-scored, with the chosen settings.
+Every choice made after pretraining is made on the select split (pipelines.splits), never
+on test: the probe trains heads at several learning rates in one pass on the fit part of
+train and keeps the best on select; k-NN, with the fit part as its bank, picks its k and
+temperature there.  Test is only scored, with the chosen settings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,20 +42,6 @@ def extract_features(backbone: nn.Module, loader: Batches, channels_last: bool,
     return torch.cat(feats), torch.cat(labels)
 
 
-@dataclass(frozen=True)
-class Split:
-    """Indices of the train split's samples the probes fit on, and of the held-out slice."""
-    fit: torch.Tensor
-    holdout: torch.Tensor
-
-
-def holdout_split(num_samples: int, fraction: float, seed: int) -> Split:
-    """A seeded held-out slice of ``fraction`` of the train split (at least one sample)."""
-    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
-    size = max(1, round(fraction * num_samples))
-    return Split(fit=order[size:].sort().values, holdout=order[:size].sort().values)
-
-
 class Evaluation:
     """The frozen backbone's features of one run's data, and the probes on them."""
 
@@ -66,15 +52,17 @@ class Evaluation:
                                    torch_threads=cfg.resources.torch_threads,
                                    center_crop_ratio=cfg.data.center_crop_ratio)
         self.train = self._centre_crops(data.train)
-        self.val = self._centre_crops(data.val)
-        self.split = holdout_split(len(self.train[1]), cfg.probe.holdout_fraction, cfg.seed)
+        self.test = self._centre_crops(data.test)
+        self.split = data.split()
 
     def _centre_crops(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
         loader = eval_loader(path, train=False, **self.loader_options)
         return extract_features(self.backbone, loader, self.cfg.model.channels_last)
 
-    def subset(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.train[0][indices], self.train[1][indices]
+    def subset(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and labels of these train samples."""
+        chosen = torch.from_numpy(indices)
+        return self.train[0][chosen], self.train[1][chosen]
 
     def epoch_features(self):
         """The probe's training features for each epoch: the cached centre crops, or a fresh
@@ -82,7 +70,7 @@ class Evaluation:
         if self.cfg.probe.offline_mode == "cached":
             fit = self.subset(self.split.fit)
             return lambda epoch: fit
-        loader = eval_loader(self.data.train, train=True, seed=self.cfg.seed, indices=self.split.fit.numpy(),
+        loader = eval_loader(self.data.train, train=True, seed=self.cfg.seed, indices=self.split.fit,
                              crop_scale=(self.cfg.data.augment.crop_scale_min, 1.0), **self.loader_options)
 
         def augmented(epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,20 +86,20 @@ class Evaluation:
         heads = train_linear_heads(self.epoch_features(), self.train[0].shape[1], self.data.num_classes, lrs,
                                    epochs=probe.offline_epochs, batch_size=probe.offline_batch_size,
                                    seed=self.cfg.seed, device=self.device)
-        choice = choose_head(heads, lrs, self.subset(self.split.holdout), self.val, device=self.device)
-        return {reports.LINEAR_PROBE_TOP1: choice.val_top1, "linear_probe_top5": choice.val_top5,
-                "linear_probe_lr": choice.lr, "linear_probe_holdout_top1": choice.holdout_top1}
+        choice = choose_head(heads, lrs, self.subset(self.split.select), self.test, device=self.device)
+        return {reports.LINEAR_PROBE_TEST_TOP1: choice.test_top1, "linear_probe_test_top5": choice.test_top5,
+                "linear_probe_lr": choice.lr, reports.LINEAR_PROBE_SELECT_TOP1: choice.select_top1}
 
     def knn(self) -> dict[str, float]:
-        choice = choose_knn(self.subset(self.split.fit), self.subset(self.split.holdout), self.val,
+        choice = choose_knn(self.subset(self.split.fit), self.subset(self.split.select), self.test,
                             self.data.num_classes, device=self.device)
-        return {reports.KNN_TOP1: choice.val_top1, "knn_k": float(choice.k), "knn_temperature": choice.temperature,
-                "knn_holdout_top1": choice.holdout_top1}
+        return {reports.KNN_TEST_TOP1: choice.test_top1, "knn_k": float(choice.k),
+                "knn_temperature": choice.temperature, reports.KNN_SELECT_TOP1: choice.select_top1}
 
 
 def final_evaluation(cfg: PretrainConfig, data: PreparedData, backbone: nn.Module, device: torch.device) -> dict:
     """The offline linear probe (``probe.offline_mode``) and k-NN of a frozen backbone, each
-    chosen on the held-out slice and scored on val.  Features are kept on the CPU; the
+    chosen on select and scored on test.  Features are kept on the CPU; the
     probe and the neighbour search run on ``device``."""
     results: dict[str, float] = {}
     if cfg.probe.offline_epochs == 0 and not cfg.probe.knn:

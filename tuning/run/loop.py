@@ -29,12 +29,13 @@ from models.probes import topk_correct
 from models.registry import LossOutput, build_loss
 from models.schedules import scaled_lr, warmup_cosine
 from pipelines.augment import augment_view, model_input, normalize
-from pipelines.loaders import eval_loader, shard_indices, ssl_loader
+from pipelines.loaders import eval_loader, ssl_loader
 from tuning.config import OptimConfig, PretrainConfig, validate_config
 from tuning.run import checkpoints, reports
 from tuning.run.data import PreparedData
 from tuning.run.evaluation import final_evaluation
 from tuning.run.model import build_network
+from tuning.run.precision import autocast_dtype
 from tuning.run.sessions import Session, TrainWorkerSession
 
 logger = logging.getLogger("dualtune")
@@ -49,14 +50,6 @@ def build_optimizer(optim: OptimConfig, module: nn.Module, lr: float) -> torch.o
     if optim.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
     return torch.optim.AdamW(groups, lr=lr, weight_decay=optim.weight_decay)
-
-
-def autocast_dtype(cfg: PretrainConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA (``precision: auto``) or when asked; None (fp32) otherwise."""
-    wanted = cfg.resources.precision
-    if wanted == "bf16" or (wanted == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
@@ -107,7 +100,7 @@ class Pretraining:
         self.cfg, self.data, self.session = cfg, data, session
         self.device = session.device
         self.memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
-        self.precision = autocast_dtype(cfg, self.device)
+        self.precision = autocast_dtype(cfg.resources.precision, self.device)
         torch.set_num_threads(cfg.resources.torch_threads)
         torch.manual_seed(cfg.seed)
         if cfg.ablation_warning() and session.rank == 0:
@@ -146,13 +139,14 @@ class Pretraining:
         cfg, world, rank = self.cfg, self.session.world_size, self.session.rank
         common = dict(resolution=cfg.data.resolution, device=self.device, workers=cfg.data.loader_workers,
                       torch_threads=cfg.resources.torch_threads)
+        split = self.data.split()
+        # Pretraining reads the fit part of train only; select is what choices are scored on.
         self.loader = ssl_loader(self.data.train, cfg.data.batch_size // world, seed=cfg.seed, distributed=world > 1,
-                                 crop_scale=(cfg.data.augment.crop_scale_min, 1.0), **common)
-        # The online probes are scored on this rank's shard of the val split every epoch.
-        self.val_loader = eval_loader(self.data.val, max(1, cfg.data.batch_size // world), train=False,
-                                      center_crop_ratio=cfg.data.center_crop_ratio,
-                                      indices=shard_indices(self.data.val, rank, world, cfg.probe.online_val_images),
-                                      **common)
+                                 crop_scale=(cfg.data.augment.crop_scale_min, 1.0), indices=split.fit, **common)
+        # The online probes are scored every epoch on this rank's share of select.
+        self.select_loader = eval_loader(self.data.train, max(1, cfg.data.batch_size // world), train=False,
+                                         center_crop_ratio=cfg.data.center_crop_ratio,
+                                         indices=split.select[rank::world], **common)
 
     def _autocast(self):
         """bf16 autocast when the run uses it, else nothing."""
@@ -236,12 +230,12 @@ class Pretraining:
 
     @torch.no_grad()
     def validate(self) -> tuple[dict[str, float], int]:
-        """The online probes' top-1/top-5 hits on this rank's val shard (centre crops), and
-        how many images it holds."""
+        """The online probes' top-1/top-5 hits on this rank's share of select (centre crops),
+        and how many images it holds."""
         self.network.eval()
         hits = {reports.online_top(k, name): 0.0 for name in self.network.probes for k in (1, 5)}  # same on every rank
         count = 0
-        for images, labels in self.val_loader:
+        for images, labels in self.select_loader:
             with self._autocast():
                 _, _, logits = self.network(model_input(images, self.memory_format))
             for name, head in logits.items():
@@ -252,18 +246,18 @@ class Pretraining:
         return hits, count
 
     def epoch_metrics(self, epoch: int, totals: EpochTotals, epoch_time: float) -> dict:
-        """The epoch's report: the online probes scored on val, and sums over ranks turned
+        """The epoch's report: the online probes scored on select, and sums over ranks turned
         into means and rates."""
-        val_start = time.perf_counter()
+        select_start = time.perf_counter()
         # Scored even when the loss diverged (the failed step changed no weight): every report
         # carries the metric the search reads.
-        val_hits, val_count = self.validate()
-        val_time = time.perf_counter() - val_start
-        hits = {**totals.hits, **val_hits}
+        select_hits, select_count = self.validate()
+        select_time = time.perf_counter() - select_start
+        hits = {**totals.hits, **select_hits}
         hit_names = sorted(hits)
-        summed = _all_reduce_sum([totals.loss, totals.steps, totals.seen, val_count,
+        summed = _all_reduce_sum([totals.loss, totals.steps, totals.seen, select_count,
                                   *(hits[n] for n in hit_names)], self.device)
-        loss_sum, steps, seen, val_seen, hit_sums = summed[0], summed[1], summed[2], summed[3], summed[4:]
+        loss_sum, steps, seen, select_seen, hit_sums = summed[0], summed[1], summed[2], summed[3], summed[4:]
         world = self.session.world_size
         metrics = {
             reports.EPOCH: epoch + 1,
@@ -273,12 +267,12 @@ class Pretraining:
             "images_per_s": seen / epoch_time,
             "images_per_s_per_worker": seen / epoch_time / world,
             "epoch_time_s": epoch_time,
-            "val_time_s": val_time,
+            "select_time_s": select_time,
             "data_wait_fraction": totals.data_wait_s / epoch_time,
             reports.RUN_STATE: reports.RunState.DIVERGED if totals.diverged else reports.RunState.RUNNING,
         }
         train_hits = {reports.online_top(k, name, split="train") for name in self.network.probes for k in (1, 5)}
-        metrics.update({name: 100.0 * value / max(seen if name in train_hits else val_seen, 1)
+        metrics.update({name: 100.0 * value / max(seen if name in train_hits else select_seen, 1)
                         for name, value in zip(hit_names, hit_sums)})
         metrics.update({reports.loss_term(name): total / max(totals.steps, 1) for name, total in totals.terms.items()})
         if not totals.diverged and totals.last_embeddings is not None:

@@ -6,8 +6,10 @@ saved with its checkpoint); the last epoch adds the offline evaluation.  The loo
 reports from these names, and every reader (the search's ``metric``, ASHA, the MLflow
 logger, progress, tables, export) imports them instead of spelling them again.
 
-Splits: ``train`` is what pretraining fits on; ``holdout`` is the slice of train that the
-offline probes choose their settings on; ``val`` is the split results are reported on.
+Splits (pipelines.splits): ``train`` is what pretraining and the probes fit on; ``select``
+is the class-balanced slice held out of train that every choice is scored on (the rung
+metric, the search, the exported best, the probes' settings); ``test`` is the split every
+reported number is scored on.  Every score's key names its split.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ class ReportKey:
     name: str
     meaning: str
     unit: str
-    split: Literal["train", "holdout", "val", ""] = ""
+    split: Literal["train", "select", "test", ""] = ""
     final: bool = False
 
 
@@ -40,21 +42,28 @@ ONLINE_PROBES = ("online", "online_embedding")
 EPOCH = "epoch"
 RUN_STATE = "status"
 LOSS = "loss"
-ONLINE_TOP1 = "online_top1"
-LINEAR_PROBE_TOP1 = "linear_probe_top1"
-KNN_TOP1 = "knn_top1"
 REPORTED_AT = "reported_at"
 
 
-def online_top(k: int, probe: str = "online", split: Literal["train", "val"] = "val") -> str:
+def online_top(k: int, probe: str = "online", split: Literal["train", "select"] = "select") -> str:
     """The key of an online probe's top-``k`` accuracy on ``split``."""
-    return f"{probe}_top{k}" if split == "val" else f"{probe}_train_top{k}"
+    return f"{probe}_{split}_top{k}"
+
+
+ONLINE_TOP1 = online_top(1)
+LINEAR_PROBE_TEST_TOP1 = "linear_probe_test_top1"
+LINEAR_PROBE_SELECT_TOP1 = "linear_probe_select_top1"
+KNN_TEST_TOP1 = "knn_test_top1"
+KNN_SELECT_TOP1 = "knn_select_top1"
+
+
+BASELINE_PREFIX = "baseline_"
 
 
 def baseline_key(representation: str, score: str) -> str:
     """The key of a baseline (tuning.run.baselines): ``score`` of the same probes on raw pixels
     or on the untrained backbone (logged on a campaign's parent run, not reported by trials)."""
-    return f"baseline_{representation}_{score}"
+    return f"{BASELINE_PREFIX}{representation}_{score}"
 
 
 def loss_term(term: str) -> str:
@@ -64,8 +73,8 @@ def loss_term(term: str) -> str:
 
 def _online_keys() -> list[ReportKey]:
     return [ReportKey(online_top(k, probe, split), f"the {probe.replace('_', ' ')} probe's top-{k} accuracy "
-                      + ("on the epoch's training views" if split == "train" else "on val centre crops"), "%", split)
-            for probe in ONLINE_PROBES for k in (1, 5) for split in ("val", "train")]
+                      + ("on the epoch's training views" if split == "train" else "on select centre crops"), "%", split)
+            for probe in ONLINE_PROBES for k in (1, 5) for split in ("select", "train")]
 
 
 KEYS: tuple[ReportKey, ...] = (
@@ -77,7 +86,7 @@ KEYS: tuple[ReportKey, ...] = (
     ReportKey("images_per_s", "training images per second, all workers", "images/s"),
     ReportKey("images_per_s_per_worker", "training images per second per worker", "images/s"),
     ReportKey("epoch_time_s", "the epoch's wall time", "s"),
-    ReportKey("val_time_s", "time spent scoring the online probes on val", "s"),
+    ReportKey("select_time_s", "time spent scoring the online probes on select", "s"),
     ReportKey("data_wait_fraction", "share of the epoch spent waiting for the loader", "fraction"),
     ReportKey("embedding_std", "std of the normalised embeddings of the last batch (collapse: near 0)", "std",
               "train"),
@@ -89,17 +98,16 @@ KEYS: tuple[ReportKey, ...] = (
     ReportKey("startup_first_batch_s", "waiting for the first batch: FFCV's compilation (first epoch only)", "s"),
     ReportKey("checkpoint_time_s", "writing the epoch's checkpoint (epochs that write one)", "s"),
     ReportKey(REPORTED_AT, "when the report was made (Unix time; de-duplicates re-delivered reports)", "s"),
-    ReportKey(LINEAR_PROBE_TOP1, "the offline linear probe's top-1 on val, its lr chosen on holdout", "%", "val",
+    ReportKey(LINEAR_PROBE_TEST_TOP1, "the offline linear probe's top-1 on test, its lr chosen on select", "%",
+              "test", final=True),
+    ReportKey("linear_probe_test_top5", "the offline linear probe's top-5 on test", "%", "test", final=True),
+    ReportKey("linear_probe_lr", "the lr the offline linear probe chose on select", "lr", "select", final=True),
+    ReportKey(LINEAR_PROBE_SELECT_TOP1, "the chosen linear probe's top-1 on select", "%", "select", final=True),
+    ReportKey(KNN_TEST_TOP1, "k-NN top-1 on test, k and temperature chosen on select", "%", "test", final=True),
+    ReportKey("knn_k", "the k that k-NN chose on select", "neighbours", "select", final=True),
+    ReportKey("knn_temperature", "the temperature that k-NN chose on select", "temperature", "select",
               final=True),
-    ReportKey("linear_probe_top5", "the offline linear probe's top-5 on val", "%", "val", final=True),
-    ReportKey("linear_probe_lr", "the lr the offline linear probe chose on holdout", "lr", "holdout", final=True),
-    ReportKey("linear_probe_holdout_top1", "the chosen linear probe's top-1 on holdout", "%", "holdout",
-              final=True),
-    ReportKey(KNN_TOP1, "k-NN top-1 on val, k and temperature chosen on holdout", "%", "val", final=True),
-    ReportKey("knn_k", "the k that k-NN chose on holdout", "neighbours", "holdout", final=True),
-    ReportKey("knn_temperature", "the temperature that k-NN chose on holdout", "temperature", "holdout",
-              final=True),
-    ReportKey("knn_holdout_top1", "the chosen k-NN's top-1 on holdout", "%", "holdout", final=True),
+    ReportKey(KNN_SELECT_TOP1, "the chosen k-NN's top-1 on select", "%", "select", final=True),
     ReportKey("eval_time_s", "the offline evaluation's wall time", "s", final=True),
 )
 """Every key a report may hold, besides one ``loss_term(...)`` per term of the method's loss."""
@@ -110,6 +118,16 @@ NOT_SCORES = frozenset({EPOCH, RUN_STATE, REPORTED_AT})
 
 
 def search_metrics(every_epoch: bool) -> list[str]:
-    """The keys a search may rank trials by: every numeric score, or (``every_epoch``, for an
+    """The keys a search may rank trials by: every numeric score but those on ``test`` (no
+    choice reads the split results are reported on), or (``every_epoch``, for an
     early-stopping scheduler that compares trials at each rung) those every epoch reports."""
-    return [key.name for key in KEYS if key.name not in NOT_SCORES and not (every_epoch and key.final)]
+    return [key.name for key in KEYS if key.name not in NOT_SCORES and key.split != "test"
+            and not (every_epoch and key.final)]
+
+
+def select_counterpart(name: str) -> str | None:
+    """The select-split key of a test-split score ("linear_probe_test_top1" ->
+    "linear_probe_select_top1"), or None when ``name`` is not a test score with one."""
+    key = BY_NAME.get(name)
+    twin = name.replace("_test_", "_select_")
+    return twin if key is not None and key.split == "test" and twin in BY_NAME else None

@@ -265,16 +265,26 @@ def test_a_frozen_space_keeps_its_base_values_when_the_file_changes(tmp_path):
     assert restored.base_changes() == {} and restored.base_config().optim.weight_decay == 1e-6
 
 
+@pytest.mark.parametrize("scheduler", ["asha", "fifo"])
+def test_no_search_may_rank_by_a_test_score_and_the_select_twin_is_named(tmp_path, scheduler):
+    params = {"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1}}
+    for metric, twin in (("linear_probe_test_top1", "linear_probe_select_top1"), ("knn_test_top1", "knn_select_top1")):
+        with pytest.raises(SearchSpaceError, match=f"'{metric}' is scored on the test split, which no choice may "
+                                                   f"read .* its select twin is '{twin}'"):
+            load_space(str(_write(tmp_path, metric=metric, params=params, scheduler={"type": scheduler})))
+
+
 def test_a_metric_the_loop_does_not_report_is_refused_with_the_nearest_names(tmp_path):
     with pytest.raises(SearchSpaceError, match=r"metric 'online_top_1' is not a key the training loop reports "
-                                               r"\(did you mean 'online_top1'"):
+                                               r"\(did you mean .*'online_select_top1'"):
         load_space(str(_write(tmp_path, metric="online_top_1")))
 
 
 def test_asha_cannot_rank_rungs_by_a_metric_reported_only_after_the_last_epoch(tmp_path):
     params = {"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1}}
-    with pytest.raises(SearchSpaceError, match="'linear_probe_top1' is reported only after the last epoch"):
-        load_space(str(_write(tmp_path, metric="linear_probe_top1", params=params)))
-    fifo = load_space(str(_write(tmp_path, metric="linear_probe_top1", params=params, scheduler={"type": "fifo"})))
-    assert fifo.metric == "linear_probe_top1"
+    with pytest.raises(SearchSpaceError, match="'linear_probe_select_top1' is reported only after the last epoch"):
+        load_space(str(_write(tmp_path, metric="linear_probe_select_top1", params=params)))
+    fifo = load_space(str(_write(tmp_path, metric="linear_probe_select_top1", params=params,
+                                 scheduler={"type": "fifo"})))
+    assert fifo.metric == "linear_probe_select_top1"
     assert load_space(str(_write(tmp_path, metric="loss_invariance", mode="min", params=params))).mode == "min"

@@ -26,7 +26,8 @@ def trained(tmp_path_factory):
                                "loss": {"method": method, "params": params},
                                "probe": {"offline_epochs": 0, "knn": False}, "resources": {"workers": 1}})
         session = LocalSession(checkpoint_root=folder / method)
-        pretrain(RunRequest(cfg, PreparedData(train=str(train), val=str(val), num_classes=10), 0.0), session)
+        pretrain(RunRequest(cfg, PreparedData(
+            train=str(train), test=str(val), num_classes=10, select_per_class=20, select_seed=0), 0.0), session)
         checkpoints.append(folder / method / f"checkpoint_{len(session.reports):06d}")
     return folder, checkpoints
 

@@ -10,7 +10,6 @@ from pipelines.beton import ArraySource, write_beton
 from tuning.config import validate_config
 from tuning.run import baselines, reports
 from tuning.run.data import PreparedData
-from tuning.run.evaluation import holdout_split
 from tuning.run.model import build_network
 
 SIDE, CLASSES = 8, 3
@@ -32,25 +31,26 @@ def small(tmp_path_factory):
     (train_x, train_y), (val_x, val_y) = _images(90, 0), _images(45, 1)
     names = [str(c) for c in range(CLASSES)]
     data = PreparedData(train=str(write_beton(ArraySource(train_x, train_y), folder / "train.beton", names)),
-                        val=str(write_beton(ArraySource(val_x, val_y), folder / "val.beton", names)),
-                        num_classes=CLASSES)
-    cfg = validate_config({"data": {"resolution": SIDE, "center_crop_ratio": 1.0, "loader_workers": 1},
-                           "probe": {"offline_epochs": 2, "holdout_fraction": 0.3}, "seed": 4,
+                        test=str(write_beton(ArraySource(val_x, val_y), folder / "test.beton", names)),
+                        num_classes=CLASSES, select_per_class=9, select_seed=0)
+    cfg = validate_config({"data": {"resolution": SIDE, "center_crop_ratio": 1.0, "loader_workers": 1,
+                                    "select_per_class": 9},
+                           "probe": {"offline_epochs": 2}, "seed": 4,
                            "resources": {"workers": 1}})
     return cfg, data, (train_x, train_y), (val_x, val_y), folder
 
 
-def _reference_knn(train, val, cfg) -> float:
-    """Float64: normalised raw pixels, cosine neighbours from the fit slice, (k, temperature)
-    chosen on the held-out slice (ties: smaller k, then lower temperature), val top-1."""
+def _reference_knn(train, val, data) -> float:
+    """Float64: normalised raw pixels, cosine neighbours from the fit part of train, (k,
+    temperature) chosen on select (ties: smaller k, then lower temperature), test top-1."""
     def features(images):
         x = images.astype(np.float64) / 255.0
         x = (x - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
         x = x.reshape(len(x), -1)
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
-    split = holdout_split(len(train[1]), cfg.probe.holdout_fraction, cfg.seed)
-    fit, held = split.fit.numpy(), split.holdout.numpy()
+    split = data.split()
+    fit, held = split.fit, split.select
     bank, bank_y = features(train[0][fit]), train[1][fit]
 
     def accuracy(queries, truth, k, temperature):
@@ -71,9 +71,10 @@ def test_raw_pixel_knn_matches_a_float64_reference_and_every_baseline_is_measure
     cfg, data, train, val, _ = small
     measured = baselines.measure_baselines(cfg, data, torch.device("cpu"))
     assert set(measured) == {reports.baseline_key(r, s) for r in baselines.REPRESENTATIONS for s in baselines.SCORES}
-    assert measured[reports.baseline_key("raw_pixels", reports.KNN_TOP1)] == pytest.approx(
-        _reference_knn(train, val, cfg), abs=1e-9)
-    assert measured[reports.baseline_key("raw_pixels", reports.KNN_TOP1)] > 100 / CLASSES + 20  # the data is learnable
+    assert measured[reports.baseline_key("raw_pixels", reports.KNN_TEST_TOP1)] == pytest.approx(
+        _reference_knn(train, val, data), abs=1e-9)
+    # the data is learnable
+    assert measured[reports.baseline_key("raw_pixels", reports.KNN_TEST_TOP1)] > 100 / CLASSES + 20
     assert all(0.0 <= v <= 100.0 for v in measured.values())
 
 

@@ -1,7 +1,7 @@
 """The CUDA path's decisions, checked on this CPU-only machine.
 
 No GPU is available here, so NCCL and CUDA kernels cannot run. What can run is checked
-for real: the choices the code makes for a CUDA device (autocast dtype, where the loader
+for real: the choices the code makes for a CUDA device (where the loader
 moves batches to the device, the GPU resources and NCCL backend of the Train worker group),
 and the bf16-autocast, channels-last training step itself, which goes through the same
 loop on the CPU.
@@ -15,19 +15,10 @@ from pipelines.loaders import _image_tail, _label_pipeline
 from tuning.campaign.search.trial import build_trainer
 from tuning.config import validate_config
 from tuning.run.data import PreparedData
-from tuning.run.loop import Pretraining, RunRequest, autocast_dtype
+from tuning.run.loop import Pretraining, RunRequest
 from tuning.run.sessions import LocalSession
 
 CUDA, CPU = torch.device("cuda", 0), torch.device("cpu")
-
-
-@pytest.mark.parametrize("device, precision, expected", [
-    (CUDA, "auto", torch.bfloat16), (CPU, "auto", None), (CPU, "bf16", torch.bfloat16),
-    (CUDA, "fp32", None), (CUDA, "bf16", torch.bfloat16),
-])
-def test_autocast_is_bf16_on_cuda_by_default_and_fp32_on_cpu(device, precision, expected):
-    cfg = validate_config({"resources": {"precision": precision}})
-    assert autocast_dtype(cfg, device) == expected
 
 
 def test_loader_moves_gpu_batches_before_arranging_them_and_leaves_cpu_batches_in_place():
@@ -42,7 +33,8 @@ def test_loader_moves_gpu_batches_before_arranging_them_and_leaves_cpu_batches_i
 @pytest.mark.parametrize("gpus, backend", [(1.0, "nccl"), (0.0, "gloo")])
 def test_train_worker_group_asks_for_gpus_and_nccl_only_when_configured(gpus, backend, tmp_path):
     cfg = validate_config({"resources": {"workers": 2, "cpus_per_worker": 4, "gpus_per_worker": gpus}})
-    request = RunRequest(cfg, PreparedData(train="t.beton", val="v.beton", num_classes=10), requested_at=0.0)
+    request = RunRequest(cfg, PreparedData(
+        train="t.beton", test="v.beton", num_classes=10, select_per_class=20, select_seed=0), requested_at=0.0)
     trainer = build_trainer(cfg, request, "device-path", str(tmp_path))
     scaling = trainer.scaling_config
     assert scaling.num_workers == 2 and scaling.use_gpu == (gpus > 0)
@@ -54,7 +46,7 @@ def test_train_worker_group_asks_for_gpus_and_nccl_only_when_configured(gpus, ba
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     train, _ = ensure_bundled_betons("digits", tmp_path_factory.mktemp("digits"))
-    return PreparedData(train=str(train), val=str(train), num_classes=10)
+    return PreparedData(train=str(train), test=str(train), num_classes=10, select_per_class=20, select_seed=0)
 
 
 def test_bf16_channels_last_step_trains_through_the_one_loop(digits):
@@ -73,7 +65,7 @@ def test_bf16_channels_last_step_trains_through_the_one_loop(digits):
     assert embeddings.dtype == torch.bfloat16  # autocast reached the projector's matmuls
 
     totals = run.train_epoch(0)
-    assert totals.steps == 1437 // 128 and not totals.diverged
+    assert totals.steps == len(digits.split().fit) // 128 and not totals.diverged
     assert torch.isfinite(torch.tensor(totals.loss))
     after = dict(run.network.backbone.named_parameters())
     assert all(p.dtype == torch.float32 for p in after.values())  # master weights stay fp32

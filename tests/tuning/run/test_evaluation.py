@@ -10,9 +10,10 @@ from pipelines.beton import ArraySource, write_beton
 from pipelines.loaders import eval_loader
 from tuning.config import validate_config
 from tuning.run.data import PreparedData
-from tuning.run.evaluation import Evaluation, extract_features, final_evaluation, holdout_split
+from tuning.run.evaluation import Evaluation, extract_features, final_evaluation
 
 SIZE, CLASSES, BATCH = 8, 10, 16
+SELECT_PER_CLASS = 12  # of 120 train images a class
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 
@@ -31,10 +32,15 @@ def splits(tmp_path_factory):
     folder = tmp_path_factory.mktemp("many_batches")
     names = [str(c) for c in range(CLASSES)]
     out = {}
-    for split, n, seed in (("train", 1200, 0), ("val", 400, 1)):
+    for split, n, seed in (("train", 1200, 0), ("test", 400, 1)):
         images, labels = _noisy_prototypes(n, seed)
         out[split] = (write_beton(ArraySource(images, labels), folder / f"{split}.beton", names), images, labels)
     return out
+
+
+def _data(train, test) -> PreparedData:
+    return PreparedData(train=str(train), test=str(test), num_classes=CLASSES, select_per_class=SELECT_PER_CLASS,
+                        select_seed=0)
 
 
 def _reference_features(images: np.ndarray) -> np.ndarray:
@@ -67,24 +73,25 @@ def test_collected_labels_are_the_files_across_many_batches(splits):
 
 
 def test_raw_pixel_knn_and_linear_probe_through_the_loader_match_the_reference(splits):
-    (train, train_images, train_y), (val, val_images, val_y) = splits["train"], splits["val"]
-    cfg = validate_config({"data": {"train": str(train), "val": str(val), "resolution": SIZE,
-                                    "center_crop_ratio": 1.0},
+    (train, train_images, train_y), (val, val_images, val_y) = splits["train"], splits["test"]
+    cfg = validate_config({"data": {"train": str(train), "test": str(val), "resolution": SIZE,
+                                    "center_crop_ratio": 1.0, "select_per_class": SELECT_PER_CLASS},
                            "model": {"channels_last": False},
                            "probe": {"offline_epochs": 20, "offline_batch_size": BATCH, "offline_lr": 0.05,
                                      "offline_mode": "cached"}})
-    data = PreparedData(train=str(train), val=str(val), num_classes=CLASSES)
+    data = _data(train, val)
     results = final_evaluation(cfg, data, nn.Flatten(), torch.device("cpu"))
-    fit = holdout_split(len(train_y), cfg.probe.holdout_fraction, cfg.seed).fit.numpy()  # the neighbour bank
+    fit = data.split().fit  # the neighbour bank
     bank_x, val_x = _reference_features(train_images[fit]), _reference_features(val_images)
     reference = _reference_knn(bank_x, train_y[fit], val_x, val_y, int(results["knn_k"]), results["knn_temperature"])
     assert 60.0 < reference < 100.0, "the data should make k-NN good but not perfect"
-    assert results["knn_top1"] == pytest.approx(reference, abs=100.0 / len(val_y) + 1e-9)
-    assert results["linear_probe_top1"] > 50.0  # wrong labels put the probe near chance (10%)
+    assert results["knn_test_top1"] == pytest.approx(reference, abs=100.0 / len(val_y) + 1e-9)
+    assert results["linear_probe_test_top1"] > 50.0  # wrong labels put the probe near chance (10%)
 
 
 def _config(train, val, mode="cached", epochs=10):
-    return validate_config({"data": {"train": str(train), "val": str(val), "resolution": SIZE,
+    return validate_config({"data": {"train": str(train), "test": str(val), "resolution": SIZE,
+                                     "select_per_class": SELECT_PER_CLASS,
                                      "center_crop_ratio": 1.0, "augment": {"crop_scale_min": 0.3}},
                             "model": {"channels_last": False},
                             "probe": {"offline_epochs": epochs, "offline_batch_size": BATCH, "offline_lr": 0.05,
@@ -92,8 +99,8 @@ def _config(train, val, mode="cached", epochs=10):
 
 
 def test_augmented_probe_sees_new_crops_each_epoch_and_cached_sees_centre_crops(splits):
-    train, val = splits["train"][0], splits["val"][0]
-    data = PreparedData(train=str(train), val=str(val), num_classes=CLASSES)
+    train, val = splits["train"][0], splits["test"][0]
+    data = _data(train, val)
     cached = Evaluation(_config(train, val, "cached"), data, nn.Flatten(), torch.device("cpu"))
     fit = cached.subset(cached.split.fit)
     for epoch in (0, 3):
@@ -109,14 +116,14 @@ def test_augmented_probe_sees_new_crops_each_epoch_and_cached_sees_centre_crops(
 
 
 @pytest.mark.service  # starts a process
-def test_the_val_split_takes_no_part_in_any_choice(splits, tmp_path):
-    train, val, val_images, val_labels = splits["train"][0], splits["val"][0], splits["val"][1], splits["val"][2]
+def test_the_test_split_takes_no_part_in_any_choice(splits, tmp_path):
+    train, val, val_images, val_labels = splits["train"][0], splits["test"][0], splits["test"][1], splits["test"][2]
     shuffled = np.random.default_rng(7).permutation(val_labels)
     val_shuffled = write_beton(ArraySource(val_images, shuffled), tmp_path / "shuffled.beton",
                                [str(c) for c in range(CLASSES)])
-    results = [final_evaluation(_config(train, v), PreparedData(train=str(train), val=str(v), num_classes=CLASSES),
-                                nn.Flatten(), torch.device("cpu")) for v in (val, val_shuffled)]
-    chosen = ("linear_probe_lr", "linear_probe_holdout_top1", "knn_k", "knn_temperature", "knn_holdout_top1")
+    results = [final_evaluation(_config(train, v), _data(train, v), nn.Flatten(), torch.device("cpu"))
+               for v in (val, val_shuffled)]
+    chosen = ("linear_probe_lr", "linear_probe_select_top1", "knn_k", "knn_temperature", "knn_select_top1")
     assert [results[0][key] for key in chosen] == [results[1][key] for key in chosen]
-    assert results[1]["linear_probe_top1"] < 25.0 < results[0]["linear_probe_top1"]  # val really changed
-    assert results[1]["knn_top1"] < 25.0 < results[0]["knn_top1"]
+    assert results[1]["linear_probe_test_top1"] < 25.0 < results[0]["linear_probe_test_top1"]  # test really changed
+    assert results[1]["knn_test_top1"] < 25.0 < results[0]["knn_test_top1"]

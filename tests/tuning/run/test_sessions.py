@@ -14,7 +14,8 @@ def request_of_two_epochs(tmp_path_factory):
     cfg = validate_config({"data": {"batch_size": 256}, "schedule": {"epochs": 2},
                            "loss": {"method": "vicreg"}, "model": {"projector": "64-64-32"},
                            "probe": {"offline_epochs": 2, "knn": False}, "resources": {"workers": 1}})
-    return RunRequest(cfg, PreparedData(train=str(train), val=str(val), num_classes=10), requested_at=0.0)
+    return RunRequest(cfg, PreparedData(
+        train=str(train), test=str(val), num_classes=10, select_per_class=20, select_seed=0), requested_at=0.0)
 
 
 def test_a_local_run_reports_every_epoch_and_resumes_from_its_checkpoint(request_of_two_epochs, tmp_path):
@@ -23,9 +24,9 @@ def test_a_local_run_reports_every_epoch_and_resumes_from_its_checkpoint(request
     assert [r["epoch"] for r in session.reports] == [1, 2]
     assert [r["status"] for r in session.reports] == ["running", "completed"]
     last = session.reports[-1]
-    assert {"loss_invariance", "loss_variance", "loss_covariance", "linear_probe_top1"} <= set(last)
+    assert {"loss_invariance", "loss_variance", "loss_covariance", "linear_probe_test_top1"} <= set(last)
     assert len(list(tmp_path.glob("checkpoint_*"))) == 2
     again = LocalSession(checkpoint_root=tmp_path)
     pretrain(request_of_two_epochs, again)  # finished already: its final report again, no training
     assert len(again.reports) == 1 and again.reports[0]["loss"] == last["loss"]
-    assert again.reports[0]["linear_probe_top1"] == last["linear_probe_top1"]
+    assert again.reports[0]["linear_probe_test_top1"] == last["linear_probe_test_top1"]

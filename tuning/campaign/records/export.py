@@ -15,7 +15,7 @@ from tuning.config import PretrainConfig, dump_config, validate_config
 from tuning.errors import StoreError
 from tuning.run import reports
 
-RANK_METRIC = reports.LINEAR_PROBE_TOP1
+RANK_METRIC = reports.LINEAR_PROBE_SELECT_TOP1  # a choice: scored on select, never on test
 
 
 def ranking(value: float, trial_id: str, mode: str = "max") -> tuple[float, str]:

@@ -19,8 +19,9 @@ class TrialSummary:
     status: str
     run_id: str
     params: dict[str, str]
-    online_top1: float | None
-    linear_probe_top1: float | None
+    online_select_top1: float | None
+    linear_probe_select_top1: float | None
+    linear_probe_test_top1: float | None
     epoch: float | None
     duration_s: float
 
@@ -51,7 +52,8 @@ def campaign_baselines(stores: Stores, campaign: str) -> dict[str, float]:
     client = MlflowClient(stores.tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     parents = [r for r in _tagged_runs(client, experiments, campaign) if Tags.TRIAL_ID not in r.data.tags]
-    return {key: value for run in parents for key, value in run.data.metrics.items() if key.startswith("baseline_")}
+    return {key: value for run in parents for key, value in run.data.metrics.items()
+            if key.startswith(reports.BASELINE_PREFIX)}
 
 
 def trial_summaries(stores: Stores, campaign: str) -> list[TrialSummary]:
@@ -63,8 +65,9 @@ def trial_summaries(stores: Stores, campaign: str) -> list[TrialSummary]:
         end = run.info.end_time or run.info.start_time
         summaries.append(TrialSummary(
             trial_id=run.data.tags[Tags.TRIAL_ID], status=run.data.tags.get(Tags.TRIAL_STATUS, "?"),
-            run_id=run.info.run_id, params=run.data.params, online_top1=metrics.get(reports.ONLINE_TOP1),
-            linear_probe_top1=metrics.get(reports.LINEAR_PROBE_TOP1), epoch=metrics.get(reports.EPOCH),
+            run_id=run.info.run_id, params=run.data.params, online_select_top1=metrics.get(reports.ONLINE_TOP1),
+            linear_probe_select_top1=metrics.get(reports.LINEAR_PROBE_SELECT_TOP1),
+            linear_probe_test_top1=metrics.get(reports.LINEAR_PROBE_TEST_TOP1), epoch=metrics.get(reports.EPOCH),
             duration_s=(end - run.info.start_time) / 1000))
     return sorted(summaries, key=lambda s: s.trial_id)
 

@@ -28,6 +28,6 @@ def code_version(root: Path = SOURCE_ROOT) -> dict[str, str]:
 
 
 def data_fingerprints(data: PreparedData) -> dict[str, str]:
-    """``data.train_fingerprint`` / ``data.val_fingerprint``: cheap content fingerprints of the
+    """``data.train_fingerprint`` / ``data.test_fingerprint``: cheap content fingerprints of the
     .beton files a campaign reads (pipelines.beton.fingerprint)."""
-    return {"data.train_fingerprint": fingerprint(data.train), "data.val_fingerprint": fingerprint(data.val)}
+    return {"data.train_fingerprint": fingerprint(data.train), "data.test_fingerprint": fingerprint(data.test)}

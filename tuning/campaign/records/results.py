@@ -14,7 +14,8 @@ from tuning.campaign.statuses import TUNE_ENDED_STATES, TrialStatus
 from tuning.run import reports
 from tuning.run.checkpoints import newest_checkpoint
 
-SUMMARY_METRICS = (reports.ONLINE_TOP1, reports.LINEAR_PROBE_TOP1, reports.KNN_TOP1, reports.LOSS, reports.EPOCH)
+SUMMARY_METRICS = (reports.ONLINE_TOP1, reports.LINEAR_PROBE_SELECT_TOP1, reports.LINEAR_PROBE_TEST_TOP1,
+                   reports.KNN_TEST_TOP1, reports.LOSS, reports.EPOCH)
 
 
 def trial_status(last_result: dict[str, Any] | None, errored: bool, error_text: str | None = None) -> TrialStatus:
@@ -77,9 +78,10 @@ class TrialRow:
     run_id: str | None = None
     error: str | None = None
     checkpoint: str | None = None
-    online_top1: float | None = None
-    linear_probe_top1: float | None = None
-    knn_top1: float | None = None
+    online_select_top1: float | None = None
+    linear_probe_select_top1: float | None = None
+    linear_probe_test_top1: float | None = None
+    knn_test_top1: float | None = None
     loss: float | None = None
     epoch: float | None = None
 

@@ -264,7 +264,7 @@ def share_campaign_view(client: MlflowClient, experiment_id: str, campaign: str,
     best by the space's metric first (as its ``mode`` says), with the searched params, the
     metric, the probes' top-1 and the status as columns.  Returns the share key."""
     key = view_key(campaign)
-    shown = dict.fromkeys([space.metric, reports.ONLINE_TOP1, reports.LINEAR_PROBE_TOP1, reports.KNN_TOP1])
+    shown = dict.fromkeys([space.metric, reports.ONLINE_TOP1, reports.LINEAR_PROBE_TEST_TOP1, reports.KNN_TEST_TOP1])
     columns = [*(f"params.`{p}`" for p in space.params), *(f"metrics.`{m}`" for m in shown),
                f"tags.`{Tags.TRIAL_STATUS}`"]
     view = {"searchFilter": f"tags.`{Tags.CAMPAIGN}` = '{campaign}' and tags.`{Tags.TRIAL_ID}` != ''",
@@ -309,7 +309,7 @@ def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: 
     if exported is not None:
         client.log_artifact(run_id, str(exported))
         client.set_tag(run_id, Tags.BEST_TRIAL, best.trial_id)
-        for key in (reports.LINEAR_PROBE_TOP1, reports.ONLINE_TOP1):
+        for key in (reports.LINEAR_PROBE_TEST_TOP1, reports.ONLINE_TOP1):
             if getattr(best, key) is not None:
                 client.log_metric(run_id, f"best_{key}", float(getattr(best, key)))
     client.set_terminated(run_id, "FINISHED")

@@ -27,7 +27,7 @@ class CampaignState:
     stores: Stores  # its MLflow tracking store and Optuna storage
     capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S  # how long a trial waits for room on the live nodes
     extensions: int = 0  # Tune experiments added by --extend, after the first
-    baselines: dict[str, float] = dataclasses.field(default_factory=dict)  # raw pixels / untrained, on val
+    baselines: dict[str, float] = dataclasses.field(default_factory=dict)  # raw pixels / untrained, on test
 
     @property
     def tune_name(self) -> str:

@@ -17,8 +17,8 @@ def test_progress_counts_trials_epochs_and_the_best(capsys):
     display.on_trial_start(0, [], a)
     display.on_trial_start(0, [], b)
     for epoch in (1, 2):
-        display.on_trial_result(0, [], a, {"epoch": epoch, "online_top1": 40.0 + epoch})
-    display.on_trial_result(0, [], b, {"epoch": 1, "online_top1": 60.0})
+        display.on_trial_result(0, [], a, {"epoch": epoch, "online_select_top1": 40.0 + epoch})
+    display.on_trial_result(0, [], b, {"epoch": 1, "online_select_top1": 60.0})
     display.on_trial_complete(0, [], b)  # ended after one epoch without "completed": ASHA stopped it
     progress = display.progress
     assert progress.counts() == {"running": 1, "completed": 0, "early_stopped": 1, "diverged": 0, "failed": 0,
@@ -26,7 +26,7 @@ def test_progress_counts_trials_epochs_and_the_best(capsys):
     assert sum(progress.epochs.values()) == 3 and progress.best == (60.0, "b")
     assert 0 < progress.eta_s() and progress.budget == 40
     line = capsys.readouterr().out.strip().splitlines()[-1]  # not a terminal: plain lines
-    assert "trial b early stopped" in line and "epochs 3/40" in line and "best online_top1 60.00 (b)" in line
+    assert "trial b early stopped" in line and "epochs 3/40" in line and "best online_select_top1 60.00 (b)" in line
 
 
 def test_the_display_survives_tunes_pickling():

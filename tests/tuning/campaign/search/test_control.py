@@ -34,7 +34,7 @@ def test_no_trial_is_launched_after_the_deadline(tmp_path):
     space = SearchSpace(name="s", base="digits-simclr", num_samples=4,
                         params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
     searcher = build_searcher(space, "c", Stores.default(runs), runs.control_file("c"))
-    searcher.set_search_properties("online_top1", "max", {})
+    searcher.set_search_properties("online_select_top1", "max", {})
     write_control(runs, "c", time_budget_s=3600)
     assert launch_deadline(runs.control_file("c")) == pytest.approx(time.time() + 3600, abs=60)
     assert isinstance(searcher.suggest("t1"), dict)  # within the budget: a config

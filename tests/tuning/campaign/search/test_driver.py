@@ -46,7 +46,7 @@ def test_every_trial_completes_with_metrics(campaign):
     assert {r.status for r in result.rows} == {"completed"}
     assert any(r.params["loss.params.temperature"] == 0.15 for r in result.rows)  # the starting point ran
     for r in result.rows:
-        assert 0.0 <= r.linear_probe_top1 <= 100.0 and r.linear_probe_top1 > 10.0  # above chance (10 classes)
+        assert 0.0 <= r.linear_probe_test_top1 <= 100.0 and r.linear_probe_test_top1 > 10.0  # above chance (10 classes)
         assert r.epoch == 1
 
 
@@ -70,17 +70,17 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
                                                        else 1e-6)
         assert float(params["optim.effective_lr"]) == pytest.approx(float(params["optim.base_lr"]) * 128 / 256)
         metrics = child.data.metrics
-        assert {"loss", "online_top1", "online_train_top1", "val_time_s", "images_per_s", "lr", "rankme",
-                "linear_probe_top1", "linear_probe_lr", "linear_probe_holdout_top1", "knn_top1",
-                "knn_holdout_top1"} <= set(metrics)
-        history = client.get_metric_history(child.info.run_id, "online_top1")
+        assert {"loss", "online_select_top1", "online_train_top1", "select_time_s", "images_per_s", "lr", "rankme",
+                "linear_probe_test_top1", "linear_probe_lr", "linear_probe_select_top1", "knn_test_top1",
+                "knn_select_top1"} <= set(metrics)
+        history = client.get_metric_history(child.info.run_id, "online_select_top1")
         assert [m.step for m in history] == [1]
         assert child.data.tags[Tags.TRIAL_STATUS] == "completed"
     parent = client.get_run(result.parent_run_id)
     assert parent.data.tags[Tags.BEST_TRIAL] == result.best.trial_id
     baselines = {k: v for k, v in parent.data.metrics.items() if k.startswith("baseline_")}
     assert set(baselines) == {f"baseline_{r}_{s}" for r in ("raw_pixels", "untrained")
-                              for s in ("linear_probe_top1", "knn_top1")}
+                              for s in ("linear_probe_test_top1", "knn_test_top1")}
     assert baselines == pytest.approx(result.baselines) and all(10.0 < v <= 100.0 for v in baselines.values())
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"trials.csv", "search_space.yaml", "best_config.yaml", "optuna"} <= artifacts
@@ -119,7 +119,7 @@ def test_exported_config_reruns_and_logs_the_same_params(campaign):
     assert "mlflow.parentRunId" not in rerun_run.data.tags
     assert rerun_run.data.params == best_run.data.params
     assert rerun_run.data.tags[Tags.CONFIG_HASH] == exported.digest()
-    for metric in ("loss", "online_top1", "linear_probe_top1"):  # seeded end to end: the same numbers
+    for metric in ("loss", "online_select_top1", "linear_probe_test_top1"):  # seeded end to end: the same numbers
         assert rerun.rows[0].metric(metric) == pytest.approx(result.best.metric(metric), rel=1e-6), metric
 
 
@@ -148,7 +148,7 @@ def test_duality_check_reports_table_s4_for_the_best_checkpoint(campaign):
 
 def test_the_best_is_the_trial_with_the_best_offline_probe_on_val(campaign):
     result, _ = campaign
-    assert result.best.linear_probe_top1 == max(row.linear_probe_top1 for row in result.rows)
+    assert result.best.linear_probe_test_top1 == max(row.linear_probe_test_top1 for row in result.rows)
 
 
 def test_eval_reruns_the_probes_on_a_checkpoint_and_logs_them_on_its_trial_run(campaign):
@@ -163,10 +163,11 @@ def test_eval_reruns_the_probes_on_a_checkpoint_and_logs_them_on_its_trial_run(c
     assert out.exit_code == 0, out.output
     assert f"logged to MLflow run {result.best.run_id}" in out.output  # found from the checkpoint's folder
     run = MlflowClient(result.tracking_uri).get_run(result.best.run_id)
-    assert 10.0 < run.data.metrics["eval/linear_probe_top1"] <= 100.0
-    assert run.data.metrics["eval/knn_top1"] == pytest.approx(result.best.knn_top1)  # k-NN settings unchanged
+    assert 10.0 < run.data.metrics["eval/linear_probe_test_top1"] <= 100.0
+    assert run.data.metrics["eval/knn_test_top1"] == pytest.approx(result.best.knn_test_top1)  # k-NN settings unchanged
     assert run.data.params["eval.probe.offline_epochs"] == "3"
-    assert run.data.metrics["linear_probe_top1"] == pytest.approx(result.best.linear_probe_top1)  # kept as it was
+    # kept as it was
+    assert run.data.metrics["linear_probe_test_top1"] == pytest.approx(result.best.linear_probe_test_top1)
     refused = CliRunner().invoke(app, ["eval", "--checkpoint", str(result.best.checkpoint), "--runs-dir",
                                        str(root / "runs"), "--set", "optim.base_lr=1"])
     assert refused.exit_code == 2 and "probe.* settings only" in refused.output
@@ -211,7 +212,7 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
     records = {r["trial_id"]: r for r in json.loads(as_json.stdout)}
     assert set(records) == {row.trial_id for row in result.rows}
     for row in result.rows:  # full precision and the full dotted names of what the search varied
-        assert records[row.trial_id]["linear_probe_top1"] == pytest.approx(row.linear_probe_top1)
+        assert records[row.trial_id]["linear_probe_test_top1"] == pytest.approx(row.linear_probe_test_top1)
         assert float(records[row.trial_id]["optim.base_lr"]) == pytest.approx(row.params["optim.base_lr"])
     as_csv = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs"), "--format", "csv"])
     lines = as_csv.stdout.strip().splitlines()
@@ -253,7 +254,7 @@ def test_ui_serves_the_campaign_over_its_rest_api_on_loopback_only(campaign, mlf
     params = {p["key"]: p["value"] for p in best["data"]["params"]}
     metrics = {m["key"]: m["value"] for m in best["data"]["metrics"]}
     assert float(params["loss.params.temperature"]) == pytest.approx(result.best.params["loss.params.temperature"])
-    assert metrics["linear_probe_top1"] == pytest.approx(result.best.linear_probe_top1)
+    assert metrics["linear_probe_test_top1"] == pytest.approx(result.best.linear_probe_test_top1)
     others = [a.address for addresses in psutil.net_if_addrs().values() for a in addresses
               if a.family == socket.AF_INET and not a.address.startswith("127.")]
     assert others, "this machine has no non-loopback IPv4 address to probe"
@@ -284,9 +285,9 @@ def test_the_printed_link_opens_the_trials_with_their_search_and_scores(campaign
     assert client.get_experiment(result.experiment_id).tags[EXPERIMENT_KIND] == MODEL_TRAINING
     page = visible_text(render(f"{url}/{ui_path(result.experiment_id, result.name)}", tmp_path / "chromium"))
     assert "Model training" in page and "You're viewing a shared view" in page
-    for column in ("loss.params.temperature", "optim.base_lr", "online_top1", "linear_probe_top1",
+    for column in ("loss.params.temperature", "optim.base_lr", "online_select_top1", "linear_probe_test_top1",
                    "dualtune.status"):
         assert column in page, column
     for row in result.rows:  # every trial is listed (not folded under the parent), with its own numbers
         assert f"tiny-campaign-{row.trial_id}" in page
-        assert str(client.get_run(row.run_id).data.metrics["linear_probe_top1"])[:6] in page
+        assert str(client.get_run(row.run_id).data.metrics["linear_probe_test_top1"])[:6] in page

@@ -12,7 +12,8 @@ from tuning.run.data import PreparedData
 def test_the_state_reads_back_equal_and_an_unknown_campaign_names_the_known_ones(tmp_path):
     runs = RunsFolder(tmp_path / "runs")
     state = CampaignState(name="c1", space=load_space("table_s5_cpu"), runs=runs,
-                          data=PreparedData(train="/d/train.beton", val="/d/val.beton", num_classes=10),
+                          data=PreparedData(train="/d/train.beton", test="/d/test.beton", num_classes=10,
+                                            select_per_class=20, select_seed=0),
                           experiment_id="3", parent_run_id=None, storage="s3://bucket/ray/",
                           stores=Stores("http://mlflow.team:5000", "postgresql://dualtune@db.team/optuna", None))
     state.save()

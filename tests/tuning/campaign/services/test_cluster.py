@@ -53,7 +53,8 @@ def test_the_placement_strategy_reaches_the_train_worker_group(tmp_path):
     from tuning.run.loop import RunRequest
 
     cfg = _cfg(2, 1.0, "SPREAD")
-    request = RunRequest(cfg, PreparedData(train="t.beton", val="v.beton", num_classes=10), requested_at=0.0)
+    request = RunRequest(cfg, PreparedData(
+        train="t.beton", test="v.beton", num_classes=10, select_per_class=20, select_seed=0), requested_at=0.0)
     assert build_trainer(cfg, request, "spread", str(tmp_path)).scaling_config.placement_strategy == "SPREAD"
 
 

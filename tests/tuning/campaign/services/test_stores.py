@@ -61,7 +61,7 @@ def test_commands_on_a_checkpoint_find_the_stores_of_the_campaign_that_saved_it(
 
     runs = RunsFolder(tmp_path / "runs")
     shared = Stores("http://mlflow.team:5000", "postgresql://ana@db.team/optuna", None)
-    CampaignState(name="c", space=load_space("smoke"), runs=runs, data=PreparedData("t", "v", 10),
+    CampaignState(name="c", space=load_space("smoke"), runs=runs, data=PreparedData("t", "v", 10, 20, 0),
                   experiment_id="1", parent_run_id="p", storage=str(tmp_path / "ray"), stores=shared).save()
     checkpoint = tmp_path / "ray" / "c" / "trial_0" / "checkpoint_000001"
     assert command_stores(runs, None, None, checkpoint=checkpoint) == shared
@@ -75,9 +75,9 @@ def test_a_journal_file_holds_the_study_a_campaign_searches(tmp_path):
     space = SearchSpace(name="s", base="digits-simclr", num_samples=3, seed=1,
                         params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
     searcher = build_searcher(space, "journaled", stores)
-    searcher.set_search_properties("online_top1", "max", {})
+    searcher.set_search_properties("online_select_top1", "max", {})
     sampled = searcher.suggest("t1")
-    searcher.on_trial_complete("t1", {"online_top1": 42.0, "status": "completed"})
+    searcher.on_trial_complete("t1", {"online_select_top1": 42.0, "status": "completed"})
     study = optuna.load_study(study_name="journaled",
                               storage=optuna.storages.JournalStorage(
                                   optuna.storages.journal.JournalFileBackend(str(tmp_path / "shared" / "optuna.log"))))
