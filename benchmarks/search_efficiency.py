@@ -21,6 +21,7 @@ from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
 from tuning.campaign.statuses import TrialStatus
+from tuning.run import reports
 
 PLOT = Path(__file__).with_name("search_efficiency.png")
 SPACE, TRAIN_SUBSET, EPOCHS = "simclr_fmnist", 2000, 6
@@ -46,9 +47,9 @@ def _campaign(arm: str, seed: int, budget: int, runs_dir: Path):
 
 def curve(records) -> list[tuple[int, float]]:
     """(epochs trained so far, best linear-probe top-1 so far), at each completed trial."""
-    reports = sorted((r["reported_at"], r) for record in records for r in record.results)
+    ordered = sorted((r["reported_at"], r) for record in records for r in record.results)
     points, trained, best = [], 0, float("-inf")
-    for _, report in reports:
+    for _, report in ordered:
         trained += 1
         if report.get(reports.LINEAR_PROBE_TEST_TOP1) is not None and report[reports.LINEAR_PROBE_TEST_TOP1] > best:
             best = report[reports.LINEAR_PROBE_TEST_TOP1]

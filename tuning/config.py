@@ -146,6 +146,11 @@ class ProbeConfig(Strict):
     online_lr: float = Field(1e-3, gt=0, description="AdamW lr of the online linear probes at batch 256, "
                              "scaled by global batch / 256 like every lr here")
     online_on_embedding: bool = Field(False, description="also probe the embedding (online_embedding_select_top1)")
+    online_bn_lr_factor: float = Field(10.0, gt=0, description="the online probe behind a non-affine BatchNorm "
+                                       "(online_bn_select_top1) trains at this many times online_lr")
+    rung_bank_images: int = Field(10_000, ge=0, description="fit images whose frozen representations are the bank "
+                                  "of the per-epoch k-NN, ridge and RankMe candidates (tuning.run.rung_probes), "
+                                  "scored on select; 0 skips them")
     offline_epochs: int = Field(30, ge=0, description="0 skips the offline linear probe")
     offline_lr: float = Field(0.5, gt=0, description="centre of the offline probe's lr grid (App. E: 0.25 "
                               "VICReg, 1.4 VICReg-exp), scaled by offline_batch_size / 256")

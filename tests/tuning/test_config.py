@@ -67,7 +67,8 @@ def test_bundled_and_other_data_do_not_mix(train, test):
     with pytest.raises(ConfigError, match=f"data.train={train!r} and data.test={test!r} mix a bundled data set"):
         validate_config({"data": {"train": train, "test": test}})
     assert validate_config({"data": {"train": "a.beton", "test": "b.beton"}}).data.test == "b.beton"
-    assert validate_config({"data": {"train": "fashion-mnist", "test": "fashion-mnist"}}).data.bundled == "fashion-mnist"
+    bundled = validate_config({"data": {"train": "fashion-mnist", "test": "fashion-mnist"}}).data
+    assert bundled.bundled == "fashion-mnist"
 
 
 @pytest.mark.parametrize("old, new", [("data.val", "data.test"), ("probe.holdout_fraction", "data.select_per_class"),

@@ -33,9 +33,10 @@ from pipelines.loaders import eval_loader, ssl_loader
 from tuning.config import OptimConfig, PretrainConfig, validate_config
 from tuning.run import checkpoints, reports
 from tuning.run.data import PreparedData
-from tuning.run.evaluation import final_evaluation
+from tuning.run.evaluation import extract_features, final_evaluation
 from tuning.run.model import build_network
 from tuning.run.precision import autocast_dtype
+from tuning.run.rung_probes import RungProbes, bank_sample
 from tuning.run.sessions import Session, TrainWorkerSession
 
 logger = logging.getLogger("dualtune")
@@ -132,8 +133,11 @@ class Pretraining:
             cfg.optim, nn.ModuleList([self.network.backbone, self.network.projector]), self.peak_lr)
         # The probes' lr scales with the global batch, as every lr here: a batch-4096 trial takes
         # 16x fewer probe steps per epoch than a batch-256 one, each 16x larger.
-        self.probe_optimizer = torch.optim.AdamW(self.network.probes.parameters(),
-                                                 lr=scaled_lr(cfg.probe.online_lr, cfg.data.batch_size))
+        probe_lr = scaled_lr(cfg.probe.online_lr, cfg.data.batch_size)
+        factors = {"online_bn": cfg.probe.online_bn_lr_factor}
+        self.probe_optimizer = torch.optim.AdamW(
+            [{"params": probe.parameters(), "lr": probe_lr * factors.get(name, 1.0)}
+             for name, probe in self.network.probes.items()], lr=probe_lr)
 
     def _build_loaders(self) -> None:
         cfg, world, rank = self.cfg, self.session.world_size, self.session.rank
@@ -147,6 +151,15 @@ class Pretraining:
         self.select_loader = eval_loader(self.data.train, max(1, cfg.data.batch_size // world), train=False,
                                          center_crop_ratio=cfg.data.center_crop_ratio,
                                          indices=split.select[rank::world], **common)
+        self.rung_probes = None
+        if rank == 0 and cfg.probe.rung_bank_images > 0:
+            bank = bank_sample(split.fit, cfg.probe.rung_bank_images, cfg.data.select_seed)
+            probe_batch = cfg.probe.offline_batch_size
+            self.rung_probes = RungProbes(
+                eval_loader(self.data.train, probe_batch, train=False, center_crop_ratio=cfg.data.center_crop_ratio,
+                            indices=bank, **common),
+                eval_loader(self.data.train, probe_batch, train=False, center_crop_ratio=cfg.data.center_crop_ratio,
+                            indices=split.select, **common), self.data.num_classes)
 
     def _autocast(self):
         """bf16 autocast when the run uses it, else nothing."""
@@ -278,7 +291,16 @@ class Pretraining:
         if not totals.diverged and totals.last_embeddings is not None:
             metrics["embedding_std"] = normalized_embedding_std(totals.last_embeddings)
             metrics["rankme"] = rankme(totals.last_embeddings)
+        if self.rung_probes is not None:
+            rung_start = time.perf_counter()
+            metrics.update(self.rung_probes.scores(self.network.backbone, self._frozen_features))
+            metrics["rung_probes_time_s"] = time.perf_counter() - rung_start
         return metrics
+
+    def _frozen_features(self, backbone: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen backbone's representations (under the run's autocast) and labels of a loader."""
+        with self._autocast():
+            return extract_features(backbone, loader, self.cfg.model.channels_last)
 
 
 def pretrain(request: RunRequest, session: Session) -> None:

@@ -36,8 +36,10 @@ class RunState(enum.StrEnum):
     COMPLETED = "completed"  # the last epoch, with the offline evaluation
 
 
-ONLINE_PROBES = ("online", "online_embedding")
-"""The online linear probes: on the representation, and (``probe.online_on_embedding``) on the embedding."""
+ONLINE_PROBES = ("online", "online_bn", "online_embedding")
+"""The online linear probes: on the representation, on the representation through a non-affine
+BatchNorm (at ``probe.online_bn_lr_factor`` times the lr), and (``probe.online_on_embedding``)
+on the embedding."""
 
 EPOCH = "epoch"
 RUN_STATE = "status"
@@ -55,6 +57,9 @@ LINEAR_PROBE_TEST_TOP1 = "linear_probe_test_top1"
 LINEAR_PROBE_SELECT_TOP1 = "linear_probe_select_top1"
 KNN_TEST_TOP1 = "knn_test_top1"
 KNN_SELECT_TOP1 = "knn_select_top1"
+FROZEN_KNN_SELECT_TOP1 = "frozen_knn_select_top1"
+FROZEN_RIDGE_SELECT_TOP1 = "frozen_ridge_select_top1"
+FROZEN_RANKME = "frozen_rankme"
 
 
 BASELINE_PREFIX = "baseline_"
@@ -92,6 +97,13 @@ KEYS: tuple[ReportKey, ...] = (
               "train"),
     ReportKey("rankme", "RankMe of the last batch's embeddings (effective rank)", "rank", "train"),
     *_online_keys(),
+    ReportKey(FROZEN_KNN_SELECT_TOP1, "k-NN (k 20, T 0.07) on select, the frozen representations of a fixed "
+              "sample of fit as the bank (tuning.run.rung_probes)", "%", "select"),
+    ReportKey(FROZEN_RIDGE_SELECT_TOP1, "a closed-form ridge probe on the bank's frozen representations, scored "
+              "on select (its penalty chosen there)", "%", "select"),
+    ReportKey(FROZEN_RANKME, "RankMe of the bank's frozen representations (label-free)", "rank", "train"),
+    ReportKey("rung_probes_time_s", "time spent on the frozen-feature candidates (bank and select features, "
+              "k-NN, ridge, RankMe)", "s"),
     ReportKey("startup_worker_s", "from the trial's request to its worker starting (first epoch only)", "s"),
     ReportKey("startup_model_s", "building the model (first epoch only)", "s"),
     ReportKey("startup_loader_s", "building the loaders (first epoch only)", "s"),

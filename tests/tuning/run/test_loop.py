@@ -41,10 +41,16 @@ def test_permuted_test_labels_change_no_choice_only_the_test_scores(runs):
         assert permuted[-1][score] < 20.0 < true[-1][score]  # the test labels really changed
 
 
-def test_select_scoring_is_timed_and_counted_every_epoch(runs):
+def test_select_scoring_and_the_rung_candidates_are_reported_every_epoch(runs):
+    candidates = ("online_select_top1", "online_bn_select_top1", "online_train_top1", "frozen_knn_select_top1",
+                  "frozen_ridge_select_top1")
     for report in runs["true"]:
         assert 0.0 < report["select_time_s"] < report["epoch_time_s"]
-        assert {"online_select_top1", "online_select_top5", "online_train_top1", "online_train_top5"} <= set(report)
+        assert {"online_select_top5", "online_train_top5", "rung_probes_time_s"} <= set(report)
+        assert all(0.0 <= report[key] <= 100.0 for key in candidates)
+        assert 1.0 <= report["frozen_rankme"] <= 256  # small_cnn's representation has 256 dimensions
+    last = runs["true"][-1]
+    assert last["frozen_knn_select_top1"] > 30.0 and last["frozen_ridge_select_top1"] > 30.0  # chance is 10%
 
 
 @pytest.mark.service  # starts a process
