@@ -27,16 +27,9 @@ SCORES = ("linear_probe_test_top1", "knn_test_top1")
 
 def pretrain_once(precision: str, seed: int, data_dir: str) -> dict:
     """One pretraining of the preset in this process; its final scores and training speed."""
-    from tuning.campaign.space import load_preset
-    from tuning.config import validate_config, with_overrides
-    from tuning.run.data import prepare_data
-    from tuning.run.loop import RunRequest, pretrain
-    from tuning.run.sessions import LocalSession
+    from benchmarks.local_runs import preset_config, pretrain_locally
 
-    tree = with_overrides(load_preset("fmnist-simclr").model_dump(mode="json"), {**PRECISIONS[precision], "seed": seed})
-    cfg = validate_config(tree)
-    session = LocalSession()
-    pretrain(RunRequest(cfg, prepare_data(cfg, Path(data_dir)), requested_at=0.0), session)
+    session = pretrain_locally(preset_config("fmnist-simclr", {**PRECISIONS[precision], "seed": seed}), data_dir)
     last = session.reports[-1]
     return {"precision": precision, "seed": seed, **{s: last[s] for s in SCORES},
             "images_per_s": statistics.mean(r["images_per_s"] for r in session.reports[1:])}

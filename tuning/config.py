@@ -154,8 +154,13 @@ class ProbeConfig(Strict):
     offline_epochs: int = Field(30, ge=0, description="0 skips the offline linear probe")
     offline_lr: float = Field(0.5, gt=0, description="centre of the offline probe's lr grid (App. E: 0.25 "
                               "VICReg, 1.4 VICReg-exp), scaled by offline_batch_size / 256")
-    offline_lr_points: int = Field(5, ge=1, description="heads trained at once, at lrs a factor 2 apart around "
-                                   "offline_lr; the one best on the select split is reported")
+    offline_lr_points: int = Field(7, ge=1, description="heads trained at once, at lrs offline_lr_factor apart "
+                                   "around offline_lr; the one best on the select split is reported")
+    offline_lr_factor: float = Field(4.0, gt=1, description="the ratio between neighbouring lrs of the grid (the "
+                                     "default grid, offline_lr / 64 to x 64, holds the best lr of raw pixels, an "
+                                     "untrained network and a trained one: benchmarks/RESULTS.md, learning curves)")
+    offline_standardize: bool = Field(True, description="the linear probe reads its features standardised with "
+                                      "the fit part's mean and std (a frozen non-affine BatchNorm before the head)")
     offline_batch_size: int = Field(256, ge=1)
     offline_mode: Literal["augmented", "cached"] = Field(
         "cached", description="augmented: a fresh random-resized crop and flip of every train image each epoch "

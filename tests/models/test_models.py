@@ -71,7 +71,8 @@ def test_ssl_model_probes_do_not_train_the_backbone_or_projector():
     model = SSLModel("small_cnn", "32-8", None, num_classes=3, embedding_probe=True)
     _, emb, logits = model(torch.randn(4, 3, 16, 16))
     assert emb.shape == (4, 8)
-    assert {k: v.shape for k, v in logits.items()} == {"online": (4, 3), "online_bn": (4, 3), "online_embedding": (4, 3)}
+    shapes = {k: v.shape for k, v in logits.items()}
+    assert shapes == {"online": (4, 3), "online_bn": (4, 3), "online_embedding": (4, 3)}
     labels = torch.tensor([0, 1, 2, 0])
     sum(nn.functional.cross_entropy(head, labels) for head in logits.values()).backward()
     assert all(p.grad is None for p in [*model.backbone.parameters(), *model.projector.parameters()])

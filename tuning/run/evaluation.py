@@ -80,13 +80,24 @@ class Evaluation:
 
         return augmented
 
+    def standardizer(self):
+        """(features, labels) -> the same with the features standardised by the fit part's
+        centre-crop mean and std (``probe.offline_standardize``), else unchanged."""
+        if not self.cfg.probe.offline_standardize:
+            return lambda features, labels: (features, labels)
+        fit = self.subset(self.split.fit)[0]
+        mean, std = fit.mean(0), fit.std(0).clamp_min(1e-6)
+        return lambda features, labels: ((features - mean) / std, labels)
+
     def linear_probe(self) -> dict[str, float]:
         probe = self.cfg.probe
-        lrs = lr_grid(probe.offline_lr, probe.offline_lr_points)
-        heads = train_linear_heads(self.epoch_features(), self.train[0].shape[1], self.data.num_classes, lrs,
-                                   epochs=probe.offline_epochs, batch_size=probe.offline_batch_size,
-                                   seed=self.cfg.seed, device=self.device)
-        choice = choose_head(heads, lrs, self.subset(self.split.select), self.test, device=self.device)
+        lrs = lr_grid(probe.offline_lr, probe.offline_lr_points, probe.offline_lr_factor)
+        scale = self.standardizer()
+        epoch_features = self.epoch_features()
+        heads = train_linear_heads(lambda epoch: scale(*epoch_features(epoch)), self.train[0].shape[1],
+                                   self.data.num_classes, lrs, epochs=probe.offline_epochs,
+                                   batch_size=probe.offline_batch_size, seed=self.cfg.seed, device=self.device)
+        choice = choose_head(heads, lrs, scale(*self.subset(self.split.select)), scale(*self.test), device=self.device)
         return {reports.LINEAR_PROBE_TEST_TOP1: choice.test_top1, "linear_probe_test_top5": choice.test_top5,
                 "linear_probe_lr": choice.lr, reports.LINEAR_PROBE_SELECT_TOP1: choice.select_top1}
 

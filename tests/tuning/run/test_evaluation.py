@@ -115,6 +115,22 @@ def test_augmented_probe_sees_new_crops_each_epoch_and_cached_sees_centre_crops(
     assert not torch.allclose(by_label(first, first_y), by_label(*fit), atol=1e-3)  # not the centre crops
 
 
+def test_the_linear_probe_reads_features_standardised_by_the_fit_part_alone(splits):
+    train, test = splits["train"][0], splits["test"][0]
+    evaluation = Evaluation(_config(train, test), _data(train, test), nn.Flatten(), torch.device("cpu"))
+    scale = evaluation.standardizer()
+    fit, _ = scale(*evaluation.subset(evaluation.split.fit))
+    torch.testing.assert_close(fit.double().mean(0), torch.zeros(fit.shape[1], dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(fit.double().std(0), torch.ones(fit.shape[1], dtype=torch.float64), atol=1e-4, rtol=0)
+    raw_fit = evaluation.subset(evaluation.split.fit)[0].double()
+    expected = (evaluation.test[0].double() - raw_fit.mean(0)) / raw_fit.std(0)  # test scaled by fit's statistics
+    torch.testing.assert_close(scale(*evaluation.test)[0].double(), expected, atol=1e-4, rtol=0)
+    unscaled = _config(train, test).model_copy(update={"probe": _config(train, test).probe.model_copy(
+        update={"offline_standardize": False})})
+    plain = Evaluation(unscaled, _data(train, test), nn.Flatten(), torch.device("cpu")).standardizer()
+    assert plain(*evaluation.test)[0] is evaluation.test[0]
+
+
 @pytest.mark.service  # starts a process
 def test_the_test_split_takes_no_part_in_any_choice(splits, tmp_path):
     train, val, val_images, val_labels = splits["train"][0], splits["test"][0], splits["test"][1], splits["test"][2]
