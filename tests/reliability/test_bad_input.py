@@ -50,7 +50,7 @@ def _space(tmp_path, params):
 
 
 def _user_data(train, val):
-    return ["pretrain", "--preset", "digits-simclr", "--data", str(train), "--val-data", str(val)]
+    return ["pretrain", "--preset", "digits-simclr", "--data", str(train), "--test-data", str(val)]
 
 
 def _image_folder_without_images(tmp_path):
@@ -116,7 +116,7 @@ CASES = {
                                            "were written with different classes (2 vs 3"),
     "user train data probed on the bundled digits": (
         lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data", str(b / "good.beton")],
-        "mix a bundled data set with another data set: give both as .beton files (--data and --val-data)"),
+        "mix a bundled data set with another data set: give both as .beton files (--data and --test-data)"),
     "image folder without images": (lambda t, b: _image_folder_without_images(t),
                                     "has class folders but no image files"),
     "unknown .beton write mode": (lambda t, b: _write_image_folder(t, "--write-mode", "png"),

@@ -258,7 +258,10 @@ class SearchSpace(Strict):
         bound, choice and starting point gives a valid config."""
         self._check_metric()
         base_tree = self.base_tree()
-        self.base_config()
+        if self.metric in reports.FROZEN_CANDIDATES and self.base_config().probe.rung_bank_images == 0:
+            raise SearchSpaceError(f"search space {self.name!r}: metric {self.metric!r} is computed on a bank of "
+                                   "frozen features, which probe.rung_bank_images=0 turns off: set it above 0 "
+                                   "(e.g. 10000) or rank by another metric")
         known = config_paths() | {VARIANT}
         if VARIANT in self.params and not isinstance(self.params[VARIANT], CategoricalParam):
             raise SearchSpaceError(f"search space {self.name!r}: {VARIANT!r} is a label for recipes and must be "

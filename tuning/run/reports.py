@@ -60,6 +60,8 @@ KNN_SELECT_TOP1 = "knn_select_top1"
 FROZEN_KNN_SELECT_TOP1 = "frozen_knn_select_top1"
 FROZEN_RIDGE_SELECT_TOP1 = "frozen_ridge_select_top1"
 FROZEN_RANKME = "frozen_rankme"
+FROZEN_CANDIDATES = (FROZEN_KNN_SELECT_TOP1, FROZEN_RIDGE_SELECT_TOP1, FROZEN_RANKME)
+"""The rung candidates on frozen features: reported only while ``probe.rung_bank_images`` > 0."""
 
 
 BASELINE_PREFIX = "baseline_"

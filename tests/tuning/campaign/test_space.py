@@ -274,6 +274,13 @@ def test_no_search_may_rank_by_a_test_score_and_the_select_twin_is_named(tmp_pat
             load_space(str(_write(tmp_path, metric=metric, params=params, scheduler={"type": scheduler})))
 
 
+def test_a_frozen_feature_metric_needs_its_bank(tmp_path):
+    assert load_space(str(_write(tmp_path, metric="frozen_ridge_select_top1"))).metric == "frozen_ridge_select_top1"
+    with pytest.raises(SearchSpaceError, match="'frozen_knn_select_top1' is computed on a bank of frozen features, "
+                                               "which probe.rung_bank_images=0 turns off"):
+        load_space(str(_write(tmp_path, metric="frozen_knn_select_top1", overrides={"probe.rung_bank_images": 0})))
+
+
 def test_a_metric_the_loop_does_not_report_is_refused_with_the_nearest_names(tmp_path):
     with pytest.raises(SearchSpaceError, match=r"metric 'online_top_1' is not a key the training loop reports "
                                                r"\(did you mean .*'online_select_top1'"):

@@ -29,9 +29,9 @@ def twins(ray_cluster, tmp_path_factory):
     for name, test in tests.items():
         space_file = root / f"{name}.yaml"
         space_file.write_text(yaml.safe_dump({
-            "name": f"twin-{name}", "base": "digits-simclr", "num_samples": 5, "max_concurrent_trials": 1,
+            "name": f"twin-{name}", "base": "digits-simclr", "num_samples": 4, "max_concurrent_trials": 1,
             "seed": 3, "sampler": "tpe", "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
-            "overrides": {"data.train": str(train), "data.test": str(test), "schedule.epochs": 3,
+            "overrides": {"data.train": str(train), "data.test": str(test), "schedule.epochs": 2,
                           "probe.offline_epochs": 5, "data.batch_size": 128, "resources.workers": 1},
             "params": {"optim.base_lr": {"distribution": "float", "low": 0.02, "high": 5.0, "log": True},
                        "loss.params.temperature": {"distribution": "float", "low": 0.05, "high": 1.0, "log": True}},
