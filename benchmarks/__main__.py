@@ -33,8 +33,8 @@ def section(name: str) -> str:
     """Run one benchmark; its section as markdown."""
     module = importlib.import_module(f"benchmarks.{name}")
     method = " ".join(module.__doc__.split())
-    return "\n".join([f"## {module.TITLE}", "", f"_Measured {machine()}._", "", method, "",
-                      *module.report(module.run()), ""])
+    return "\n".join([f"## {module.TITLE}", "", f"_Measured {machine()}; written by "
+                      f"`.venv/bin/python -m benchmarks {name}`._", "", method, "", *module.report(module.run()), ""])
 
 
 def assemble() -> str:
