@@ -65,6 +65,13 @@ def split_labels(labels: np.ndarray, per_class: int, seed: int) -> TrainSplit:
     return TrainSplit(fit=fit, select=select)
 
 
+def seeded_sample(indices: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """A fixed seeded sample of ``size`` of ``indices`` (all of them when there are fewer), sorted."""
+    if len(indices) <= size:
+        return indices
+    return np.sort(np.random.default_rng(seed).choice(indices, size, replace=False))
+
+
 @functools.lru_cache(maxsize=8)
 def train_split(path: str, per_class: int, seed: int) -> TrainSplit:
     """The ``fit``/``select`` split of the train .beton at ``path`` (cached per process)."""

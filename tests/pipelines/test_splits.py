@@ -7,7 +7,7 @@ import torch
 from pipelines.beton import ArraySource, write_beton
 from pipelines.errors import DataError
 from pipelines.loaders import eval_loader, ssl_loader
-from pipelines.splits import balanced_subset, beton_labels, split_labels, train_split
+from pipelines.splits import balanced_subset, beton_labels, seeded_sample, split_labels, train_split
 
 IMAGES, CLASSES = 120, 4
 
@@ -36,6 +36,14 @@ def test_a_select_size_that_leaves_a_class_nothing_to_fit_on_is_refused():
     assert len(split_labels(labels, per_class=2, seed=0).select) == 4
     with pytest.raises(DataError, match=r"data.select_per_class=3 .* class 1 \(3 train images\); allowed: 1 to 2"):
         split_labels(labels, per_class=3, seed=0)
+
+
+def test_a_seeded_sample_is_fixed_sorted_and_within_its_indices():
+    fit = np.arange(0, 1000, 3)
+    bank = seeded_sample(fit, 50, seed=2)
+    assert len(bank) == 50 and set(bank) <= set(fit) and np.array_equal(bank, np.sort(bank))
+    assert np.array_equal(bank, seeded_sample(fit, 50, 2)) and not np.array_equal(bank, seeded_sample(fit, 50, 3))
+    assert np.array_equal(seeded_sample(fit, 5000, 2), fit)
 
 
 @pytest.fixture(scope="module")

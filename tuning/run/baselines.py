@@ -17,13 +17,13 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from pipelines.augment import model_input
 from pipelines.beton import fingerprint
 from pipelines.loaders import eval_loader
+from pipelines.splits import seeded_sample
 from tuning.config import PretrainConfig
 from tuning.run import reports
 from tuning.run.data import PreparedData
@@ -63,9 +63,7 @@ def with_data_statistics(backbone: nn.Module, cfg: PretrainConfig, data: Prepare
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average over the batches
     memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
-    fit = data.split().fit
-    if len(fit) > images:
-        fit = np.sort(np.random.default_rng(cfg.seed).choice(fit, images, replace=False))
+    fit = seeded_sample(data.split().fit, images, cfg.seed)
     loader = eval_loader(data.train, cfg.probe.offline_batch_size, cfg.data.resolution, device, train=False,
                          workers=cfg.data.loader_workers, center_crop_ratio=cfg.data.center_crop_ratio,
                          indices=fit, torch_threads=cfg.resources.torch_threads)

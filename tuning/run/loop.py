@@ -30,13 +30,14 @@ from models.registry import LossOutput, build_loss
 from models.schedules import scaled_lr, warmup_cosine
 from pipelines.augment import augment_view, model_input, normalize
 from pipelines.loaders import eval_loader, ssl_loader
+from pipelines.splits import seeded_sample
 from tuning.config import OptimConfig, PretrainConfig, validate_config
 from tuning.run import checkpoints, reports
 from tuning.run.data import PreparedData
 from tuning.run.evaluation import extract_features, final_evaluation
 from tuning.run.model import build_network
 from tuning.run.precision import autocast_dtype
-from tuning.run.rung_probes import RungProbes, bank_sample
+from tuning.run.rung_probes import RungProbes
 from tuning.run.sessions import Session, TrainWorkerSession
 
 logger = logging.getLogger("dualtune")
@@ -153,7 +154,7 @@ class Pretraining:
                                          indices=split.select[rank::world], **common)
         self.rung_probes = None
         if rank == 0 and cfg.probe.rung_bank_images > 0:
-            bank = bank_sample(split.fit, cfg.probe.rung_bank_images, cfg.data.select_seed)
+            bank = seeded_sample(split.fit, cfg.probe.rung_bank_images, cfg.data.select_seed)
             probe_batch = cfg.probe.offline_batch_size
             self.rung_probes = RungProbes(
                 eval_loader(self.data.train, probe_batch, train=False, center_crop_ratio=cfg.data.center_crop_ratio,

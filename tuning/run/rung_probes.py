@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -26,13 +25,6 @@ from tuning.run import reports
 
 KNN_K, KNN_TEMPERATURE = 20, 0.07
 RIDGE_PENALTIES = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # times the number of bank samples
-
-
-def bank_sample(fit: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """A fixed seeded sample of ``size`` fit indices (all of them when there are fewer), sorted."""
-    if len(fit) <= size:
-        return fit
-    return np.sort(np.random.default_rng(seed).choice(fit, size, replace=False))
 
 
 def ridge_top1(bank: tuple[torch.Tensor, torch.Tensor], select: tuple[torch.Tensor, torch.Tensor],

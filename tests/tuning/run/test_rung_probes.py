@@ -1,10 +1,10 @@
 """The rung-metric candidates on frozen features: the ridge probe against a float64 reference
-written here with numpy, and the bank's sample."""
+written here with numpy."""
 import numpy as np
 import pytest
 import torch
 
-from tuning.run.rung_probes import RIDGE_PENALTIES, bank_sample, ridge_top1
+from tuning.run.rung_probes import RIDGE_PENALTIES, ridge_top1
 
 CLASSES = 4
 
@@ -38,11 +38,3 @@ def test_the_ridge_probe_matches_a_float64_reference():
     # at most one prediction flips (the input is float32)
     assert measured == pytest.approx(_reference(train, test), abs=100.0 / 200 + 1e-9)
     assert measured > 100.0 / CLASSES + 20  # standardisation keeps the huge useless dimension from swamping it
-
-
-def test_the_bank_is_a_fixed_seeded_sample_of_fit():
-    fit = np.arange(0, 1000, 3)
-    bank = bank_sample(fit, 50, seed=2)
-    assert len(bank) == 50 and set(bank) <= set(fit) and np.array_equal(bank, np.sort(bank))
-    assert np.array_equal(bank, bank_sample(fit, 50, 2)) and not np.array_equal(bank, bank_sample(fit, 50, 3))
-    assert np.array_equal(bank_sample(fit, 5000, 2), fit)
