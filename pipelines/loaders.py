@@ -151,8 +151,9 @@ def shard_indices(path: str, rank: int, world_size: int, sample: int | None = No
     import numpy as np
     from ffcv.reader import Reader
 
-    total = int(Reader(path).num_samples)
-    chosen = np.arange(total, dtype=np.int64)
-    if sample is not None and sample < total:
-        chosen = np.sort(np.random.default_rng(seed).choice(total, sample, replace=False))
+    from pipelines.splits import seeded_sample
+
+    chosen = np.arange(int(Reader(path).num_samples), dtype=np.int64)
+    if sample is not None:
+        chosen = seeded_sample(chosen, sample, seed)
     return chosen[rank::world_size]
