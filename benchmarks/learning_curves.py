@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from benchmarks.local_runs import preset_config, pretrain_locally
+from tuning.reproduction.verdicts import seed_interval
 from tuning.run import reports
 
 TITLE = "Learning curves: SimCLR on the whole Fashion-MNIST train split against raw pixels and an untrained network"
@@ -105,16 +106,6 @@ def binomial_half_width(percent: float, images: int = TEST_IMAGES) -> float:
     """Half-width (points) of the normal-approximation 95% interval of an accuracy on ``images``."""
     p = percent / 100
     return 196.0 * (p * (1 - p) / images) ** 0.5
-
-
-def seed_interval(values: list[float]) -> tuple[float, float]:
-    """Mean over seeds and the half-width of its 95% t-interval (nan for one seed)."""
-    from scipy import stats
-
-    mean = statistics.mean(values)
-    if len(values) < 2:
-        return mean, float("nan")
-    return mean, float(stats.t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / len(values) ** 0.5
 
 
 def final_scores(outcome: dict, name: str, key: str = reports.LINEAR_PROBE_TEST_TOP1) -> list[float]:

@@ -17,7 +17,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from scipy import stats
+from tuning.reproduction.verdicts import seed_interval, welch_difference
 
 TITLE = "Precision on the CPU: bf16 + channels_last against fp32 (fmnist-simclr, 3 seeds)"
 PRECISIONS = {"fp32": {"resources.precision": "fp32", "model.channels_last": False},
@@ -33,21 +33,6 @@ def pretrain_once(precision: str, seed: int, data_dir: str) -> dict:
     last = session.reports[-1]
     return {"precision": precision, "seed": seed, **{s: last[s] for s in SCORES},
             "images_per_s": statistics.mean(r["images_per_s"] for r in session.reports[1:])}
-
-
-def _interval(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95% t-interval."""
-    mean = statistics.mean(values)
-    return mean, stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-
-
-def _welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
-    """mean(a) - mean(b) and its Welch 95% interval."""
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = stats.t.ppf(0.975, dof) * (va + vb) ** 0.5
-    difference = statistics.mean(a) - statistics.mean(b)
-    return difference, difference - half, difference + half
 
 
 def run(seeds=(0, 1, 2)) -> list[dict]:
@@ -68,14 +53,15 @@ def report(rows: list[dict]) -> list[str]:
     for precision, runs in by.items():
         cells = []
         for score in SCORES:
-            mean, half = _interval([r[score] for r in runs])
+            mean, half = seed_interval([r[score] for r in runs])
             cells.append(f"{mean:.2f} ± {half:.2f}")
         lines.append(f"| {precision} | {len(runs)} | {cells[0]} | {cells[1]} | "
                      f"{statistics.mean(r['images_per_s'] for r in runs):.0f} |")
     speed = [b["images_per_s"] / f["images_per_s"] for f, b in zip(by["fp32"], by["bf16"])]
     lines += ["", f"Speed, bf16 + channels_last over fp32 (same seed): {min(speed):.2f}x to {max(speed):.2f}x."]
     for score in SCORES:
-        difference, low, high = _welch([r[score] for r in by["bf16"]], [r[score] for r in by["fp32"]])
+        measured = welch_difference([r[score] for r in by["bf16"]], [r[score] for r in by["fp32"]])
+        difference, low, high = measured.mean, measured.low, measured.high
         spread = max(statistics.stdev(r[score] for r in runs) for runs in by.values())
         verdict = ("agrees within the seed spread" if abs(difference) <= spread
                    else "differs by more than the seed spread")

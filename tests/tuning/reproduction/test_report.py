@@ -1,0 +1,78 @@
+"""The report's claims on synthetic seed tables: each claim names its test and its verdict can
+go either way; Table S4 is read against a Gaussian control, CKA ranges leave same-method twins out."""
+import torch
+
+from tuning.reproduction.report import Summary, claims, gaussian_control
+from tuning.reproduction.reruns import RerunOutcome
+from tuning.run.analysis import Analysis
+from tuning.run.analysis_report import AnalysisReport
+
+
+def _summary(name, scores):
+    runs = [RerunOutcome(name, seed, "completed", None, score, None, None, None, None)
+            for seed, score in enumerate(scores)]
+    return Summary(name, None, runs)
+
+
+TABLE = {"SimCLR-Orig": [79.9, 80.2, 79.6, 80.0, 79.8], "SimCLR-Tuned": [81.8, 81.1, 81.6, 81.4, 81.7],
+         "VICReg": [81.5, 81.2, 81.9, 81.0, 81.6], "VICReg-ctr": [79.7, 79.5, 79.9, 79.6, 80.1],
+         "SimCLR-Tuned-divided-gather": [81.9, 81.4, 81.8, 81.2, 82.5]}
+
+
+def _claims():
+    return claims({name: _summary(name, scores) for name, scores in TABLE.items()}, None, [], {})
+
+
+def test_each_claim_gets_the_verdict_its_numbers_allow():
+    lines = {line.split("**")[1]: line for line in _claims() if line.startswith("**")}
+    assert "**held**" in lines["Premise: VICReg beats SimCLR-Orig"]
+    assert "**cannot tell**" in lines["Premise: VICReg-ctr beats SimCLR-Orig"]  # -0.14 +- about 0.3
+    assert "**held**" in lines["Tuning SimCLR helps"]
+    matched = lines["Tuned SimCLR matches VICReg"]
+    assert "**held**" in matched and "within ±1 points" in matched
+    assert "**cannot tell**" in lines["The footnote-1 gather bug hurts"]  # the divided gather is not worse here
+    assert "**did not hold**" in lines["The dimension-contrastive variants are on par"]  # 1.68 apart, tight seeds
+    assert all("95% Welch interval" in line and "5 vs 5 seeds" in line for line in lines.values())
+
+
+def test_a_reversed_premise_says_so():
+    reversed_table = {**TABLE, "SimCLR-Orig": [83.0, 83.2, 82.9, 83.1, 83.3]}
+    lines = claims({name: _summary(name, s) for name, s in reversed_table.items()}, None, [], {})
+    premise = next(line for line in lines if line.startswith("**Premise: VICReg beats"))
+    assert "**reversed**" in premise
+
+
+def test_gaussian_control_sits_on_the_bound():
+    generator = torch.Generator().manual_seed(0)
+    k = torch.randn(1024, 128, generator=generator, dtype=torch.float64).T  # (M, N), written out separately
+    k = k / k.norm(dim=0, keepdim=True)
+    reference = float((k.norm(dim=1) ** 4).sum()) / (1024 ** 2 / 128)
+    assert abs(gaussian_control(1024, 128) - reference) < 1e-9
+    assert 1.0 <= reference < 1.1
+
+
+def _analysis(name, dim, ratio):
+    metrics = {"embedding_dim": float(dim), "embedding_spectrum_rank": 1.0, "embedding_rankme": 1.0,
+               "negative_cosine_mean": 0.0, "negative_cosine_std": 0.3, "table_s4_N": 1024.0,
+               "table_s4_colnorm_sum_row_norm4": ratio * 1024 ** 2 / dim,
+               "table_s4_colnorm_lower_bound": 1024 ** 2 / dim}
+    empty = torch.zeros(1)
+    return Analysis(name, metrics, empty, empty, empty, empty, empty)
+
+
+def test_table_s4_and_cka_are_read_against_their_controls():
+    names = ["SimCLR-Tuned", "SimCLR-Tuned-divided-gather", "VICReg"]
+    cka = torch.tensor([[1.0, 0.999, 0.85], [0.999, 1.0, 0.86], [0.85, 0.86, 1.0]])
+    methods = {"SimCLR-Tuned": "simclr", "SimCLR-Tuned-divided-gather": "simclr", "VICReg": "vicreg"}
+    near_chance = AnalysisReport([_analysis(n, 128, 1.02) for n in names], cka, [])
+    lines = claims({}, near_chance, names, methods)
+    s4 = next(line for line in lines if "Table S4" in line)
+    assert "not beyond chance" in s4 and "(d = 128)" in s4
+    similar = next(line for line in lines if "similar representations" in line)
+    assert "0.85-0.86 between variants of different methods" in similar
+    assert "SimCLR-Tuned vs SimCLR-Tuned-divided-gather 1.00" in similar.split("left out of that range")[1]
+    structured = AnalysisReport([_analysis(n, 128, 1.6) for n in names], cka, [])
+    s4 = next(line for line in claims({}, structured, names, methods) if "Table S4" in line)
+    assert "**held**, and beyond chance" in s4
+    far = AnalysisReport([_analysis(n, 128, 3.5) for n in names], cka, [])
+    assert "**did not hold**" in next(line for line in claims({}, far, names, methods) if "Table S4" in line)
