@@ -1,5 +1,7 @@
 """Search spaces: shipped ones load, bad ones fail early naming the entry, the
 define-by-run function samples what the file says (conditions included)."""
+import math
+
 import optuna
 import pytest
 import yaml
@@ -220,6 +222,23 @@ def test_study_spaces_vary_what_their_figure_varies(name, param, choices):
     first = {n: p.choices[0] for n, p in space.params.items()}
     configs = [space.trial_config({**first, param: choice}) for choice in choices]
     assert len({c.digest() for c in configs}) == len(choices)  # each choice trains something else
+
+
+FIGURE_AXES = {  # what each figure of the paper varies
+    "fig2_normalization": ("loss.params.normalization", "model.projector", "model.embedding_dim"),
+    "figS3_similarity": ("loss.method", "model.projector", "model.embedding_dim"),
+    "figS6_projector": ("loss.method", "model.projector", "model.embedding_dim"),
+    "table_s5": ("loss.method", "model.projector", "model.embedding_dim"),
+}
+
+
+@pytest.mark.parametrize("name", [n for figure in FIGURE_AXES for n in (figure, f"{figure}_fmnist")])
+def test_study_spaces_have_the_papers_axes(name):
+    space = load_space(name)
+    axes = FIGURE_AXES[name.removesuffix("_fmnist")]
+    assert set(space.params) == set(axes)
+    assert all(len(space.params[axis].choices) >= 2 for axis in axes)
+    assert space.num_samples == math.prod(len(space.params[axis].choices) for axis in axes)
 
 
 def test_the_gather_twin_runs_two_workers_so_the_bug_can_show():
