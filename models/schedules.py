@@ -4,9 +4,14 @@ from __future__ import annotations
 import math
 
 
-def scaled_lr(base_lr: float, global_batch_size: int) -> float:
-    """lr = base_lr * batch_size / 256 (App. D)."""
-    return base_lr * global_batch_size / 256
+def scaled_lr(base_lr: float, global_batch_size: int, rule: str = "linear") -> float:
+    """The peak lr for a global batch: ``linear``, base_lr * batch_size / 256 (the paper's App. D);
+    ``sqrt``, base_lr * sqrt(batch_size) (SimCLR's rule for small batches, 0.075 * sqrt(batch))."""
+    if rule == "sqrt":
+        return base_lr * math.sqrt(global_batch_size)
+    if rule == "linear":
+        return base_lr * global_batch_size / 256
+    raise ValueError(f"unknown lr scaling rule {rule!r}; allowed: linear, sqrt")
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, peak_lr: float,

@@ -130,7 +130,10 @@ class LossConfig(Strict):
 
 class OptimConfig(Strict):
     name: Literal["lars", "sgd", "adamw"] = "lars"
-    base_lr: float = Field(0.3, gt=0, description="lr = base_lr * global batch / 256")
+    base_lr: float = Field(0.3, gt=0, description="the peak lr before lr_scaling (linear: base_lr * global "
+                           "batch / 256)")
+    lr_scaling: Literal["linear", "sqrt"] = Field("linear", description="linear: base_lr * batch / 256 (the "
+                                                  "paper); sqrt: base_lr * sqrt(batch) (SimCLR's small-batch rule)")
     weight_decay: float = Field(1e-6, ge=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     eta: float = Field(0.001, gt=0, description="LARS trust coefficient")
@@ -220,8 +223,9 @@ class PretrainConfig(Strict):
                 "use loss.gather=summed for real training")
 
     def effective_lr(self) -> float:
-        """The peak learning rate, base_lr * global batch / 256 (paper App. D)."""
-        return scaled_lr(self.optim.base_lr, self.data.batch_size)
+        """The peak learning rate: base_lr scaled by the global batch under ``optim.lr_scaling``
+        (linear, base_lr * batch / 256, paper App. D; or SimCLR's sqrt rule)."""
+        return scaled_lr(self.optim.base_lr, self.data.batch_size, self.optim.lr_scaling)
 
     def digest(self) -> str:
         """A short hash of the full config, recorded on exports and MLflow runs."""

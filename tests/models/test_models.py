@@ -115,6 +115,9 @@ def test_lars_groups_exclude_biases_and_norms():
 
 def test_schedule_values_at_chosen_steps():
     assert scaled_lr(0.5, 2048) == 4.0
+    assert scaled_lr(0.075, 256, "sqrt") == pytest.approx(1.2) and scaled_lr(0.075, 4096, "sqrt") == pytest.approx(4.8)
+    with pytest.raises(ValueError, match="unknown lr scaling rule 'cubic'; allowed: linear, sqrt"):
+        scaled_lr(0.1, 256, "cubic")
     peak, total, warm = 4.0, 1000, 100
     assert warmup_cosine(0, total, warm, peak) == pytest.approx(0.04)
     assert warmup_cosine(49, total, warm, peak) == pytest.approx(2.0)

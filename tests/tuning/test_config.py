@@ -19,6 +19,10 @@ def test_defaults_are_valid_and_effective_lr_scales_with_batch():
     cfg = validate_config({"data": {"batch_size": 2048}, "optim": {"base_lr": 0.5}, "resources": {"workers": 8}})
     assert cfg.effective_lr() == 4.0
     assert cfg.loss.params == {"temperature": 0.15, "normalization": "embedding"}
+    sqrt_rule = validate_config({"data": {"batch_size": 256}, "optim": {"base_lr": 0.075, "lr_scaling": "sqrt"}})
+    assert sqrt_rule.effective_lr() == pytest.approx(1.2)  # SimCLR's 0.075 * sqrt(256)
+    with pytest.raises(ConfigError, match="lr_scaling"):
+        validate_config({"optim": {"lr_scaling": "cubic"}})
 
 
 def test_unknown_top_level_key_is_named():

@@ -1,12 +1,14 @@
-"""Studies: a tuning campaign, then every variant's config rerun over several seeds.
+"""Studies: tuning campaigns of equal budget, then every variant's config rerun over several seeds.
 
-A study file (search_spaces/studies/NAME.yaml) names a space to tune (its best config is
-the variant ``base: tuned``), the seeds, values every rerun shares (``rerun``) and the
-variants, each a preset or config with dotted ``set`` values and the paper's number for
-it.  The reruns run as one grid campaign over (variant, seed): each variant's whole config
-is a ``settings`` rule keyed on the ``variant`` label, so MLflow, export and the saved space
-say exactly what each trial trained.  The outcome is saved as ``study.json`` in the study's
-folder, from which the report is written.
+A study file (search_spaces/studies/NAME.yaml) names its tuning arms (a space each, whose best
+config is the variant base ``tuned:ARM``), the budget every arm shares (``tune``: trials,
+sampler, scheduler and rung metric are the study's, not the spaces', so the arms are equal by
+construction; each space brings only its parameters and its method), the seeds, values every
+rerun shares (``rerun``) and the variants, each a preset or config with dotted ``set`` values
+and the row of the paper's Table S5 it reproduces.  The reruns run as one grid campaign over
+(variant, seed): each variant's whole config is a ``settings`` rule keyed on the ``variant``
+label, so MLflow, export and the saved space say exactly what each trial trained.  The outcome
+is saved as ``study.json`` in the study's folder, from which the report is written.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -24,7 +26,7 @@ from search_spaces import find_study, list_studies
 from tuning.campaign.paths import timestamped
 from tuning.campaign.records.results import CampaignResult
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
-from tuning.campaign.space import VARIANT, SearchSpace, load_preset, load_space
+from tuning.campaign.space import VARIANT, SchedulerSpec, SearchSpace, load_preset, load_space
 from tuning.campaign.statuses import TrialStatus
 from tuning.config import (
     PretrainConfig,
@@ -37,41 +39,77 @@ from tuning.config import (
     with_overrides,
 )
 from tuning.errors import SearchSpaceError
+from tuning.reproduction.paper_table import PaperCell, TableS5Row, paper_cell
+from tuning.run import reports
 
-TUNED = "tuned"
+TUNED = "tuned:"  # a variant base "tuned:ARM" is that tuning arm's best config
 STUDY_FILE = "study.json"
 
 
-class TuneStep(Strict):
-    space: str
-    num_samples: int | None = Field(None, ge=1)
+class TuneBudget(Strict):
+    """What every tuning arm of a study shares, so that no arm is tuned harder than another."""
+    arms: dict[str, str] = Field(min_length=1, description="arm label -> search space (its params and base)")
+    num_samples: int = Field(ge=1)
+    sampler: Literal["tpe", "random"] = "tpe"
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    metric: str = Field(reports.ONLINE_TOP1, description="the rung metric every arm stops and learns on")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="dotted values every arm's trials share "
+                                      "(the scale: data, epochs, resources)")
 
 
 class Variant(Strict):
-    base: str = Field(description=f"preset name, config path, or {TUNED!r} (the tuning campaign's best config)")
+    base: str = Field(description=f"preset name, config path, or {TUNED}ARM (that tuning arm's best config)")
     set: dict[str, Any] = Field(default_factory=dict, description="dotted config values on top of the base")
-    paper: float | None = Field(None, description="the paper's number for this row (Table S5), if it has one")
+    paper_row: TableS5Row | None = Field(None, description="the row of the paper's Table S5 this variant "
+                                         "reproduces; its cell is matched to the variant's projector and d")
 
 
 class Study(Strict):
     name: str
     description: str = ""
-    tune: TuneStep | None = None
+    tune: TuneBudget | None = None
     seeds: list[int] = Field(min_length=1)
+    paper_scale: int = Field(16, ge=1, description="the paper's widths and d over this study's (its cells "
+                             "are matched at this scale)")
     rerun: dict[str, Any] = Field(default_factory=dict, description="dotted values every rerun shares")
     variants: dict[str, Variant] = Field(min_length=1)
 
-    def variant_config(self, name: str, tuned: PretrainConfig | None) -> PretrainConfig:
-        """One variant's config as its reruns train it (seed aside)."""
+    def arm_space(self, arm: str) -> SearchSpace:
+        """Tuning arm ``arm``: its space's parameters, base and overrides under the study's
+        shared budget (trials, sampler, scheduler, metric, overrides)."""
+        own = load_space(self.tune.arms[arm])
+        space = type(own).model_validate({
+            **own.model_dump(), "name": f"{self.name}_{arm}", "num_samples": self.tune.num_samples,
+            "sampler": self.tune.sampler, "scheduler": self.tune.scheduler.model_dump(), "metric": self.tune.metric,
+            "overrides": {**own.overrides, **self.tune.overrides}})
+        space.check()
+        return space
+
+    def variant_config(self, name: str, tuned: dict[str, PretrainConfig]) -> PretrainConfig:
+        """One variant's config as its reruns train it (seed aside); ``tuned`` holds each arm's best."""
         variant = self.variants[name]
-        base = tuned if variant.base == TUNED else load_preset(variant.base)
-        if base is None:
-            raise SearchSpaceError(f"study {self.name!r}: variant {name!r} uses base {TUNED!r} but the study "
-                                   "has no tune step")
+        if variant.base.startswith(TUNED):
+            arm = variant.base.removeprefix(TUNED)
+            arms = list(self.tune.arms) if self.tune else []
+            if arm not in arms:
+                raise SearchSpaceError(f"study {self.name!r}: variant {name!r} uses base {variant.base!r} but the "
+                                       f"study tunes {', '.join(arms) or 'no arm'}")
+            base = tuned[arm]
+        else:
+            base = load_preset(variant.base)
         tree = with_overrides(base.model_dump(mode="json"), {**variant.set, **self.rerun})
         return validate_config(tree, source=f"study {self.name!r} variant {name!r}")
 
-    def reruns_space(self, tuned: PretrainConfig | None) -> SearchSpace:
+    def paper_cells(self, tuned: dict[str, PretrainConfig]) -> dict[str, PaperCell | None]:
+        """Each variant's Table S5 cell at ``paper_scale`` (None: no row, or no cell of its shape)."""
+        cells = {}
+        for name, variant in self.variants.items():
+            cfg = self.variant_config(name, tuned)
+            cells[name] = (paper_cell(variant.paper_row, cfg.model.projector, cfg.model.embedding_dim,
+                                      self.paper_scale) if variant.paper_row else None)
+        return cells
+
+    def reruns_space(self, tuned: dict[str, PretrainConfig]) -> SearchSpace:
         """The grid campaign of every (variant, seed): one ``settings`` rule per variant sets its
         whole config but the seed and the shared resources."""
         configs = {name: self.variant_config(name, tuned) for name in self.variants}
@@ -97,15 +135,20 @@ class Study(Strict):
         return space
 
     def _base_source(self) -> str:
-        """Any config the rules can overwrite: the first fixed variant's, else the tune space's base."""
-        fixed = [v.base for v in self.variants.values() if v.base != TUNED]
-        return fixed[0] if fixed else load_space(self.tune.space).base
+        """Any config the rules can overwrite: the first fixed variant's, else the first arm's base."""
+        fixed = [v.base for v in self.variants.values() if not v.base.startswith(TUNED)]
+        return fixed[0] if fixed else load_space(next(iter(self.tune.arms.values()))).base
+
+    def stand_ins(self) -> dict[str, PretrainConfig]:
+        """Each arm's base config, standing in for its best before it is tuned."""
+        return {arm: self.arm_space(arm).base_config() for arm in (self.tune.arms if self.tune else {})}
 
     def check(self) -> None:
-        """Every variant gives a valid config (a tuned one checked on the tune space's base),
-        before any compute."""
-        stand_in = load_space(self.tune.space).base_config() if self.tune else None
-        self.reruns_space(stand_in)
+        """Every arm is a valid space under the shared budget and every variant gives a valid
+        config (a tuned one checked on its arm's base), before any compute."""
+        stand_ins = self.stand_ins()
+        self.reruns_space(stand_ins)
+        self.paper_cells(stand_ins)
 
 
 def load_study(name_or_path: str) -> Study:
@@ -139,6 +182,18 @@ class RerunOutcome:
 
 
 @dataclass
+class ArmOutcome:
+    """One tuning arm: its campaign, how many trials it ran and finished, the epochs and
+    wall time it spent."""
+    arm: str
+    campaign: str
+    trials: int
+    completed: int
+    epochs: int
+    wall_time_s: float
+
+
+@dataclass
 class StudyOutcome:
     """What a study ran and measured: saved as study.json, read by the report."""
     study: str
@@ -149,13 +204,13 @@ class StudyOutcome:
     wall_time_s: float
     machine: str
     seeds: list[int]
-    paper: dict[str, float | None]
+    paper: dict[str, PaperCell | None]  # each variant's matched Table S5 cell, in the study's variant order
     configs: dict[str, PretrainConfig]  # each variant's config as its reruns trained it (seed aside)
     reruns: list[RerunOutcome] = field(default_factory=list)
-    tune_campaign: str | None = None
-    tune_trials: int = 0
-    tune_completed: int = 0
+    arms: list[ArmOutcome] = field(default_factory=list)
     reruns_campaign: str = ""
+    baselines: dict[str, float] = field(default_factory=dict)  # raw pixels and the untrained network, on test
+    paper_scale: int = 16  # the paper's widths and d over the study's (how its cells were matched)
 
     def save(self) -> Path:
         path = Path(self.folder) / STUDY_FILE
@@ -166,7 +221,12 @@ class StudyOutcome:
     @classmethod
     def load(cls, folder: Path) -> StudyOutcome:
         raw = json.loads((Path(folder) / STUDY_FILE).read_text())
+        if "arms" not in raw:
+            raise SearchSpaceError(f"{folder}/{STUDY_FILE} was written before studies had tuning arms (its keys: "
+                                   f"{', '.join(sorted(raw))}); rerun the study to report it")
         raw["reruns"] = [RerunOutcome(**r) for r in raw["reruns"]]
+        raw["arms"] = [ArmOutcome(**a) for a in raw["arms"]]
+        raw["paper"] = {name: PaperCell(**cell) if cell else None for name, cell in raw["paper"].items()}
         raw["configs"] = {name: validate_config(config, source=f"{folder}/{STUDY_FILE} variant {name!r}")
                           for name, config in raw["configs"].items()}
         return cls(**raw)
@@ -182,35 +242,33 @@ def machine_description() -> str:
 
 
 def run_study(study: Study, options: CampaignOptions = CampaignOptions(), *, announce=print) -> StudyOutcome:
-    """Tune (if the study says so), then rerun every variant with every seed; save study.json.
-    Both campaigns run with ``options`` (runs folder, cluster, stores, display)."""
+    """Tune every arm under the shared budget, then rerun every variant with every seed; save
+    study.json.  Every campaign runs with ``options`` (runs folder, cluster, stores, display)."""
     started, clock = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
     runs = options.runs
     name = timestamped(study.name)
     folder = runs.campaign_dir(name)
     folder.mkdir(parents=True)
-    tuned, tune_result = None, None
-    if study.tune:
-        space = load_space(study.tune.space)
-        if study.tune.num_samples:
-            space.num_samples = study.tune.num_samples
-        announce(f"study {name}: tuning {space.name} ({space.num_samples} trials)")
-        tune_result = run_campaign(space, options, name=f"{name}-tune")
-        if tune_result.exported is None:
-            raise SearchSpaceError(f"study {name}: the tuning campaign finished no trial; nothing to rerun")
-        tuned = load_config(tune_result.exported)
+    tuned, arms = {}, []
+    for arm in (study.tune.arms if study.tune else {}):
+        space = study.arm_space(arm)
+        announce(f"study {name}: tuning arm {arm} ({space.name}, {space.num_samples} trials)")
+        result = run_campaign(space, options, name=f"{name}-tune-{arm}")
+        if result.exported is None:
+            raise SearchSpaceError(f"study {name}: tuning arm {arm!r} finished no trial; nothing to rerun")
+        tuned[arm] = load_config(result.exported)
+        arms.append(ArmOutcome(arm=arm, campaign=result.name, trials=len(result.rows),
+                               completed=sum(r.status == TrialStatus.COMPLETED for r in result.rows),
+                               epochs=int(sum(r.epoch or 0 for r in result.rows)), wall_time_s=result.wall_time_s))
     reruns = study.reruns_space(tuned)
     announce(f"study {name}: {reruns.num_samples} reruns ({len(study.variants)} variants x seeds {study.seeds})")
     rerun_result = run_campaign(reruns, options, name=f"{name}-reruns")
     outcome = StudyOutcome(
         study=study.name, description=study.description, folder=str(folder), tracking_uri=rerun_result.tracking_uri,
         started=started, wall_time_s=time.perf_counter() - clock, machine=machine_description(), seeds=study.seeds,
-        paper={n: v.paper for n, v in study.variants.items()},
-        configs={n: study.variant_config(n, tuned) for n in study.variants},
-        reruns=_outcomes(rerun_result), reruns_campaign=rerun_result.name,
-        tune_campaign=tune_result.name if tune_result else None,
-        tune_trials=len(tune_result.rows) if tune_result else 0,
-        tune_completed=sum(r.status == TrialStatus.COMPLETED for r in tune_result.rows) if tune_result else 0)
+        paper=study.paper_cells(tuned), configs={n: study.variant_config(n, tuned) for n in study.variants},
+        reruns=_outcomes(rerun_result), arms=arms, reruns_campaign=rerun_result.name,
+        baselines=rerun_result.baselines, paper_scale=study.paper_scale)
     outcome.save()
     return outcome
 

@@ -9,26 +9,44 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tuning.campaign.search.driver import CampaignOptions
-from tuning.campaign.space import load_space
 from tuning.config import load_config
 from tuning.errors import ConfigError, SearchSpaceError
 from tuning.reproduction.report import write_report
 from tuning.reproduction.reruns import StudyOutcome, load_study, run_study
+from tuning.run import reports
 
 
 def test_the_paper_study_spells_out_every_variant():
     study = load_study("paper-fmnist")
-    space = study.reruns_space(load_space("simclr_fmnist").base_config())
-    assert space.num_samples == 6 * 3 and space.params["seed"].choices == [0, 1, 2]
+    tuned = study.stand_ins()
+    space = study.reruns_space(tuned)
+    assert space.num_samples == 8 * 5 and space.params["seed"].choices == [0, 1, 2, 3, 4]
     configs = {v: space.trial_config({"variant": v, "seed": 2}) for v in study.variants}
     assert all(c.resources.workers == 2 and c.seed == 2 for c in configs.values())
-    assert configs["VICReg"].loss.method == "vicreg" and configs["VICReg"].loss.params == {
-        "sim_weight": 25.0, "var_weight": 25.0, "cov_weight": 2.0}
-    assert configs["VICReg-ctr"].optim.base_lr == 0.6 and configs["VICReg-exp"].loss.params["temperature"] == 0.1
-    assert configs["SimCLR-Orig"].loss.params["temperature"] == 0.1 and configs["SimCLR-Orig"].optim.base_lr == 0.3
-    divided, tuned = configs["SimCLR-Tuned-divided-gather"], configs["SimCLR-Tuned"]
-    assert divided.loss.gather == "divided" and tuned.loss.gather == "summed"
-    assert divided.model_copy(update={"loss": tuned.loss}) == tuned  # the gather is the only difference
+    assert configs["VICReg"].loss.method == "vicreg" and configs["VICReg-ctr"].loss.method == "vicreg-ctr"
+    assert configs["SimCLR-Orig"].loss.params["temperature"] == 0.1 and configs["SimCLR-Orig"].effective_lr() == 0.3
+    assert configs["SimCLR-Orig-sqrt-lr"].effective_lr() == pytest.approx(1.2)  # SimCLR's 0.075 * sqrt(256)
+    at_tuned = configs["SimCLR-Orig-tuned-projector"]
+    assert (at_tuned.model.projector, at_tuned.model.embedding_dim) == (
+        configs["SimCLR-Tuned"].model.projector, configs["SimCLR-Tuned"].model.embedding_dim)
+    divided, tuned_cfg = configs["SimCLR-Tuned-divided-gather"], configs["SimCLR-Tuned"]
+    assert divided.loss.gather == "divided" and tuned_cfg.loss.gather == "summed"
+    assert divided.model_copy(update={"loss": tuned_cfg.loss}) == tuned_cfg  # the gather is the only difference
+    cells = study.paper_cells(tuned)
+    assert cells["SimCLR-Orig"].projector == "2048-d" and cells["SimCLR-Tuned-divided-gather"] is None
+
+
+def test_the_tuning_arms_share_one_budget():
+    study = load_study("paper-fmnist")
+    arms = {arm: study.arm_space(arm) for arm in study.tune.arms}
+    assert set(arms) == {"SimCLR", "VICReg", "VICReg-exp", "VICReg-ctr"}
+    shared = {(s.num_samples, s.sampler, s.scheduler.model_dump_json(), s.metric, s.base_config().schedule.epochs,
+               s.base_config().data.train_subset) for s in arms.values()}
+    assert len(shared) == 1  # the same trials, sampler, scheduler, rung metric, epochs and data for every arm
+    methods = {arm: s.base_config().loss.method for arm, s in arms.items()}
+    assert methods == {"SimCLR": "simclr", "VICReg": "vicreg", "VICReg-exp": "vicreg-exp",
+                       "VICReg-ctr": "vicreg-ctr"}
+    assert all({"optim.base_lr", "model.projector", "model.embedding_dim"} <= set(s.params) for s in arms.values())
 
 
 def _write(tmp_path, **study):
@@ -39,7 +57,8 @@ def _write(tmp_path, **study):
 
 @pytest.mark.parametrize("study,message", [
     ({"variants": {"A": {"base": "digits-simclr", "set": {"optim.base_lr": -1}}}}, "variant 'A'.*optim.base_lr"),
-    ({"variants": {"A": {"base": "tuned"}}}, "variant 'A' uses base 'tuned' but the study has no tune step"),
+    ({"variants": {"A": {"base": "tuned:X"}}}, "variant 'A' uses base 'tuned:X' but the study tunes no arm"),
+    ({"variants": {"A": {"base": "digits-simclr", "paper_row": "SimCLR-Best"}}}, "paper_row"),
     ({"variants": {"A": {"base": "digits-simclr"}}, "seeds": []}, "seeds"),
     ({"variants": {"A": {"base": "nope"}}}, "unknown preset 'nope'"),
     ({"variants": {"A": {"base": "digits-simclr"}, "B": {"base": "fmnist-simclr"}}},
@@ -64,16 +83,19 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
                       "resources.workers": 1},
         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}}}))
     study = load_study(_write(
-        tmp_path, description="tiny", tune={"space": str(space)}, seeds=[1],
+        tmp_path, description="tiny", seeds=[1],
+        tune={"arms": {"T": str(space)}, "num_samples": 1, "scheduler": {"type": "fifo"}},
         rerun={"resources.workers": 2, "schedule.epochs": 1, "probe.offline_epochs": 2, "probe.knn": False},
-        variants={"Orig": {"base": "digits-simclr", "set": {"loss.params.temperature": 0.1}, "paper": 66.33},
-                  "Tuned-divided": {"base": "tuned", "set": {"loss.gather": "divided"}}}))
+        variants={"Orig": {"base": "digits-simclr", "set": {"loss.params.temperature": 0.1},
+                           "paper_row": "SimCLR-Orig"},
+                  "Tuned-divided": {"base": "tuned:T", "set": {"loss.gather": "divided"}}}))
     outcome = run_study(study, CampaignOptions(runs_dir=tmp_path / "runs"), announce=lambda _: None)
 
     assert sorted((r.variant, r.seed, r.status) for r in outcome.reruns) == [
         ("Orig", 1, "completed"), ("Tuned-divided", 1, "completed")]
     assert StudyOutcome.load(Path(outcome.folder)) == outcome
-    tuned = load_config(Path(outcome.folder).parent / f"{outcome.tune_campaign}" / "best_config.yaml")
+    assert [(a.arm, a.trials, a.completed, a.epochs) for a in outcome.arms] == [("T", 1, 1, 1)]
+    tuned = load_config(Path(outcome.folder).parent / f"{outcome.arms[0].campaign}" / "best_config.yaml")
     for r in outcome.reruns:  # what each rerun trained: its variant's config, its seed
         trained = json.loads((Path(r.checkpoint) / "config.json").read_text())
         assert trained["seed"] == r.seed and trained["resources"]["workers"] == 2
@@ -88,7 +110,10 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
 
     report = write_report(outcome, tmp_path / "docs" / "reproduction.md")
     text = report.read_text()
-    assert "| Orig | 66.33 |" in text and "| Tuned-divided | - |" in text and "1/1 |" in text
+    assert "| Orig | 66.02 (8192-8192-2048) |" in text and "| Tuned-divided | - |" in text and "1/1 |" in text
+    pixels = outcome.baselines[reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1)]
+    assert f"| raw pixels (baseline) | - | {pixels:.2f} |" in text and "| untrained network | - |" in text
+    assert "## What held, what did not, what we cannot tell at this scale" in text
     assert "**The footnote-1 gather bug hurts**" not in text  # no variant named SimCLR-Tuned to compare with
     assert (tmp_path / "docs" / "reproduction" / "cka.png").is_file() and "![cka](reproduction/cka.png)" in text
     orig = next(r for r in outcome.reruns if r.variant == "Orig")
