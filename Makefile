@@ -41,7 +41,7 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 reproduce: install
-	$(BIN)/dualtune study paper-fmnist --report docs/reproduction.md
+	$(BIN)/dualtune study paper-fmnist --part all --report docs/reproduction.md
 
 ui: install
 	$(BIN)/dualtune ui

@@ -252,6 +252,8 @@ def data_fashion_mnist(out_dir: Path = DATA_DIR,
 
 @app.command()
 def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) or YAML path"),
+          part: str = typer.Option("main", "--part", help="main (the tuning arms and the variants' reruns), one of "
+                                   "the study's figure parts, or all"),
           runs_dir: Path = RUNS_DIR,
           report: Path = typer.Option(Path("docs/reproduction.md"), "--report", help="the report to write"),
           report_from: Optional[Path] = typer.Option(None, "--report-from", help="write the report from a "
@@ -261,22 +263,37 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
           tracking_uri: Optional[str] = TRACKING_URI,
           optuna_storage: Optional[str] = OPTUNA_STORAGE,
           verbose: int = typer.Option(0, "--verbose", "-v", count=True)):
-    """Run a study of the paper (a tuning campaign, then every variant rerun over seeds) and write its report."""
+    """Run a study of the paper (tuning arms of equal budget, then every variant rerun over seeds; or one of
+    its figure parts) and write its report from the newest outcome of each part."""
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.search.driver import CampaignOptions
     from tuning.campaign.services.stores import Stores
+    from tuning.reproduction.parts import newest_parts, run_part
     from tuning.reproduction.report import write_report
-    from tuning.reproduction.reruns import StudyOutcome, load_study, run_study
+    from tuning.reproduction.reruns import MAIN, StudyOutcome, load_study, newest_study, run_study
 
     if report_from is not None:
         outcome = StudyOutcome.load(report_from)
+        runs_dir = Path(report_from).parent
     else:
+        chosen = load_study(name)
+        if part != "all" and part not in chosen.part_names():
+            raise ConfigError(f"--part {part!r}: study {chosen.name!r} has the parts "
+                              f"{', '.join(chosen.part_names())} (or all)")
         stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
         options = CampaignOptions(runs_dir=runs_dir, address=address, num_cpus=num_cpus, stores=stores,
                                   verbose=verbose, show_progress=True)
-        outcome = run_study(load_study(name), options, announce=console.print)
-    console.print(f"study results: {Path(outcome.folder) / 'study.json'}")
-    console.print(f"report: {write_report(outcome, report)}")
+        for each in chosen.part_names() if part == "all" else [part]:
+            if each == MAIN:
+                console.print(f"study results: {run_study(chosen, options, announce=console.print).save()}")
+            else:
+                console.print(f"part results: {run_part(chosen, each, options, announce=console.print).save()}")
+        outcome = newest_study(runs_dir, chosen.name)
+        if outcome is None:
+            console.print(f"no finished main part of {chosen.name} under {runs_dir}; run --part main to write "
+                          "the report")
+            return
+    console.print(f"report: {write_report(outcome, report, newest_parts(runs_dir, outcome.study))}")
 
 
 @app.command("duality-check")

@@ -32,3 +32,10 @@ def test_an_unknown_config_key_suggests_the_nearest_known_ones(tmp_path):
 def test_an_unknown_preset_suggests_the_nearest(tmp_path):
     out = runner.invoke(app, ["pretrain", "--preset", "digits-simclrr", "--runs-dir", str(tmp_path)])
     assert out.exit_code == 2 and "unknown preset 'digits-simclrr' (did you mean 'digits-simclr'" in out.output
+
+
+def test_an_unknown_study_part_is_refused_naming_the_parts(tmp_path):
+    out = runner.invoke(app, ["study", "paper-fmnist", "--part", "fig9", "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "--part 'fig9'" in out.output
+    assert "main, fig2, figS3, figS6, table_s5 (or all)" in " ".join(out.output.split())
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written

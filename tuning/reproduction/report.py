@@ -16,6 +16,7 @@ from tuning.campaign.records.tracking import log_checkpoint_metrics
 from tuning.campaign.search.state import command_stores
 from tuning.campaign.statuses import TrialStatus
 from tuning.reproduction.paper_table import PaperCell
+from tuning.reproduction.parts import PartOutcome, part_section
 from tuning.reproduction.reruns import RerunOutcome, StudyOutcome
 from tuning.reproduction.verdicts import MATCH_MARGIN, Outcome, Verdict, helps, matches
 from tuning.run import reports
@@ -182,8 +183,9 @@ def analyse_variants(outcome: StudyOutcome, out_dir: Path) -> tuple[AnalysisRepo
     return report, names
 
 
-def write_report(outcome: StudyOutcome, path: Path) -> Path:
-    """``path`` (markdown) with the study's tables, verdicts and figures (in ``path``'s stem folder)."""
+def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = ()) -> Path:
+    """``path`` (markdown) with the study's tables, verdicts and figures (in ``path``'s stem folder),
+    and a section for each figure part in ``parts``."""
     path = Path(path)
     figures_dir = path.parent / path.stem
     analysis, names = analyse_variants(outcome, figures_dir)
@@ -251,12 +253,19 @@ def write_report(outcome: StudyOutcome, path: Path) -> Path:
                   "Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
         lines += [f"![{f.stem}]({figures_dir.name}/{f.name})" for f in analysis.files if f.suffix == ".png"]
         lines += ["", f"All numbers: [{figures_dir.name}/analysis.html]({figures_dir.name}/analysis.html)."]
+    if parts:
+        lines += ["", "## Figure parts", "", "Each a grid campaign of the figure's space, one seed a cell "
+                  "(`dualtune study " + outcome.study + " --part NAME`)."]
+        for part in parts:
+            lines += ["", *part_section(part)]
     lines += ["", "## Every rerun", "", "| variant | seed | status | linear-probe | k-NN | online | time (s) |",
               "|---|---|---|---|---|---|---|"]
     lines += [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_test_top1)} | {_num(r.knn_test_top1)} | "
               f"{_num(r.online_select_top1)} | {_num(r.duration_s, 0)} |"
               for r in sorted(outcome.reruns, key=lambda r: (list(outcome.paper).index(r.variant), r.seed))]
-    lines += ["", "## Rerun it", "", f"`make reproduce` (or `dualtune study {outcome.study}`); "
+    lines += ["", "## Rerun it", "", f"`make reproduce` (or `dualtune study {outcome.study} --part all`; "
+              f"`--part main` or one of the figure parts runs one part and rewrites this page from the newest "
+              "of each); "
               f"`dualtune study {outcome.study} --report-from RUNS_DIR/{Path(outcome.folder).name}` rewrites this "
               "page from a finished study. Every run is in MLflow (`dualtune ui`)."]
     path.write_text("\n".join(lines) + "\n")

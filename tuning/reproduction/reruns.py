@@ -43,6 +43,7 @@ from tuning.reproduction.paper_table import PaperCell, TableS5Row, paper_cell
 from tuning.run import reports
 
 TUNED = "tuned:"  # a variant base "tuned:ARM" is that tuning arm's best config
+MAIN = "main"  # the part of a study that tunes its arms and reruns its variants
 STUDY_FILE = "study.json"
 
 
@@ -73,6 +74,18 @@ class Study(Strict):
                              "are matched at this scale)")
     rerun: dict[str, Any] = Field(default_factory=dict, description="dotted values every rerun shares")
     variants: dict[str, Variant] = Field(min_length=1)
+    parts: dict[str, str] = Field(default_factory=dict, description="figure part -> its grid space (run with "
+                                  f"--part NAME; {MAIN!r} is the tuning arms and the variants' reruns)")
+
+    def part_names(self) -> list[str]:
+        return [MAIN, *self.parts]
+
+    def part_space(self, part: str) -> SearchSpace:
+        """The grid space of figure part ``part``."""
+        if part not in self.parts:
+            raise SearchSpaceError(f"study {self.name!r} has no figure part {part!r}; its parts: "
+                                   f"{', '.join(self.part_names())}")
+        return load_space(self.parts[part])
 
     def arm_space(self, arm: str) -> SearchSpace:
         """Tuning arm ``arm``: its space's parameters, base and overrides under the study's
@@ -146,9 +159,14 @@ class Study(Strict):
     def check(self) -> None:
         """Every arm is a valid space under the shared budget and every variant gives a valid
         config (a tuned one checked on its arm's base), before any compute."""
+        if MAIN in self.parts:
+            raise SearchSpaceError(f"study {self.name!r}: {MAIN!r} names the tuning arms and reruns; call the "
+                                   "figure part something else")
         stand_ins = self.stand_ins()
         self.reruns_space(stand_ins)
         self.paper_cells(stand_ins)
+        for part in self.parts:
+            self.part_space(part)
 
 
 def load_study(name_or_path: str) -> Study:
@@ -230,6 +248,20 @@ class StudyOutcome:
         raw["configs"] = {name: validate_config(config, source=f"{folder}/{STUDY_FILE} variant {name!r}")
                           for name, config in raw["configs"].items()}
         return cls(**raw)
+
+
+def newest_study(runs_dir: Path, study: str) -> StudyOutcome | None:
+    """The newest finished main part of ``study`` under ``runs_dir`` (ones saved by an older
+    dualtune are passed over), or None."""
+    found = []
+    for path in Path(runs_dir).glob(f"*/{STUDY_FILE}"):
+        try:
+            outcome = StudyOutcome.load(path.parent)
+        except SearchSpaceError:
+            continue
+        if outcome.study == study:
+            found.append(outcome)
+    return max(found, key=lambda o: o.started, default=None)
 
 
 def machine_description() -> str:

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from tuning.campaign.search.driver import CampaignOptions
 from tuning.config import load_config
 from tuning.errors import ConfigError, SearchSpaceError
+from tuning.reproduction.parts import newest_parts, run_part
 from tuning.reproduction.report import write_report
 from tuning.reproduction.reruns import StudyOutcome, load_study, run_study
 from tuning.run import reports
@@ -82,14 +83,23 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
         "overrides": {"schedule.epochs": 1, "probe.offline_epochs": 2, "probe.knn": False,
                       "resources.workers": 1},
         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}}}))
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "tiny_grid", "description": "a two-cell figure", "base": "digits-simclr", "sampler": "grid",
+        "scheduler": {"type": "fifo"}, "max_concurrent_trials": 2,
+        "overrides": {"schedule.epochs": 1, "probe.offline_epochs": 2, "probe.knn": False, "resources.workers": 1},
+        "params": {"loss.params.temperature": {"distribution": "categorical", "choices": [0.1, 0.3]}}}))
     study = load_study(_write(
         tmp_path, description="tiny", seeds=[1],
         tune={"arms": {"T": str(space)}, "num_samples": 1, "scheduler": {"type": "fifo"}},
         rerun={"resources.workers": 2, "schedule.epochs": 1, "probe.offline_epochs": 2, "probe.knn": False},
         variants={"Orig": {"base": "digits-simclr", "set": {"loss.params.temperature": 0.1},
                            "paper_row": "SimCLR-Orig"},
-                  "Tuned-divided": {"base": "tuned:T", "set": {"loss.gather": "divided"}}}))
-    outcome = run_study(study, CampaignOptions(runs_dir=tmp_path / "runs"), announce=lambda _: None)
+                  "Tuned-divided": {"base": "tuned:T", "set": {"loss.gather": "divided"}}},
+        parts={"grid": str(grid)}))
+    options = CampaignOptions(runs_dir=tmp_path / "runs")
+    outcome = run_study(study, options, announce=lambda _: None)
+    part = run_part(study, "grid", options, announce=lambda _: None)
 
     assert sorted((r.variant, r.seed, r.status) for r in outcome.reruns) == [
         ("Orig", 1, "completed"), ("Tuned-divided", 1, "completed")]
@@ -108,8 +118,14 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
     assert {(p["variant"], p["seed"], p["loss.gather"]) for p in params.values()} == {
         ("Orig", "1", "summed"), ("Tuned-divided", "1", "divided")}
 
-    report = write_report(outcome, tmp_path / "docs" / "reproduction.md")
+    assert sorted(c.values["loss.params.temperature"] for c in part.cells) == [0.1, 0.3]
+    assert all(c.status == "completed" and c.linear_probe_test_top1 is not None for c in part.cells)
+    assert newest_parts(tmp_path / "runs", study.name) == [part]
+    report = write_report(outcome, tmp_path / "docs" / "reproduction.md", newest_parts(tmp_path / "runs", study.name))
     text = report.read_text()
+    best = part.best()
+    assert f"- loss.params.temperature={best.values['loss.params.temperature']}: " \
+           f"{best.linear_probe_test_top1:.2f}" in text and "### Part `grid`: a two-cell figure" in text
     assert "| Orig | 66.02 (8192-8192-2048) |" in text and "| Tuned-divided | - |" in text and "1/1 |" in text
     pixels = outcome.baselines[reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1)]
     assert f"| raw pixels (baseline) | - | {pixels:.2f} |" in text and "| untrained network | - |" in text

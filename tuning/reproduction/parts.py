@@ -1,0 +1,117 @@
+"""A study's figure parts: one grid campaign of a figure's space each (Fig. 2, Fig. S3, Fig. S6,
+Table S5 at CPU scale), saved as ``part.json`` in its campaign's folder and reported as a table
+of its cells, the best chosen on select and reported on test."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuning.campaign.paths import RunsFolder, timestamped
+from tuning.campaign.search.driver import CampaignOptions, run_campaign
+from tuning.campaign.statuses import TrialStatus
+from tuning.run import reports
+
+PART_FILE = "part.json"
+
+
+@dataclass
+class CellOutcome:
+    """One cell of a figure's grid: its values on the figure's axes and its scores."""
+    values: dict[str, Any]
+    status: str
+    linear_probe_select_top1: float | None
+    linear_probe_test_top1: float | None
+    knn_test_top1: float | None
+    duration_s: float | None
+
+
+@dataclass
+class PartOutcome:
+    """What a figure part ran and measured (saved as part.json)."""
+    study: str
+    part: str
+    space: str
+    description: str
+    campaign: str
+    folder: str
+    started: str
+    wall_time_s: float
+    axes: list[str]
+    cells: list[CellOutcome] = field(default_factory=list)
+    baselines: dict[str, float] = field(default_factory=dict)
+
+    def save(self) -> Path:
+        path = Path(self.folder) / PART_FILE
+        path.write_text(json.dumps(asdict(self), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> PartOutcome:
+        raw = json.loads(Path(path).read_text())
+        raw["cells"] = [CellOutcome(**c) for c in raw["cells"]]
+        return cls(**raw)
+
+    def best(self, cells: list[CellOutcome] | None = None) -> CellOutcome | None:
+        """The completed cell with the best select linear probe (never test)."""
+        done = [c for c in (self.cells if cells is None else cells)
+                if c.status == TrialStatus.COMPLETED and c.linear_probe_select_top1 is not None]
+        return max(done, key=lambda c: c.linear_probe_select_top1, default=None)
+
+
+def run_part(study, part: str, options: CampaignOptions, *, announce=print) -> PartOutcome:
+    """Run figure part ``part`` of ``study`` (its space's grid, every cell) and save part.json."""
+    space = study.part_space(part)
+    started, clock = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
+    name = timestamped(f"{study.name}-{part}")
+    announce(f"study {study.name}, part {part}: {space.name} ({space.num_samples} cells)")
+    result = run_campaign(space, options, name=name)
+    cells = [CellOutcome(values={axis: row.sampled[axis] for axis in space.params}, status=row.status,
+                         linear_probe_select_top1=row.linear_probe_select_top1,
+                         linear_probe_test_top1=row.linear_probe_test_top1, knn_test_top1=row.knn_test_top1,
+                         duration_s=row.duration_s) for row in result.rows]
+    outcome = PartOutcome(study=study.name, part=part, space=space.name, description=space.description,
+                          campaign=result.name, folder=str(options.runs.campaign_dir(result.name)), started=started,
+                          wall_time_s=time.perf_counter() - clock, axes=list(space.params), cells=cells,
+                          baselines=result.baselines)
+    outcome.save()
+    return outcome
+
+
+def newest_parts(runs_dir: Path, study: str) -> list[PartOutcome]:
+    """The newest saved outcome of every figure part of ``study`` under ``runs_dir``, by part name."""
+    newest: dict[str, PartOutcome] = {}
+    for path in sorted(RunsFolder(Path(runs_dir)).root.glob(f"*/{PART_FILE}")):
+        outcome = PartOutcome.load(path)
+        if outcome.study == study and (outcome.part not in newest or outcome.started > newest[outcome.part].started):
+            newest[outcome.part] = outcome
+    return [newest[part] for part in sorted(newest)]
+
+
+def part_section(outcome: PartOutcome) -> list[str]:
+    """A figure part as markdown: every cell, and the best chosen on select per value of its first axis."""
+    def score(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    lines = [f"### Part `{outcome.part}`: {outcome.description}", "",
+             f"Space `{outcome.space}`, campaign `{outcome.campaign}`, {len(outcome.cells)} cells, one seed each, "
+             f"{outcome.wall_time_s / 60:.0f} minutes.", "",
+             "| " + " | ".join(outcome.axes) + " | linear probe (select) | linear probe (test) | k-NN (test) |",
+             "|" + "---|" * (len(outcome.axes) + 3)]
+    for cell in sorted(outcome.cells, key=lambda c: [str(c.values[a]) for a in outcome.axes]):
+        lines.append("| " + " | ".join(str(cell.values[a]) for a in outcome.axes) + f" | "
+                     f"{score(cell.linear_probe_select_top1)} | {score(cell.linear_probe_test_top1)} | "
+                     f"{score(cell.knn_test_top1)} |")
+    first = outcome.axes[0]
+    lines += ["", f"Best cell for each `{first}` (chosen on select, reported on test):", ""]
+    for value in dict.fromkeys(c.values[first] for c in outcome.cells):
+        best = outcome.best([c for c in outcome.cells if c.values[first] == value])
+        if best is not None:
+            where = ", ".join(f"{a}={best.values[a]}" for a in outcome.axes[1:])
+            lines.append(f"- {first}={value}: {score(best.linear_probe_test_top1)} ({where})")
+    pixels = outcome.baselines.get(reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1))
+    if pixels is not None:
+        lines += ["", f"Raw pixels through the same linear probe: {pixels:.2f} on test."]
+    return lines
