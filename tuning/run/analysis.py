@@ -10,6 +10,7 @@ import torch
 from models import analysis
 from models.duality import duality_report
 from models.health import rankme
+from models.losses import normalize_embeddings
 from pipelines.augment import model_input
 from pipelines.loaders import eval_loader, shard_indices
 from tuning.config import PretrainConfig
@@ -62,12 +63,19 @@ class Analysis:
     covariance: torch.Tensor
 
 
+def seen_by_loss(cfg: PretrainConfig, embeddings: torch.Tensor) -> torch.Tensor:
+    """The embeddings as the loss compares them: centred or standardised over the batch for
+    SimCLR's Table 1 variants (``loss.params.normalization``), as they are otherwise."""
+    normalization = cfg.loss.params.get("normalization", "embedding")
+    return embeddings if normalization == "embedding" else normalize_embeddings(embeddings.double(), normalization)
+
+
 def analyze(name: str, outputs: CheckpointOutputs, table_s4_batch: int = 1024) -> Analysis:
     """Figs. S4, S5 and S8 for one checkpoint's outputs, with Table S4 on its first
     ``table_s4_batch`` embeddings (N = 1024 as in the paper's Table S4)."""
     z, h = outputs.embeddings, outputs.representations
     embedding_spectrum, representation_spectrum = analysis.covariance_spectrum(z), analysis.covariance_spectrum(h)
-    negatives = analysis.negative_pair_cosines(z)
+    negatives = analysis.negative_pair_cosines(seen_by_loss(outputs.config, z))
     gram, covariance = analysis.gram_block(z, BLOCK), analysis.covariance_block(z, BLOCK)
     metrics = {
         "images": float(len(z)),

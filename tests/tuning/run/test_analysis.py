@@ -77,3 +77,24 @@ def test_one_checkpoint_has_no_cka_and_bad_input_is_refused(trained, tmp_path):
     with pytest.raises(StoreError, match="not a dualtune checkpoint"):
         analyze_checkpoints([tmp_path], ["x"], folder, 64, tmp_path / "x")
     assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_negative_pairs_are_read_on_what_the_loss_compares():
+    """A batch with a large shared offset: raw cosines sit near 1, but a centring variant's loss
+    compares centred embeddings, whose negative-pair cosines sit near 0 (Fig. S4)."""
+    import torch
+
+    from tuning.run.analysis import seen_by_loss
+
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(256, 32, generator=generator, dtype=torch.float64) + 10.0
+    centred = validate_config({"loss": {"method": "simclr", "params": {"normalization": "centering"}}})
+    classical = validate_config({"loss": {"method": "simclr"}})
+    reference = (z - z.mean(0)).numpy()  # float64, written out here
+    unit = reference / np.linalg.norm(reference, axis=1, keepdims=True)
+    assert np.allclose(seen_by_loss(centred, z).numpy(), unit)
+    assert seen_by_loss(classical, z) is z
+    off = ~np.eye(256, dtype=bool)
+    assert abs((unit @ unit.T)[off].mean()) < 0.05
+    raw = z.numpy() / np.linalg.norm(z.numpy(), axis=1, keepdims=True)
+    assert (raw @ raw.T)[off].mean() > 0.9
