@@ -138,7 +138,9 @@ class SearchSpace(Strict):
     base_values: dict[str, Any] | None = Field(None, description="the base config's values, read once when a "
                                                "campaign starts and kept with it (None: read from ``base``)")
     overrides: dict[str, Any] = Field(default_factory=dict)
-    metric: str = reports.ONLINE_TOP1
+    metric: str = Field(reports.FROZEN_RIDGE_SELECT_TOP1, description="what ASHA stops on and TPE learns from "
+                        "(select); the default ranked trials best of six candidates (benchmarks/RESULTS.md, "
+                        "'Rung metrics')")
     mode: Literal["max", "min"] = "max"
     num_samples: int = Field(8, ge=1)
     max_concurrent_trials: int = Field(1, ge=1)

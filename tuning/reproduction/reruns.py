@@ -53,7 +53,8 @@ class TuneBudget(Strict):
     num_samples: int = Field(ge=1)
     sampler: Literal["tpe", "random"] = "tpe"
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
-    metric: str = Field(reports.ONLINE_TOP1, description="the rung metric every arm stops and learns on")
+    metric: str = Field(reports.FROZEN_RIDGE_SELECT_TOP1, description="the rung metric every arm stops and "
+                        "learns on")
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted values every arm's trials share "
                                       "(the scale: data, epochs, resources)")
 
