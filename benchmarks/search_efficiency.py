@@ -95,7 +95,7 @@ def run(seeds=(0, 1, 2), budget: int = 24) -> dict:
         for seed in seeds:
             per_arm = {}
             for arm in ARMS:
-                records = _campaign(arm, seed, budget, Path(tmp) / f"runs-{seed}")
+                records = _campaign(arm, seed, budget, Path(tmp) / "runs")  # one data cache and baselines
                 per_arm[arm] = {"curve": curve(records), "trials": len(records),
                                 "completed": sum(r.status == TrialStatus.COMPLETED for r in records)}
                 if "ASHA" in arm:
