@@ -82,6 +82,9 @@ def judged_claims(by_name: dict[str, Summary]) -> list[Verdict]:
     if orig and tuned:
         judged.append(helps("**Tuning SimCLR helps** (paper: SimCLR-Orig 66.33 -> SimCLR-Tuned 68.68, +2.35; "
                             "SimCLR-Tuned - SimCLR-Orig)", _scores(tuned), _scores(orig)))
+    if tuned:  # Orig's other forms: its own small-batch lr rule, its settings at the tuned projector and d
+        judged += [helps(f"**Tuning SimCLR helps over {s.variant}** (SimCLR-Tuned - {s.variant})", _scores(tuned),
+                         _scores(s)) for n, s in by_name.items() if n.startswith("SimCLR-Orig-")]
     if tuned and vicreg:
         judged.append(matches("**Tuned SimCLR matches VICReg** (paper: 68.68 against 68.13; SimCLR-Tuned - VICReg)",
                               _scores(tuned), _scores(vicreg)))
@@ -157,10 +160,6 @@ def _analysis_claims(analysis: AnalysisReport, names: list[str], methods: dict[s
            ": **held, but not beyond chance**: random embeddings sit as close to the bound, so at this scale the "
            "claim cannot tell trained embeddings from noise." if near else ": **did not hold**."))
     return lines
-
-
-def _signed(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.2f}"
 
 
 def analyse_variants(outcome: StudyOutcome, out_dir: Path) -> tuple[AnalysisReport | None, list[str]]:
