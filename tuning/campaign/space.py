@@ -371,13 +371,15 @@ def load_preset(name_or_path: str) -> PretrainConfig:
 
 
 def load_space(name_or_path: str) -> SearchSpace:
-    """A search space by name (search_spaces/NAME.yaml) or path, fully checked.  ``settings_from:
-    OTHER`` puts the rules of space OTHER before the file's own (Table S6's rules written once)."""
+    """A search space by name (search_spaces/NAME.yaml) or path, fully checked.  A ``settings``
+    entry ``{from: OTHER}`` is replaced by space OTHER's rules in its place (Table S6's rules
+    written once, read by every space that needs them)."""
     path = _located(name_or_path, find_space(name_or_path), "search space", list_spaces(), SearchSpaceError)
     raw = _read_yaml(path, "search space")
-    if "settings_from" in raw:  # another space's rules first, then this file's own
-        inherited = load_space(str(raw.pop("settings_from"))).model_dump(mode="json")["settings"]
-        raw["settings"] = inherited + list(raw.get("settings") or [])
+    if isinstance(raw.get("settings"), list):
+        raw["settings"] = [spliced for rule in raw["settings"] for spliced in (
+            load_space(str(rule["from"])).model_dump(mode="json")["settings"]
+            if isinstance(rule, dict) and set(rule) == {"from"} else [rule])]
     try:
         space = SearchSpace.model_validate({**raw, "source": str(path)})
     except ValidationError as error:

@@ -199,13 +199,18 @@ def test_a_variant_label_must_be_categorical(tmp_path):
         load_space(str(path))
 
 
-def test_settings_from_puts_another_spaces_rules_first():
+def test_a_from_entry_splices_another_spaces_rules_in_place():
     fig_s6, table_s5 = load_space("figS6_projector"), load_space("table_s5")
-    assert fig_s6.settings == table_s5.settings and fig_s6.num_samples == 40
-    cell = fig_s6.trial_config({"loss.method": "vicreg-exp", "model.projector": "2048-2048-d",
-                                "model.embedding_dim": 8192})
-    assert (cell.optim.base_lr, cell.data.batch_size, cell.loss.params["cov_weight"]) == (0.8, 1024, 2.0)
-    assert "settings_from" not in fig_s6.to_yaml() and load_space("table_s5_fmnist").settings
+    recipes = load_space("simclr_orig_vs_tuned")
+    assert fig_s6.settings[4:] == table_s5.settings + recipes.settings and fig_s6.num_samples == 50
+    cell = fig_s6.trial_config({"variant": "VICReg-exp", "model.projector": "2048-2048-d", "model.embedding_dim": 8192})
+    assert (cell.loss.method, cell.optim.base_lr, cell.data.batch_size, cell.loss.params["cov_weight"]) == (
+        "vicreg-exp", 0.8, 1024, 2.0)
+    orig = fig_s6.trial_config({"variant": "SimCLR-Orig", "model.projector": "2048-2048-d", "model.embedding_dim": 512})
+    assert (orig.loss.method, orig.loss.params["temperature"], orig.optim.base_lr, orig.data.batch_size) == (
+        "simclr", 0.1, 0.3, 4096)  # the Orig recipe wins over Table S6's SimCLR row, which comes before it
+    assert "from:" not in fig_s6.to_yaml() and load_space("table_s5_fmnist").settings == load_space(
+        "table_s5_cpu").settings
 
 
 @pytest.mark.parametrize("name,param,choices", [
@@ -227,7 +232,7 @@ def test_study_spaces_vary_what_their_figure_varies(name, param, choices):
 FIGURE_AXES = {  # what each figure of the paper varies
     "fig2_normalization": ("loss.params.normalization", "model.projector", "model.embedding_dim"),
     "figS3_similarity": ("loss.method", "model.projector", "model.embedding_dim"),
-    "figS6_projector": ("loss.method", "model.projector", "model.embedding_dim"),
+    "figS6_projector": ("variant", "model.projector", "model.embedding_dim"),
     "table_s5": ("loss.method", "model.projector", "model.embedding_dim"),
 }
 
