@@ -61,6 +61,8 @@ class Analysis:
     negative_cosines: torch.Tensor
     gram: torch.Tensor
     covariance: torch.Tensor
+    representation_gram: torch.Tensor  # Fig. S8's representation space: centred over the batch first
+    representation_covariance: torch.Tensor
 
 
 def seen_by_loss(cfg: PretrainConfig, embeddings: torch.Tensor) -> torch.Tensor:
@@ -71,12 +73,16 @@ def seen_by_loss(cfg: PretrainConfig, embeddings: torch.Tensor) -> torch.Tensor:
 
 
 def analyze(name: str, outputs: CheckpointOutputs, table_s4_batch: int = 1024) -> Analysis:
-    """Figs. S4, S5 and S8 for one checkpoint's outputs, with Table S4 on its first
+    """Figs. S4, S5 and S8 (embeddings, and representations centred over the batch) for one
+    checkpoint's outputs, with Table S4 on its first
     ``table_s4_batch`` embeddings (N = 1024 as in the paper's Table S4)."""
     z, h = outputs.embeddings, outputs.representations
     embedding_spectrum, representation_spectrum = analysis.covariance_spectrum(z), analysis.covariance_spectrum(h)
     negatives = analysis.negative_pair_cosines(seen_by_loss(outputs.config, z))
     gram, covariance = analysis.gram_block(z, BLOCK), analysis.covariance_block(z, BLOCK)
+    centred = h.double() - h.double().mean(dim=0, keepdim=True)
+    representation_gram, representation_covariance = analysis.gram_block(centred, BLOCK), analysis.covariance_block(
+        centred, BLOCK)
     metrics = {
         "images": float(len(z)),
         "embedding_dim": float(z.shape[1]),
@@ -88,9 +94,12 @@ def analyze(name: str, outputs: CheckpointOutputs, table_s4_batch: int = 1024) -
         "negative_cosine_std": float(negatives.std()),
         "gram_diagonal_dominance": analysis.diagonal_dominance(gram),
         "covariance_diagonal_dominance": analysis.diagonal_dominance(covariance),
+        "representation_gram_diagonal_dominance": analysis.diagonal_dominance(representation_gram),
+        "representation_covariance_diagonal_dominance": analysis.diagonal_dominance(representation_covariance),
         **{f"table_s4_{k}": v for k, v in duality_report(z[:table_s4_batch]).items()},
     }
-    return Analysis(name, metrics, embedding_spectrum, representation_spectrum, negatives, gram, covariance)
+    return Analysis(name, metrics, embedding_spectrum, representation_spectrum, negatives, gram, covariance,
+                    representation_gram, representation_covariance)
 
 
 def cka_matrix(outputs: list[CheckpointOutputs]) -> torch.Tensor:

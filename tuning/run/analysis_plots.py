@@ -52,10 +52,14 @@ def plot_negative_cosines(analyses: list[Analysis], path: Path) -> Path:
 
 def plot_gram_covariance(analyses: list[Analysis], path: Path) -> Path:
     """Fig. S8: per checkpoint, the Gram matrix of the first samples and the covariance of the
-    first dimensions (each scaled by its largest absolute entry)."""
-    figure, axes = plt.subplots(len(analyses), 2, figsize=(6, 3 * len(analyses)), squeeze=False)
+    first dimensions, of the embeddings and of the centred representations (each scaled by its
+    largest absolute entry)."""
+    figure, axes = plt.subplots(len(analyses), 4, figsize=(12, 3 * len(analyses)), squeeze=False)
+    panels = ("embedding Gram (samples)", "embedding covariance (dims)", "centred representation Gram",
+              "representation covariance")
     for row, a in zip(axes, analyses):
-        for ax, matrix, what in zip(row, (a.gram, a.covariance), ("Gram (samples)", "covariance (dims)")):
+        matrices = (a.gram, a.covariance, a.representation_gram, a.representation_covariance)
+        for ax, matrix, what in zip(row, matrices, panels):
             ax.imshow((matrix / matrix.abs().max().clamp_min(1e-300)).numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
             ax.set_title(f"{a.name}: {what}", fontsize=8)
             ax.axis("off")

@@ -59,7 +59,7 @@ def _analysis(name, dim, ratio):
                "table_s4_colnorm_sum_row_norm4": ratio * 1024 ** 2 / dim,
                "table_s4_colnorm_lower_bound": 1024 ** 2 / dim}
     empty = torch.zeros(1)
-    return Analysis(name, metrics, empty, empty, empty, empty, empty)
+    return Analysis(name, metrics, empty, empty, empty, empty, empty, empty, empty)
 
 
 def test_table_s4_and_cka_are_read_against_their_controls():

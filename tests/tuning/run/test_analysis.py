@@ -59,6 +59,19 @@ def test_analyze_two_checkpoints(trained, tmp_path):
     assert abs(metrics["table_s4_theorem33_residual"]) < 1e-6 * metrics["table_s4_L_c"]
     assert metrics["table_s4_colnorm_lower_bound"] <= metrics["table_s4_colnorm_sum_row_norm4"]
 
+    h = outputs[0].representations.double().numpy()[:, :64]
+    centred = h - outputs[0].representations.double().numpy().mean(0)[:64]
+    covariance = centred.T @ centred / (IMAGES - 1)  # float64, written out here
+    off = ~np.eye(64, dtype=bool)
+    dominance = np.abs(np.diag(covariance)).mean() / np.abs(covariance[off]).mean()
+    assert metrics["representation_covariance_diagonal_dominance"] == pytest.approx(dominance, rel=1e-6)
+    full = outputs[0].representations.double().numpy()
+    block = (full - full.mean(0))[:64]
+    block = block / np.linalg.norm(block, axis=1, keepdims=True)
+    gram = block @ block.T
+    assert metrics["representation_gram_diagonal_dominance"] == pytest.approx(
+        np.abs(np.diag(gram)).mean() / np.abs(gram[off]).mean(), rel=1e-6)
+
     names = sorted(p.name for p in report.files)
     assert names == ["analysis.html", "cka.png", "gram_covariance.png", "negative_cosines.png", "spectra.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in report.files if p.suffix == ".png")
