@@ -55,8 +55,6 @@ class TuneBudget(Strict):
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     metric: str = Field(reports.FROZEN_RIDGE_SELECT_TOP1, description="the rung metric every arm stops and "
                         "learns on")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="dotted values every arm's trials share "
-                                      "(the scale: data, epochs, resources)")
 
 
 class Variant(Strict):
@@ -73,6 +71,8 @@ class Study(Strict):
     seeds: list[int] = Field(min_length=1)
     paper_scale: int = Field(16, ge=1, description="the paper's widths and d over this study's (its cells "
                              "are matched at this scale)")
+    scale: dict[str, Any] = Field(default_factory=dict, description="dotted values every tuning trial and every "
+                                  "rerun shares: the data, epochs and probes the study runs at")
     rerun: dict[str, Any] = Field(default_factory=dict, description="dotted values every rerun shares")
     variants: dict[str, Variant] = Field(min_length=1)
     parts: dict[str, str] = Field(default_factory=dict, description="figure part -> its grid space (run with "
@@ -90,12 +90,12 @@ class Study(Strict):
 
     def arm_space(self, arm: str) -> SearchSpace:
         """Tuning arm ``arm``: its space's parameters, base and overrides under the study's
-        shared budget (trials, sampler, scheduler, metric, overrides)."""
+        shared budget (trials, sampler, scheduler, metric) at the study's scale."""
         own = load_space(self.tune.arms[arm])
         space = type(own).model_validate({
             **own.model_dump(), "name": f"{self.name}_{arm}", "num_samples": self.tune.num_samples,
             "sampler": self.tune.sampler, "scheduler": self.tune.scheduler.model_dump(), "metric": self.tune.metric,
-            "overrides": {**own.overrides, **self.tune.overrides}})
+            "overrides": {**own.overrides, **self.scale}})
         space.check()
         return space
 
@@ -111,7 +111,7 @@ class Study(Strict):
             base = tuned[arm]
         else:
             base = load_preset(variant.base)
-        tree = with_overrides(base.model_dump(mode="json"), {**variant.set, **self.rerun})
+        tree = with_overrides(base.model_dump(mode="json"), {**self.scale, **variant.set, **self.rerun})
         return validate_config(tree, source=f"study {self.name!r} variant {name!r}")
 
     def paper_cells(self, tuned: dict[str, PretrainConfig]) -> dict[str, PaperCell | None]:
