@@ -30,6 +30,17 @@ class CheckpointOutputs:
     labels: torch.Tensor
 
 
+def sample_size(configs: list[PretrainConfig], images: int) -> int:
+    """How many test images to analyse: at least ``images``, and at least as many as the widest
+    representation or embedding among the checkpoints, so that no covariance spectrum (Fig. S5)
+    or RankMe is capped by the sample instead of the network."""
+    widest = 0
+    for cfg in configs:
+        network = build_network(cfg, num_classes=1)
+        widest = max(widest, network.representation_dim, network.projector[-1].out_features)
+    return max(images, widest)
+
+
 @torch.no_grad()
 def checkpoint_outputs(checkpoint_dir: Path, data_dir: Path, images: int) -> CheckpointOutputs:
     """Representations and embeddings of ``images`` test images (a fixed seeded sample, the same

@@ -9,7 +9,7 @@ import torch
 
 from tuning.errors import ConfigError
 from tuning.run import checkpoints
-from tuning.run.analysis import Analysis, analyze, checkpoint_outputs, cka_matrix
+from tuning.run.analysis import Analysis, analyze, checkpoint_outputs, cka_matrix, sample_size
 from tuning.run.analysis_plots import render
 
 
@@ -34,13 +34,15 @@ def metric_name(label: str) -> str:
 
 def analyze_checkpoints(checkpoint_dirs: list[Path], names: list[str], data_dir: Path, images: int,
                         out_dir: Path) -> AnalysisReport:
-    """Analyse each checkpoint on the same test images, CKA between them, figures in ``out_dir``."""
+    """Analyse each checkpoint on the same test images (``images``, or more where a network is
+    wider), CKA between them, figures in ``out_dir``."""
     if len(names) != len(checkpoint_dirs):
         raise ConfigError(f"give one --name per --checkpoint ({len(checkpoint_dirs)}), got {len(names)}")
     vals = {checkpoints.load_checkpoint_config(d).data.test for d in checkpoint_dirs}  # each is a checkpoint
     if len(vals) > 1:
         raise ConfigError(f"the checkpoints were validated on different data ({', '.join(sorted(vals))}); "
                           "CKA compares representations of the same images")
+    images = sample_size([checkpoints.load_checkpoint_config(d) for d in checkpoint_dirs], images)
     outputs = [checkpoint_outputs(Path(d), data_dir, images) for d in checkpoint_dirs]
     analyses = [analyze(name, out) for name, out in zip(names, outputs)]
     cka = cka_matrix(outputs) if len(outputs) > 1 else None

@@ -13,7 +13,7 @@ from tuning.run.data import PreparedData
 from tuning.run.loop import RunRequest, pretrain
 from tuning.run.sessions import LocalSession
 
-IMAGES = 200
+IMAGES = 300  # above small_cnn's 256-d representations, so the sample is what was asked for
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +111,12 @@ def test_negative_pairs_are_read_on_what_the_loss_compares():
     assert abs((unit @ unit.T)[off].mean()) < 0.05
     raw = z.numpy() / np.linalg.norm(z.numpy(), axis=1, keepdims=True)
     assert (raw @ raw.T)[off].mean() > 0.9
+
+
+def test_the_sample_is_at_least_as_wide_as_the_widest_network():
+    from tuning.run.analysis import sample_size
+
+    narrow = validate_config({"model": {"projector": "64-32"}})  # small_cnn: 256-d representations
+    wide = validate_config({"model": {"projector": "512-512-d", "embedding_dim": 2048}})
+    assert sample_size([narrow], 100) == 256 and sample_size([narrow], 1024) == 1024
+    assert sample_size([narrow, wide], 1024) == 2048

@@ -188,7 +188,7 @@ def test_analyze_logs_numbers_and_figures_on_each_trial_run(campaign, tmp_path):
     first, second = result.rows
     for row, other in ((first, second), (second, first)):  # each found from its checkpoint's folder
         run = client.get_run(row.run_id)
-        assert run.data.metrics["analysis/images"] == 128
+        assert run.data.metrics["analysis/images"] == 256  # --images 128, raised to small_cnn's 256-d features
         assert 0.0 < run.data.metrics[f"analysis/cka_{other.trial_id}"] <= 1.0
         artifacts = {a.path for a in client.list_artifacts(row.run_id, "analysis")}
         assert {"analysis/spectra.png", "analysis/cka.png", "analysis/analysis.html"} <= artifacts
