@@ -31,6 +31,7 @@ def twins(ray_cluster, tmp_path_factory):
         space_file.write_text(yaml.safe_dump({
             "name": f"twin-{name}", "base": "digits-simclr", "num_samples": 4, "max_concurrent_trials": 1,
             "seed": 3, "sampler": "tpe", "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
+            "metric": "online_select_top1",  # the stops this test was sized on (4 trials, one ASHA stop at least)
             "overrides": {"data.train": str(train), "data.test": str(test), "schedule.epochs": 2,
                           "probe.offline_epochs": 5, "data.batch_size": 128, "resources.workers": 1},
             "params": {"optim.base_lr": {"distribution": "float", "low": 0.02, "high": 5.0, "log": True},

@@ -12,7 +12,7 @@ from tuning.campaign.space import SearchSpace
 
 @pytest.fixture
 def searcher(tmp_path):
-    space = SearchSpace(name="s", base="digits-simclr", num_samples=4, seed=0,
+    space = SearchSpace(name="s", base="digits-simclr", num_samples=4, seed=0, metric="online_select_top1",
                         params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
     return build_searcher(space, "study", Stores.default(RunsFolder(tmp_path))), tmp_path / "optuna.db"
 
