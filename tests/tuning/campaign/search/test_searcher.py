@@ -63,10 +63,41 @@ def test_constant_liar_keeps_concurrent_trials_apart(seed):
 
 def test_tpe_options_follow_the_space():
     one_at_a_time = SearchSpace(name="s", base="digits-simclr", max_concurrent_trials=1)
-    assert one_at_a_time.tpe_options() == {"constant_liar": False, "multivariate": True, "group": False}
+    assert one_at_a_time.tpe_options() == {"constant_liar": False, "multivariate": True, "group": False,
+                                           "n_startup_trials": 2}  # 8 trials: a quarter, at least 2
     grouped = SearchSpace(name="s", base="digits-simclr", max_concurrent_trials=4, tpe={"group": True,
                                                                                         "multivariate": True})
     sampler = build_sampler(grouped)
     assert (sampler._constant_liar, sampler._multivariate, sampler._group) == (True, True, True)
     with pytest.raises(ValueError, match="tpe.group=true needs tpe.multivariate=true"):
         SearchSpace(name="s", base="digits-simclr", tpe={"group": True, "multivariate": False})
+
+
+@pytest.mark.parametrize("num_samples,asked,startup", [(8, None, 2), (24, None, 6), (100, None, 10), (12, 5, 5)])
+def test_tpe_models_the_results_after_a_quarter_of_the_trials(num_samples, asked, startup):
+    space = SearchSpace(name="s", base="digits-simclr", num_samples=num_samples, seed=0,
+                        tpe={"n_startup_trials": asked} if asked else {},
+                        params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
+    assert build_sampler(space)._n_startup_trials == startup
+
+
+def test_after_its_startup_trials_tpe_leaves_random_search():
+    """Optuna's default of 10 random start-up trials would make a campaign of 8 trials random
+    search: the same suggestions as the random sampler with the same seed."""
+    def suggestions(sampler) -> list[float]:
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        values = []
+        for _ in range(6):
+            trial = study.ask()
+            x = trial.suggest_float("optim.base_lr", 0.1, 1.0)
+            study.tell(trial, -(x - 0.55) ** 2)
+            values.append(x)
+        return values
+
+    space = SearchSpace(name="s", base="digits-simclr", num_samples=8, seed=0,
+                        params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
+    random = suggestions(optuna.samplers.RandomSampler(seed=0))
+    tpe = suggestions(build_sampler(space))
+    optuna_default = suggestions(optuna.samplers.TPESampler(seed=0, multivariate=True))
+    assert optuna_default == random  # 10 start-up trials: 6 asks are all random
+    assert tpe[:2] == random[:2] and tpe[2:] != random[2:]  # 2 start-up trials, then TPE
