@@ -6,7 +6,9 @@ scored on select, ASHA with grace 2 and reduction factor 2) on the ``fmnist-full
 base at the scale of the rung-metric study (a 20,000-image class-balanced subset of the train
 split, 200 images a class held out as select, 4 epochs a trial, k-NN off), with the same budget
 of trained epochs, over three seeds, two trials at a time, one core each.  Random + FIFO trains
-every trial to the end; TPE learns from and ASHA stops on the rung metric.  A campaign's
+every trial to the end; TPE learns from and ASHA stops on the rung metric.  Both arms share the
+seed, so their first trials are the same configs (the TPE arm's first quarter, 3 of its 12
+trials, is TPE's random start-up): the arms part where TPE starts to model the results.  A campaign's
 incumbent is its completed trial with the best select linear probe (what export picks); its
 curve is the incumbent's test linear probe against the epochs trained so far (the plot:
 benchmarks/search_efficiency.png).  Goal: within 0.5 point (test) of the best that either arm's
@@ -41,7 +43,7 @@ def _campaign(arm: str, seed: int, budget: int, runs_dir: Path):
     space = type(base).model_validate({
         **base.model_dump(), **ARMS[arm], "base": BASE, "seed": seed, "name": f"efficiency-{seed}",
         "max_total_epochs": budget, "max_concurrent_trials": 2,
-        "num_samples": budget // EPOCHS if arm == "random + FIFO" else 4 * budget // EPOCHS,
+        "num_samples": budget // EPOCHS if arm == "random + FIFO" else 2 * budget // EPOCHS,
         "overrides": {**base.overrides, "schedule.epochs": EPOCHS, "data.train_subset": TRAIN_SUBSET,
                       "data.select_per_class": SELECT_PER_CLASS, "resources.workers": 1,
                       "resources.torch_threads": 1, "probe.knn": False}})
