@@ -268,9 +268,9 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.search.driver import CampaignOptions
     from tuning.campaign.services.stores import Stores
-    from tuning.reproduction.parts import newest_parts, run_part
+    from tuning.reproduction.parts import PART_FILE, newest_parts, run_part
     from tuning.reproduction.report import write_report
-    from tuning.reproduction.reruns import MAIN, StudyOutcome, load_study, newest_study, run_study
+    from tuning.reproduction.reruns import MAIN, STUDY_FILE, StudyOutcome, load_study, newest_study, run_study
 
     if report_from is not None:
         outcome = StudyOutcome.load(report_from)
@@ -285,9 +285,11 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
                                   verbose=verbose, show_progress=True)
         for each in chosen.part_names() if part == "all" else [part]:
             if each == MAIN:
-                console.print(f"study results: {run_study(chosen, options, announce=console.print).save()}")
+                finished = run_study(chosen, options, announce=console.print)
+                console.print(f"study results: {Path(finished.folder) / STUDY_FILE}")
             else:
-                console.print(f"part results: {run_part(chosen, each, options, announce=console.print).save()}")
+                finished = run_part(chosen, each, options, announce=console.print)
+                console.print(f"part results: {Path(finished.folder) / PART_FILE}")
         outcome = newest_study(runs_dir, chosen.name)
         if outcome is None:
             console.print(f"no finished main part of {chosen.name} under {runs_dir}; run --part main to write "

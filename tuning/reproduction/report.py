@@ -98,11 +98,11 @@ def judged_claims(by_name: dict[str, Summary]) -> list[Verdict]:
     return judged
 
 
-def claims(by_name: dict[str, Summary], analysis: AnalysisReport | None, names: list[str],
+def claims(judged: list[Verdict], analysis: AnalysisReport | None, names: list[str],
            methods: dict[str, str]) -> list[str]:
-    """One sentence per claim of the paper: the judged ones, then the analyses'."""
-    lines = [verdict.sentence() for verdict in judged_claims(by_name)]
-    if any("gather" in verdict.claim for verdict in judged_claims(by_name)):
+    """One sentence per claim of the paper: the judged ones (``judged_claims``), then the analyses'."""
+    lines = [verdict.sentence() for verdict in judged]
+    if any("gather" in verdict.claim for verdict in judged):
         lines.append(LARS_NOTE)
     if analysis is not None:
         lines += _analysis_claims(analysis, names, methods)
@@ -245,8 +245,9 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
               "test top-1 moves by 0.3-0.6 points between seeds here; the paper's 'on par' spans 0.21-0.76 points).",
               ""]
     methods = {name: cfg.loss.method for name, cfg in outcome.configs.items()}
-    lines += [f"- {line}" for line in claims(by_name, analysis, names, methods)]
-    lines += ["", "## What held, what did not, what we cannot tell at this scale", "", *verdict_summary(by_name)]
+    judged = judged_claims(by_name)
+    lines += [f"- {line}" for line in claims(judged, analysis, names, methods)]
+    lines += ["", "## What held, what did not, what we cannot tell at this scale", "", *verdict_summary(judged)]
     if analysis is not None:
         lines += ["", f"## Analyses (seed {outcome.seeds[0]} of each variant, {ANALYSIS_IMAGES} test images)", "",
                   "Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
@@ -271,11 +272,10 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
     return path
 
 
-def verdict_summary(by_name: dict[str, Summary]) -> list[str]:
+def verdict_summary(judged: list[Verdict]) -> list[str]:
     """The judged claims grouped by outcome, one line each."""
     groups = {"Held": [Outcome.HELD], "Did not hold": [Outcome.FAILED, Outcome.REVERSED],
               "Cannot tell at this scale": [Outcome.UNDECIDED]}
-    judged = judged_claims(by_name)
     lines = []
     for label, outcomes in groups.items():
         names = [f"{v.claim.split('**')[1]}{' (reversed)' if v.outcome is Outcome.REVERSED else ''}"

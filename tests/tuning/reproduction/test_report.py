@@ -2,7 +2,7 @@
 go either way; Table S4 is read against a Gaussian control, CKA ranges leave same-method twins out."""
 import torch
 
-from tuning.reproduction.report import Summary, claims, gaussian_control
+from tuning.reproduction.report import Summary, claims, gaussian_control, judged_claims
 from tuning.reproduction.reruns import RerunOutcome
 from tuning.run.analysis import Analysis
 from tuning.run.analysis_report import AnalysisReport
@@ -21,7 +21,7 @@ TABLE = {"SimCLR-Orig": [79.9, 80.2, 79.6, 80.0, 79.8], "SimCLR-Tuned": [81.8, 8
 
 
 def _claims():
-    return claims({name: _summary(name, scores) for name, scores in TABLE.items()}, None, [], {})
+    return claims(judged_claims({name: _summary(name, scores) for name, scores in TABLE.items()}), None, [], {})
 
 
 def test_each_claim_gets_the_verdict_its_numbers_allow():
@@ -39,7 +39,7 @@ def test_each_claim_gets_the_verdict_its_numbers_allow():
 
 def test_a_reversed_premise_says_so():
     reversed_table = {**TABLE, "SimCLR-Orig": [83.0, 83.2, 82.9, 83.1, 83.3]}
-    lines = claims({name: _summary(name, s) for name, s in reversed_table.items()}, None, [], {})
+    lines = claims(judged_claims({name: _summary(name, s) for name, s in reversed_table.items()}), None, [], {})
     premise = next(line for line in lines if line.startswith("**Premise: VICReg beats"))
     assert "**reversed**" in premise
 
@@ -67,14 +67,14 @@ def test_table_s4_and_cka_are_read_against_their_controls():
     cka = torch.tensor([[1.0, 0.999, 0.85], [0.999, 1.0, 0.86], [0.85, 0.86, 1.0]])
     methods = {"SimCLR-Tuned": "simclr", "SimCLR-Tuned-divided-gather": "simclr", "VICReg": "vicreg"}
     near_chance = AnalysisReport([_analysis(n, 128, 1.02) for n in names], cka, [])
-    lines = claims({}, near_chance, names, methods)
+    lines = claims([], near_chance, names, methods)
     s4 = next(line for line in lines if "Table S4" in line)
     assert "not beyond chance" in s4 and "(d = 128)" in s4
     similar = next(line for line in lines if "similar representations" in line)
     assert "0.85-0.86 between variants of different methods" in similar
     assert "SimCLR-Tuned vs SimCLR-Tuned-divided-gather 1.00" in similar.split("left out of that range")[1]
     structured = AnalysisReport([_analysis(n, 128, 1.6) for n in names], cka, [])
-    s4 = next(line for line in claims({}, structured, names, methods) if "Table S4" in line)
+    s4 = next(line for line in claims([], structured, names, methods) if "Table S4" in line)
     assert "**held**, and beyond chance" in s4
     far = AnalysisReport([_analysis(n, 128, 3.5) for n in names], cka, [])
-    assert "**did not hold**" in next(line for line in claims({}, far, names, methods) if "Table S4" in line)
+    assert "**did not hold**" in next(line for line in claims([], far, names, methods) if "Table S4" in line)
