@@ -40,7 +40,7 @@ def test_killed_driver_resumes_and_every_trial_runs_once(ray_cluster, tmp_path):
     space = tmp_path / "drv.yaml"
     space.write_text(yaml.safe_dump({
         "name": "drv", "base": "digits-simclr", "num_samples": 3, "max_concurrent_trials": 1, "seed": 3,
-        "scheduler": {"type": "fifo"},
+        "scheduler": {"type": "fifo"}, "metric": "online_select_top1",  # what Optuna's values are checked against
         "overrides": {"schedule.epochs": 1, "data.batch_size": 128, "probe.offline_epochs": 5, "probe.knn": False,
                       "resources.workers": 1},
         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}},
