@@ -72,7 +72,7 @@ def test_commands_on_a_checkpoint_find_the_stores_of_the_campaign_that_saved_it(
 def test_a_journal_file_holds_the_study_a_campaign_searches(tmp_path):
     stores = Stores.choose(RunsFolder(tmp_path), None, f"journal:{tmp_path / 'shared' / 'optuna.log'}")
     (tmp_path / "shared").mkdir()
-    space = SearchSpace(name="s", base="digits-simclr", num_samples=3, seed=1,
+    space = SearchSpace(name="s", base="digits-simclr", num_samples=3, seed=1, metric="online_select_top1",
                         params={"optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}})
     searcher = build_searcher(space, "journaled", stores)
     searcher.set_search_properties("online_select_top1", "max", {})
