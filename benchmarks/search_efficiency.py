@@ -19,6 +19,7 @@ setting: ResNet-50, 100 epochs, 8 V100s a run (about 192 GPU-hours, App. D).
 """
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -30,6 +31,7 @@ from tuning.campaign.statuses import TrialStatus
 from tuning.run import reports
 
 PLOT = Path(__file__).with_name("search_efficiency.png")
+RAW = Path(__file__).parent / "results" / "search_efficiency.json"
 SPACE, BASE, TRAIN_SUBSET, SELECT_PER_CLASS, EPOCHS = "simclr_fmnist", "fmnist-full", 20_000, 200, 4
 ARMS = {"TPE + ASHA": {"sampler": "tpe"}, "random + FIFO": {"sampler": "random", "scheduler": {"type": "fifo"}}}
 GOAL_WITHIN, GOAL_SHARE = 0.5, 0.5
@@ -92,7 +94,8 @@ def epochs_to(points: list[tuple[int, float]], target: float) -> int | None:
 
 def run(seeds=(0, 1, 2), budget: int = 24) -> dict:
     scheduler = load_space(SPACE).scheduler
-    results = {"budget": budget, "seeds": {}, "promotion": [], "scheduler": scheduler}
+    results = {"budget": budget, "seeds": {}, "promotion": [],
+               "scheduler": {"grace_period": scheduler.grace_period, "reduction_factor": scheduler.reduction_factor}}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             per_arm = {}
@@ -104,6 +107,7 @@ def run(seeds=(0, 1, 2), budget: int = 24) -> dict:
                     results["promotion"].append(promotion_rate(records, scheduler.grace_period,
                                                                scheduler.reduction_factor))
             results["seeds"][seed] = per_arm
+            RAW.write_text(json.dumps(results, indent=1))  # each finished seed survives an interrupted run
             import ray
 
             ray.shutdown()
@@ -188,7 +192,7 @@ def report(results: dict) -> list[str]:
                     "seeds**.", "",
                     f"![the incumbent's test linear probe vs epochs]({PLOT.name})", "",
                     "Cost model at the paper's scale (1.92 V100-GPU-hours per epoch of a 100-epoch run):", "",
-                    *cost_model(promotion, results["scheduler"].reduction_factor)]
+                    *cost_model(promotion, results["scheduler"]["reduction_factor"])]
 
 
 if __name__ == "__main__":
