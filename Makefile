@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev chromium dataset-fashion-mnist postgresql
 export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S ?= 0.2
+# `make test` leaves out the slow end-to-end tests (marked `slow`) unless CI is set (.ci/run sets it).
+TEST_MARKS := $(if $(CI),,-m "not slow")
 
 .PHONY: install system-deps demo lint test test-fast bench reproduce ui clean
 
@@ -32,7 +34,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(TEST_MARKS) $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not service"

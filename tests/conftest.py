@@ -16,6 +16,10 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 # is not refused a subprocess by the guard below.
 platform.processor()
 
+# torch's first import runs `ldconfig -p` (to find libdl for its CUDA bindings): import it now,
+# so that a unit test that happens to import it first is not refused a subprocess either.
+import torch  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def ray_cluster():

@@ -252,50 +252,62 @@ def data_fashion_mnist(out_dir: Path = DATA_DIR,
 
 @app.command()
 def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) or YAML path"),
-          part: str = typer.Option("main", "--part", help="main (the tuning arms and the variants' reruns), one of "
-                                   "the study's figure parts, or all"),
+          part: str = typer.Option("main", "--part", help="tune (the tuning arms), main (the variants' reruns and "
+                                   "their analyses), one of the study's figure parts, or all (each in order)"),
           runs_dir: Path = RUNS_DIR,
-          report: Path = typer.Option(Path("docs/reproduction.md"), "--report", help="the report to write"),
-          report_from: Optional[Path] = typer.Option(None, "--report-from", help="write the report from a "
-                                                     "finished study's folder instead of running it"),
+          report: Path = typer.Option(Path("docs/reproduction.md"), "--report", help="the report to write; each "
+                                      "part's outcome is saved in the folder beside it named after it"),
+          report_only: bool = typer.Option(False, "--report-only", help="rewrite the report from the saved "
+                                           "outcomes without running anything"),
           address: Optional[str] = ADDRESS,
           num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
           tracking_uri: Optional[str] = TRACKING_URI,
           optuna_storage: Optional[str] = OPTUNA_STORAGE,
           verbose: int = typer.Option(0, "--verbose", "-v", count=True)):
-    """Run a study of the paper (tuning arms of equal budget, then every variant rerun over seeds; or one of
-    its figure parts) and write its report from the newest outcome of each part."""
+    """Run a part of a study of the paper (the tuning arms of equal budget, every variant rerun over seeds,
+    or a figure), save its outcome beside the report, and rewrite the report from every part saved."""
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.search.driver import CampaignOptions
     from tuning.campaign.services.stores import Stores
-    from tuning.reproduction.parts import PART_FILE, newest_parts, run_part
-    from tuning.reproduction.report import write_report
-    from tuning.reproduction.reruns import MAIN, STUDY_FILE, StudyOutcome, load_study, newest_study, run_study
+    from tuning.reproduction.parts import outcome_path, run_part, saved_parts
+    from tuning.reproduction.report import results_folder, write_report
+    from tuning.reproduction.reruns import (
+        MAIN,
+        TUNE,
+        StudyOutcome,
+        load_study,
+        run_study,
+        run_tuning,
+        saved_tuning,
+    )
 
-    if report_from is not None:
-        outcome = StudyOutcome.load(report_from)
-        runs_dir = Path(report_from).parent
-    else:
-        chosen = load_study(name)
+    chosen = load_study(name)
+    results = results_folder(report)
+    if not report_only:
         if part != "all" and part not in chosen.part_names():
             raise ConfigError(f"--part {part!r}: study {chosen.name!r} has the parts "
                               f"{', '.join(chosen.part_names())} (or all)")
+        chosen_parts = chosen.part_names() if part == "all" else [part]
+        if MAIN in chosen_parts and TUNE not in chosen_parts:
+            saved_tuning(chosen, results)  # refused now, not after the figure parts ran
+        results.mkdir(parents=True, exist_ok=True)
         stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
         options = CampaignOptions(runs_dir=runs_dir, address=address, num_cpus=num_cpus, stores=stores,
                                   verbose=verbose, show_progress=True)
-        for each in chosen.part_names() if part == "all" else [part]:
-            if each == MAIN:
-                finished = run_study(chosen, options, announce=console.print)
-                console.print(f"study results: {Path(finished.folder) / STUDY_FILE}")
+        for each in chosen_parts:
+            if each == TUNE:
+                run_tuning(chosen, options, results, announce=console.print)
+            elif each == MAIN:
+                run_study(chosen, options, results, announce=console.print)
             else:
-                finished = run_part(chosen, each, options, announce=console.print)
-                console.print(f"part results: {Path(finished.folder) / PART_FILE}")
-        outcome = newest_study(runs_dir, chosen.name)
-        if outcome is None:
-            console.print(f"no finished main part of {chosen.name} under {runs_dir}; run --part main to write "
-                          "the report")
-            return
-    console.print(f"report: {write_report(outcome, report, newest_parts(runs_dir, outcome.study))}")
+                run_part(chosen, each, options, results, announce=console.print)
+            console.print(f"part {each}: {outcome_path(results, each)}")
+    main = outcome_path(results, MAIN)
+    if not main.is_file():
+        console.print(f"no main part of {chosen.name} saved in {results}/ yet; run --part {MAIN} to write the report")
+        return
+    outcome = StudyOutcome.load(main)
+    console.print(f"report: {write_report(outcome, report, saved_parts(results, chosen.name, list(chosen.parts)))}")
 
 
 @app.command("duality-check")

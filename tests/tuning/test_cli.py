@@ -37,5 +37,14 @@ def test_an_unknown_preset_suggests_the_nearest(tmp_path):
 def test_an_unknown_study_part_is_refused_naming_the_parts(tmp_path):
     out = runner.invoke(app, ["study", "paper-fmnist", "--part", "fig9", "--runs-dir", str(tmp_path)])
     assert out.exit_code == 2 and "--part 'fig9'" in out.output
-    assert "main, fig2, figS3, figS6, table_s5 (or all)" in " ".join(out.output.split())
+    assert "tune, main, fig2, figS3, figS6, table_s5 (or all)" in " ".join(out.output.split())
     assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+def test_the_main_part_before_the_tune_part_is_refused_naming_it(tmp_path):
+    report = tmp_path / "docs" / "reproduction.md"
+    out = runner.invoke(app, ["study", "paper-fmnist", "--part", "main", "--runs-dir", str(tmp_path / "runs"),
+                              "--report", str(report)])
+    assert out.exit_code == 2
+    assert "run `dualtune study paper_fmnist --part tune` first" in " ".join(out.output.split())
+    assert list(tmp_path.iterdir()) == []  # refused before any compute or folder

@@ -1,6 +1,6 @@
 """A study's figure parts: one grid campaign of a figure's space each (Fig. 2, Fig. S3, Fig. S6,
-Table S5 at CPU scale), saved as ``part.json`` in its campaign's folder and reported as a table
-of its cells, the best chosen on select and reported on test."""
+Table S5 at CPU scale), saved as ``PART.json`` in the study's results folder and reported as a
+table of its cells, the best chosen on select and reported on test."""
 from __future__ import annotations
 
 import json
@@ -9,12 +9,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuning.campaign.paths import RunsFolder, timestamped
+from tuning.campaign.paths import timestamped
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.statuses import TrialStatus
 from tuning.run import reports
 
-PART_FILE = "part.json"
+
+def outcome_path(results: Path, part: str) -> Path:
+    """Where part ``part`` of a study saves its outcome: ``PART.json`` in the results folder."""
+    return Path(results) / f"{part}.json"
 
 
 @dataclass
@@ -30,21 +33,20 @@ class CellOutcome:
 
 @dataclass
 class PartOutcome:
-    """What a figure part ran and measured (saved as part.json)."""
+    """What a figure part ran and measured (saved as PART.json in the results folder)."""
     study: str
     part: str
     space: str
     description: str
     campaign: str
-    folder: str
+    folder: str  # the campaign's folder
     started: str
     wall_time_s: float
     axes: list[str]
     cells: list[CellOutcome] = field(default_factory=list)
     baselines: dict[str, float] = field(default_factory=dict)
 
-    def save(self) -> Path:
-        path = Path(self.folder) / PART_FILE
+    def save(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1))
         return path
 
@@ -61,8 +63,9 @@ class PartOutcome:
         return max(done, key=lambda c: c.linear_probe_select_top1, default=None)
 
 
-def run_part(study, part: str, options: CampaignOptions, *, announce=print) -> PartOutcome:
-    """Run figure part ``part`` of ``study`` (its space's grid, every cell) and save part.json."""
+def run_part(study, part: str, options: CampaignOptions, results: Path, *, announce=print) -> PartOutcome:
+    """Run figure part ``part`` of ``study`` (its space's grid, every cell); saved as PART.json in
+    ``results``."""
     space = study.part_space(part)
     started, clock = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
     name = timestamped(f"{study.name}-{part}")
@@ -76,18 +79,15 @@ def run_part(study, part: str, options: CampaignOptions, *, announce=print) -> P
                           campaign=result.name, folder=str(options.runs.campaign_dir(result.name)), started=started,
                           wall_time_s=time.perf_counter() - clock, axes=list(space.params), cells=cells,
                           baselines=result.baselines)
-    outcome.save()
+    outcome.save(outcome_path(results, part))
     return outcome
 
 
-def newest_parts(runs_dir: Path, study: str) -> list[PartOutcome]:
-    """The newest saved outcome of every figure part of ``study`` under ``runs_dir``, by part name."""
-    newest: dict[str, PartOutcome] = {}
-    for path in sorted(RunsFolder(Path(runs_dir)).root.glob(f"*/{PART_FILE}")):
-        outcome = PartOutcome.load(path)
-        if outcome.study == study and (outcome.part not in newest or outcome.started > newest[outcome.part].started):
-            newest[outcome.part] = outcome
-    return [newest[part] for part in sorted(newest)]
+def saved_parts(results: Path, study: str, parts: list[str]) -> list[PartOutcome]:
+    """The saved outcome of each of ``parts`` of ``study`` in ``results`` that has run, in order."""
+    saved = [PartOutcome.load(outcome_path(results, part)) for part in parts
+             if outcome_path(results, part).is_file()]
+    return [outcome for outcome in saved if outcome.study == study]
 
 
 def part_section(outcome: PartOutcome) -> list[str]:

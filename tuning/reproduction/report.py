@@ -1,6 +1,6 @@
-"""A study's report: our numbers beside the paper's Table S5 cells, a verdict per claim of the
-paper measured on the study's own runs, and the analyses of one checkpoint per variant
-(logged on those checkpoints' MLflow runs too)."""
+"""A study's report, written from the outcomes its parts saved in its results folder: our
+numbers beside the paper's Table S5 cells, a verdict per claim of the paper measured on the
+study's own runs, the analyses of one checkpoint per variant and a section per figure part."""
 from __future__ import annotations
 
 import statistics
@@ -11,19 +11,15 @@ from pathlib import Path
 import torch
 
 from models.duality import duality_report
-from tuning.campaign.paths import RunsFolder
-from tuning.campaign.records.tracking import log_checkpoint_metrics
-from tuning.campaign.search.state import command_stores
 from tuning.campaign.statuses import TrialStatus
+from tuning.reproduction.analyses import StudyAnalysis
 from tuning.reproduction.paper_table import PaperCell
 from tuning.reproduction.parts import PartOutcome, part_section
-from tuning.reproduction.reruns import RerunOutcome, StudyOutcome
+from tuning.reproduction.reruns import MAIN, TUNE, RerunOutcome, StudyOutcome
 from tuning.reproduction.verdicts import MATCH_MARGIN, Outcome, Verdict, helps, matches
 from tuning.run import reports
-from tuning.run.analysis_report import AnalysisReport, analyze_checkpoints
 
 JUDGED_BY = reports.LINEAR_PROBE_TEST_TOP1  # the offline probe: at CPU scale the online probe lags it (RESULTS.md)
-ANALYSIS_IMAGES = 1024
 CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as centred at 0
 S4_FACTOR = 3.0  # Table S4: "within a factor of about 3" of the lower bound
 S4_CHANCE = 0.05  # a variant is beyond chance when its ratio exceeds the Gaussian control's by more than this
@@ -98,14 +94,14 @@ def judged_claims(by_name: dict[str, Summary]) -> list[Verdict]:
     return judged
 
 
-def claims(judged: list[Verdict], analysis: AnalysisReport | None, names: list[str],
-           methods: dict[str, str]) -> list[str]:
-    """One sentence per claim of the paper: the judged ones (``judged_claims``), then the analyses'."""
+def claims(judged: list[Verdict], analysis: StudyAnalysis | None, methods: dict[str, str]) -> list[str]:
+    """One sentence per claim of the paper: the judged ones (``judged_claims``), then the analyses'
+    (``methods``: each variant's loss)."""
     lines = [verdict.sentence() for verdict in judged]
     if any("gather" in verdict.claim for verdict in judged):
         lines.append(LARS_NOTE)
     if analysis is not None:
-        lines += _analysis_claims(analysis, names, methods)
+        lines += _analysis_claims(analysis, methods)
     return lines
 
 
@@ -117,11 +113,11 @@ def gaussian_control(images: int, dim: int, seed: int = 0) -> float:
     return measured["colnorm_sum_row_norm4"] / measured["colnorm_lower_bound"]
 
 
-def _analysis_claims(analysis: AnalysisReport, names: list[str], methods: dict[str, str]) -> list[str]:
-    metrics = [a.metrics for a in analysis.analyses]
+def _analysis_claims(analysis: StudyAnalysis, methods: dict[str, str]) -> list[str]:
+    names, metrics = analysis.names, analysis.metrics
     lines = []
     if analysis.cka is not None:
-        pairs = {(names[i], names[j]): float(analysis.cka[i, j]) for i in range(len(names))
+        pairs = {(names[i], names[j]): analysis.cka[i][j] for i in range(len(names))
                  for j in range(i + 1, len(names))}
         across = {pair: value for pair, value in pairs.items() if methods[pair[0]] != methods[pair[1]]}
         within = {pair: value for pair, value in pairs.items() if pair not in across}
@@ -162,40 +158,28 @@ def _analysis_claims(analysis: AnalysisReport, names: list[str], methods: dict[s
     return lines
 
 
-def analyse_variants(outcome: StudyOutcome, out_dir: Path) -> tuple[AnalysisReport | None, list[str]]:
-    """Analyses of each variant's first completed seed, figures in ``out_dir``, numbers and
-    figures logged on those checkpoints' MLflow runs."""
-    chosen = {}
-    for r in sorted(outcome.reruns, key=lambda r: r.seed):
-        if r.status == TrialStatus.COMPLETED and r.checkpoint and r.variant not in chosen:
-            chosen[r.variant] = r
-    if not chosen:
-        return None, []
-    runs = RunsFolder(Path(outcome.folder).parent)
-    stores = command_stores(runs, None, None, campaign=outcome.reruns_campaign)
-    names = list(chosen)
-    report = analyze_checkpoints([Path(r.checkpoint) for r in chosen.values()], names, runs.data_dir,
-                                 ANALYSIS_IMAGES, out_dir)
-    for index, r in enumerate(chosen.values()):
-        log_checkpoint_metrics(stores, Path(r.checkpoint), report.metrics_of(index), "analysis", r.run_id,
-                               artifacts=report.files)
-    return report, names
+def results_folder(report: Path) -> Path:
+    """A study's results folder: beside its report, named after it (docs/reproduction/ for
+    docs/reproduction.md); it holds each part's saved outcome and the analyses' figures."""
+    return Path(report).parent / Path(report).stem
 
 
 def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = ()) -> Path:
-    """``path`` (markdown) with the study's tables, verdicts and figures (in ``path``'s stem folder),
-    and a section for each figure part in ``parts``."""
+    """``path`` (markdown) with the main part's tables, verdicts and analyses (figures in
+    ``results_folder(path)``) and a section for each figure part in ``parts``."""
     path = Path(path)
-    figures_dir = path.parent / path.stem
-    analysis, names = analyse_variants(outcome, figures_dir)
+    figures_dir = results_folder(path)
+    analysis = outcome.analysis
     by_name = summaries(outcome)
     config = next(iter(outcome.configs.values()))
     data = config.data
     lines = [
         f"# Reproduction: {outcome.description}", "",
-        f"Written by `dualtune study {outcome.study}` (`make reproduce`) from the study `{Path(outcome.folder).name}`,"
-        f" started {outcome.started}; it took {outcome.wall_time_s / 60:.0f} minutes on {outcome.machine}. "
-        f"Report written {time.strftime('%Y-%m-%d %H:%M %Z')}.", "",
+        f"Written by `dualtune study {outcome.study}` (`make reproduce`) from the outcomes its parts saved in "
+        f"`{figures_dir.name}/`. The main part (the reruns campaign `{outcome.reruns_campaign}` and the analyses) "
+        f"started {outcome.started} and took {outcome.wall_time_s / 60:.0f} minutes on {outcome.machine}; the "
+        f"tuning arms took {sum(a.wall_time_s for a in outcome.arms) / 60:.0f} minutes; each figure part gives its "
+        f"own. Report written {time.strftime('%Y-%m-%d %H:%M %Z')}.", "",
         "## What ran", "",
         f"- Data: `{data.train}`, {_subset(data.train_subset)}, of which {data.select_per_class} images a class are "
         f"held out as the select split that every choice is scored on; test: `{data.test}` (for bundled data, its "
@@ -232,7 +216,8 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
         lines.append(f"| {s.variant} | {s.paper.label() if s.paper else '-'} | {s.cell(JUDGED_BY)} | "
                      f"{s.cell(reports.KNN_TEST_TOP1)} | {s.cell(reports.ONLINE_TOP1)} | "
                      f"{len(s.values(JUDGED_BY))}/{len(s.runs)} | {compute:.0f} |")
-    lines += ["", "Each variant's recipe (full configs in `study.json` and on every run in MLflow):", "",
+    lines += ["", f"Each variant's recipe (full configs in `{figures_dir.name}/main.json` and on every run in "
+              "MLflow):", "",
               "| variant | method | projector | d | temperature | base lr | gather |", "|---|---|---|---|---|---|---|"]
     for name, cfg in outcome.configs.items():
         temperature = cfg.loss.params.get("temperature")
@@ -246,12 +231,14 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
               ""]
     methods = {name: cfg.loss.method for name, cfg in outcome.configs.items()}
     judged = judged_claims(by_name)
-    lines += [f"- {line}" for line in claims(judged, analysis, names, methods)]
+    lines += [f"- {line}" for line in claims(judged, analysis, methods)]
     lines += ["", "## What held, what did not, what we cannot tell at this scale", "", *verdict_summary(judged)]
     if analysis is not None:
-        lines += ["", f"## Analyses (seed {outcome.seeds[0]} of each variant, {ANALYSIS_IMAGES} test images)", "",
+        seeds = ", ".join(f"{n} {seed}" for n, seed in zip(analysis.names, analysis.seeds))
+        lines += ["", f"## Analyses (one seed of each variant: {seeds}; {analysis.metrics[0]['images']:.0f} test "
+                  "images)", "",
                   "Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
-        lines += [f"![{f.stem}]({figures_dir.name}/{f.name})" for f in analysis.files if f.suffix == ".png"]
+        lines += [f"![{Path(f).stem}]({figures_dir.name}/{f})" for f in analysis.figures if f.endswith(".png")]
         lines += ["", f"All numbers: [{figures_dir.name}/analysis.html]({figures_dir.name}/analysis.html)."]
     if parts:
         lines += ["", "## Figure parts", "", "Each a grid campaign of the figure's space, one seed a cell "
@@ -263,11 +250,11 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
     lines += [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_test_top1)} | {_num(r.knn_test_top1)} | "
               f"{_num(r.online_select_top1)} | {_num(r.duration_s, 0)} |"
               for r in sorted(outcome.reruns, key=lambda r: (list(outcome.paper).index(r.variant), r.seed))]
-    lines += ["", "## Rerun it", "", f"`make reproduce` (or `dualtune study {outcome.study} --part all`; "
-              f"`--part main` or one of the figure parts runs one part and rewrites this page from the newest "
-              "of each); "
-              f"`dualtune study {outcome.study} --report-from RUNS_DIR/{Path(outcome.folder).name}` rewrites this "
-              "page from a finished study. Every run is in MLflow (`dualtune ui`)."]
+    lines += ["", "## Rerun it", "", f"`make reproduce` (`dualtune study {outcome.study} --part all`) runs every "
+              f"part in order; `--part NAME` runs one (`{TUNE}`, `{MAIN}` or a figure part), saves its outcome in "
+              f"`{figures_dir.name}/NAME.json` and rewrites this page from the saved outcome of each part, so the "
+              f"parts can run at different sittings; `dualtune study {outcome.study} --report-only` rewrites it "
+              "from those alone. Every run is in MLflow (`dualtune ui`)."]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -5,17 +5,20 @@ config is the variant base ``tuned:ARM``), the budget every arm shares (``tune``
 sampler, scheduler and rung metric are the study's, not the spaces', so the arms are equal by
 construction; each space brings only its parameters and its method), the seeds, values every
 rerun shares (``rerun``) and the variants, each a preset or config with dotted ``set`` values
-and the row of the paper's Table S5 it reproduces.  The reruns run as one grid campaign over
-(variant, seed): each variant's whole config is a ``settings`` rule keyed on the ``variant``
-label, so MLflow, export and the saved space say exactly what each trial trained.  The outcome
-is saved as ``study.json`` in the study's folder, from which the report is written.
+and the row of the paper's Table S5 it reproduces.  The study runs in parts, each of which fits
+in a sitting: ``tune`` (the arms), ``main`` (the reruns, as one grid campaign over (variant,
+seed): each variant's whole config is a ``settings`` rule keyed on the ``variant`` label, so
+MLflow, export and the saved space say exactly what each trial trained; then the analyses of
+one checkpoint per variant) and the figure parts.  Each part's outcome is saved as
+``PART.json`` in the study's results folder (beside the report, kept in git), from which the
+report is written.
 """
 from __future__ import annotations
 
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,12 +42,14 @@ from tuning.config import (
     with_overrides,
 )
 from tuning.errors import SearchSpaceError
+from tuning.reproduction.analyses import StudyAnalysis, analyse_variants
 from tuning.reproduction.paper_table import PaperCell, TableS5Row, paper_cell
+from tuning.reproduction.parts import outcome_path
 from tuning.run import reports
 
 TUNED = "tuned:"  # a variant base "tuned:ARM" is that tuning arm's best config
-MAIN = "main"  # the part of a study that tunes its arms and reruns its variants
-STUDY_FILE = "study.json"
+TUNE = "tune"  # the part of a study that tunes its arms
+MAIN = "main"  # the part that reruns its variants over the seeds and analyses them
 
 
 class TuneBudget(Strict):
@@ -76,17 +81,18 @@ class Study(Strict):
     rerun: dict[str, Any] = Field(default_factory=dict, description="dotted values every rerun shares")
     variants: dict[str, Variant] = Field(min_length=1)
     parts: dict[str, str] = Field(default_factory=dict, description="figure part -> its grid space (run with "
-                                  f"--part NAME; {MAIN!r} is the tuning arms and the variants' reruns)")
+                                  f"--part NAME; {TUNE!r} is the tuning arms, {MAIN!r} the variants' reruns)")
 
     def part_names(self) -> list[str]:
-        return [MAIN, *self.parts]
+        """Every part in the order they run: the tuning arms (if any), the reruns, the figures."""
+        return [*([TUNE] if self.tune else []), MAIN, *self.parts]
 
     def part_space(self, part: str) -> SearchSpace:
-        """The grid space of figure part ``part``."""
+        """The grid space of figure part ``part`` at the study's scale."""
         if part not in self.parts:
             raise SearchSpaceError(f"study {self.name!r} has no figure part {part!r}; its parts: "
                                    f"{', '.join(self.part_names())}")
-        return load_space(self.parts[part])
+        return load_space(self.parts[part]).with_base_values(self.scale)
 
     def arm_space(self, arm: str) -> SearchSpace:
         """Tuning arm ``arm``: its space's parameters, base and overrides under the study's
@@ -160,9 +166,11 @@ class Study(Strict):
     def check(self) -> None:
         """Every arm is a valid space under the shared budget and every variant gives a valid
         config (a tuned one checked on its arm's base), before any compute."""
-        if MAIN in self.parts:
-            raise SearchSpaceError(f"study {self.name!r}: {MAIN!r} names the tuning arms and reruns; call the "
-                                   "figure part something else")
+        clash = {TUNE, MAIN} & set(self.parts)
+        if clash:
+            raise SearchSpaceError(f"study {self.name!r}: {', '.join(map(repr, sorted(clash)))} names a part of its "
+                                   f"own ({TUNE!r} the tuning arms, {MAIN!r} the reruns); call the figure part "
+                                   "something else")
         stand_ins = self.stand_ins()
         self.reruns_space(stand_ins)
         self.paper_cells(stand_ins)
@@ -213,11 +221,32 @@ class ArmOutcome:
 
 
 @dataclass
+class TuneOutcome:
+    """The tune part: each arm's campaign and its best config, chosen on select (saved as tune.json)."""
+    study: str
+    started: str
+    wall_time_s: float
+    arms: list[ArmOutcome]
+    tuned: dict[str, PretrainConfig]  # arm -> its best config, the base tuned:ARM
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps({**asdict(self), "tuned": _dump_configs(self.tuned)}, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> TuneOutcome:
+        raw = _read_outcome(path, cls)
+        return cls(**{**raw, "arms": [ArmOutcome(**a) for a in raw["arms"]],
+                      "tuned": _load_configs(raw["tuned"], path)})
+
+
+@dataclass
 class StudyOutcome:
-    """What a study ran and measured: saved as study.json, read by the report."""
+    """The main part: every variant's reruns over the seeds and their analyses (saved as
+    main.json), with the tuning arms they started from; read by the report."""
     study: str
     description: str
-    folder: str
+    folder: str  # the reruns campaign's folder
     tracking_uri: str
     started: str
     wall_time_s: float
@@ -225,44 +254,43 @@ class StudyOutcome:
     seeds: list[int]
     paper: dict[str, PaperCell | None]  # each variant's matched Table S5 cell, in the study's variant order
     configs: dict[str, PretrainConfig]  # each variant's config as its reruns trained it (seed aside)
-    reruns: list[RerunOutcome] = field(default_factory=list)
-    arms: list[ArmOutcome] = field(default_factory=list)
-    reruns_campaign: str = ""
-    baselines: dict[str, float] = field(default_factory=dict)  # raw pixels and the untrained network, on test
-    paper_scale: int = 16  # the paper's widths and d over the study's (how its cells were matched)
+    reruns: list[RerunOutcome]
+    arms: list[ArmOutcome]
+    reruns_campaign: str
+    baselines: dict[str, float]  # raw pixels and the untrained network, on test
+    paper_scale: int  # the paper's widths and d over the study's (how its cells were matched)
+    analysis: StudyAnalysis | None  # one checkpoint per variant, analysed while the checkpoints exist
 
-    def save(self) -> Path:
-        path = Path(self.folder) / STUDY_FILE
-        saved = {**asdict(self), "configs": {n: c.model_dump(mode="json") for n, c in self.configs.items()}}
-        path.write_text(json.dumps(saved, indent=1))
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps({**asdict(self), "configs": _dump_configs(self.configs)}, indent=1))
         return path
 
     @classmethod
-    def load(cls, folder: Path) -> StudyOutcome:
-        raw = json.loads((Path(folder) / STUDY_FILE).read_text())
-        if "arms" not in raw:
-            raise SearchSpaceError(f"{folder}/{STUDY_FILE} was written before studies had tuning arms (its keys: "
-                                   f"{', '.join(sorted(raw))}); rerun the study to report it")
-        raw["reruns"] = [RerunOutcome(**r) for r in raw["reruns"]]
-        raw["arms"] = [ArmOutcome(**a) for a in raw["arms"]]
-        raw["paper"] = {name: PaperCell(**cell) if cell else None for name, cell in raw["paper"].items()}
-        raw["configs"] = {name: validate_config(config, source=f"{folder}/{STUDY_FILE} variant {name!r}")
-                          for name, config in raw["configs"].items()}
-        return cls(**raw)
+    def load(cls, path: Path) -> StudyOutcome:
+        raw = _read_outcome(path, cls)
+        return cls(**{**raw, "reruns": [RerunOutcome(**r) for r in raw["reruns"]],
+                      "arms": [ArmOutcome(**a) for a in raw["arms"]],
+                      "paper": {name: PaperCell(**cell) if cell else None for name, cell in raw["paper"].items()},
+                      "configs": _load_configs(raw["configs"], path),
+                      "analysis": StudyAnalysis(**raw["analysis"]) if raw["analysis"] else None})
 
 
-def newest_study(runs_dir: Path, study: str) -> StudyOutcome | None:
-    """The newest finished main part of ``study`` under ``runs_dir`` (ones saved by an older
-    dualtune are passed over), or None."""
-    found = []
-    for path in Path(runs_dir).glob(f"*/{STUDY_FILE}"):
-        try:
-            outcome = StudyOutcome.load(path.parent)
-        except SearchSpaceError:
-            continue
-        if outcome.study == study:
-            found.append(outcome)
-    return max(found, key=lambda o: o.started, default=None)
+def _dump_configs(configs: dict[str, PretrainConfig]) -> dict[str, Any]:
+    return {name: config.model_dump(mode="json") for name, config in configs.items()}
+
+
+def _load_configs(raw: dict[str, Any], path: Path) -> dict[str, PretrainConfig]:
+    return {name: validate_config(config, source=f"{path} config {name!r}") for name, config in raw.items()}
+
+
+def _read_outcome(path: Path, kind: type) -> dict[str, Any]:
+    """A saved outcome's fields, refused with a clear error when an older dualtune wrote it."""
+    raw = json.loads(Path(path).read_text())
+    missing = sorted(set(kind.__dataclass_fields__) - set(raw))
+    if missing:
+        raise SearchSpaceError(f"{path} was written by an older dualtune (it lacks {', '.join(missing)}); rerun "
+                               "that part of the study to report it")
+    return raw
 
 
 def machine_description() -> str:
@@ -274,16 +302,13 @@ def machine_description() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
-def run_study(study: Study, options: CampaignOptions = CampaignOptions(), *, announce=print) -> StudyOutcome:
-    """Tune every arm under the shared budget, then rerun every variant with every seed; save
-    study.json.  Every campaign runs with ``options`` (runs folder, cluster, stores, display)."""
+def run_tuning(study: Study, options: CampaignOptions, results: Path, *, announce=print) -> TuneOutcome:
+    """The tune part: a campaign per arm under the shared budget; saved as tune.json in ``results``.
+    Every campaign runs with ``options`` (runs folder, cluster, stores, display)."""
     started, clock = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
-    runs = options.runs
     name = timestamped(study.name)
-    folder = runs.campaign_dir(name)
-    folder.mkdir(parents=True)
     tuned, arms = {}, []
-    for arm in (study.tune.arms if study.tune else {}):
+    for arm in study.tune.arms:
         space = study.arm_space(arm)
         announce(f"study {name}: tuning arm {arm} ({space.name}, {space.num_samples} trials)")
         result = run_campaign(space, options, name=f"{name}-tune-{arm}")
@@ -293,16 +318,50 @@ def run_study(study: Study, options: CampaignOptions = CampaignOptions(), *, ann
         arms.append(ArmOutcome(arm=arm, campaign=result.name, trials=len(result.rows),
                                completed=sum(r.status == TrialStatus.COMPLETED for r in result.rows),
                                epochs=int(sum(r.epoch or 0 for r in result.rows)), wall_time_s=result.wall_time_s))
+    outcome = TuneOutcome(study=study.name, started=started, wall_time_s=time.perf_counter() - clock, arms=arms,
+                          tuned=tuned)
+    outcome.save(outcome_path(results, TUNE))
+    return outcome
+
+
+def saved_tuning(study: Study, results: Path) -> TuneOutcome | None:
+    """The tune part's saved outcome in ``results``, checked to tune this study's arms (None for a
+    study without arms); refused, before any compute, when it is missing or tuned other arms."""
+    if not study.tune:
+        return None
+    path = outcome_path(results, TUNE)
+    if not path.is_file():
+        raise SearchSpaceError(f"study {study.name!r}: no {path}; run `dualtune study {study.name} --part {TUNE}` "
+                               f"first (its arms' best configs are the bases {TUNED}ARM)")
+    tuning = TuneOutcome.load(path)
+    if tuning.study != study.name or set(tuning.tuned) != set(study.tune.arms):
+        raise SearchSpaceError(f"{path} tuned study {tuning.study!r}, arms {', '.join(sorted(tuning.tuned))}; study "
+                               f"{study.name!r} tunes {', '.join(sorted(study.tune.arms))}: rerun --part {TUNE}")
+    return tuning
+
+
+def run_study(study: Study, options: CampaignOptions, results: Path, *, announce=print) -> StudyOutcome:
+    """The main part: every variant rerun with every seed (its tuned bases from ``results``'s
+    tune.json), then one checkpoint per variant analysed, figures into ``results``; saved as
+    main.json there."""
+    tuning = saved_tuning(study, results)
+    tuned = tuning.tuned if tuning else {}
+    started, clock = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
     reruns = study.reruns_space(tuned)
-    announce(f"study {name}: {reruns.num_samples} reruns ({len(study.variants)} variants x seeds {study.seeds})")
-    rerun_result = run_campaign(reruns, options, name=f"{name}-reruns")
+    name = timestamped(f"{study.name}-reruns")
+    announce(f"study {study.name}: {reruns.num_samples} reruns ({len(study.variants)} variants x seeds "
+             f"{study.seeds})")
+    result = run_campaign(reruns, options, name=name)
+    outcomes = _outcomes(result)
+    analysis = analyse_variants(outcomes, options.runs, result.name, results)
     outcome = StudyOutcome(
-        study=study.name, description=study.description, folder=str(folder), tracking_uri=rerun_result.tracking_uri,
-        started=started, wall_time_s=time.perf_counter() - clock, machine=machine_description(), seeds=study.seeds,
-        paper=study.paper_cells(tuned), configs={n: study.variant_config(n, tuned) for n in study.variants},
-        reruns=_outcomes(rerun_result), arms=arms, reruns_campaign=rerun_result.name,
-        baselines=rerun_result.baselines, paper_scale=study.paper_scale)
-    outcome.save()
+        study=study.name, description=study.description, folder=str(options.runs.campaign_dir(result.name)),
+        tracking_uri=result.tracking_uri, started=started, wall_time_s=time.perf_counter() - clock,
+        machine=machine_description(), seeds=study.seeds, paper=study.paper_cells(tuned),
+        configs={n: study.variant_config(n, tuned) for n in study.variants}, reruns=outcomes,
+        arms=tuning.arms if tuning else [], reruns_campaign=result.name, baselines=result.baselines,
+        paper_scale=study.paper_scale, analysis=analysis)
+    outcome.save(outcome_path(results, MAIN))
     return outcome
 
 

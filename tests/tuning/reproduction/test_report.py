@@ -2,10 +2,9 @@
 go either way; Table S4 is read against a Gaussian control, CKA ranges leave same-method twins out."""
 import torch
 
+from tuning.reproduction.analyses import StudyAnalysis
 from tuning.reproduction.report import Summary, claims, gaussian_control, judged_claims
 from tuning.reproduction.reruns import RerunOutcome
-from tuning.run.analysis import Analysis
-from tuning.run.analysis_report import AnalysisReport
 
 
 def _summary(name, scores):
@@ -21,7 +20,7 @@ TABLE = {"SimCLR-Orig": [79.9, 80.2, 79.6, 80.0, 79.8], "SimCLR-Tuned": [81.8, 8
 
 
 def _claims():
-    return claims(judged_claims({name: _summary(name, scores) for name, scores in TABLE.items()}), None, [], {})
+    return claims(judged_claims({name: _summary(name, scores) for name, scores in TABLE.items()}), None, {})
 
 
 def test_each_claim_gets_the_verdict_its_numbers_allow():
@@ -39,7 +38,7 @@ def test_each_claim_gets_the_verdict_its_numbers_allow():
 
 def test_a_reversed_premise_says_so():
     reversed_table = {**TABLE, "SimCLR-Orig": [83.0, 83.2, 82.9, 83.1, 83.3]}
-    lines = claims(judged_claims({name: _summary(name, s) for name, s in reversed_table.items()}), None, [], {})
+    lines = claims(judged_claims({name: _summary(name, s) for name, s in reversed_table.items()}), None, {})
     premise = next(line for line in lines if line.startswith("**Premise: VICReg beats"))
     assert "**reversed**" in premise
 
@@ -53,28 +52,25 @@ def test_gaussian_control_sits_on_the_bound():
     assert 1.0 <= reference < 1.1
 
 
-def _analysis(name, dim, ratio):
+def _analysis(names, dim, ratio, cka):
     metrics = {"embedding_dim": float(dim), "embedding_spectrum_rank": 1.0, "embedding_rankme": 1.0,
                "negative_cosine_mean": 0.0, "negative_cosine_std": 0.3, "table_s4_N": 1024.0,
                "table_s4_colnorm_sum_row_norm4": ratio * 1024 ** 2 / dim,
                "table_s4_colnorm_lower_bound": 1024 ** 2 / dim}
-    empty = torch.zeros(1)
-    return Analysis(name, metrics, empty, empty, empty, empty, empty, empty, empty)
+    return StudyAnalysis(names, [metrics] * len(names), cka, [0] * len(names), [])
 
 
 def test_table_s4_and_cka_are_read_against_their_controls():
     names = ["SimCLR-Tuned", "SimCLR-Tuned-divided-gather", "VICReg"]
-    cka = torch.tensor([[1.0, 0.999, 0.85], [0.999, 1.0, 0.86], [0.85, 0.86, 1.0]])
+    cka = [[1.0, 0.999, 0.85], [0.999, 1.0, 0.86], [0.85, 0.86, 1.0]]
     methods = {"SimCLR-Tuned": "simclr", "SimCLR-Tuned-divided-gather": "simclr", "VICReg": "vicreg"}
-    near_chance = AnalysisReport([_analysis(n, 128, 1.02) for n in names], cka, [])
-    lines = claims([], near_chance, names, methods)
+    lines = claims([], _analysis(names, 128, 1.02, cka), methods)
     s4 = next(line for line in lines if "Table S4" in line)
     assert "not beyond chance" in s4 and "(d = 128)" in s4
     similar = next(line for line in lines if "similar representations" in line)
     assert "0.85-0.86 between variants of different methods" in similar
     assert "SimCLR-Tuned vs SimCLR-Tuned-divided-gather 1.00" in similar.split("left out of that range")[1]
-    structured = AnalysisReport([_analysis(n, 128, 1.6) for n in names], cka, [])
-    s4 = next(line for line in claims([], structured, names, methods) if "Table S4" in line)
+    s4 = next(line for line in claims([], _analysis(names, 128, 1.6, cka), methods) if "Table S4" in line)
     assert "**held**, and beyond chance" in s4
-    far = AnalysisReport([_analysis(n, 128, 3.5) for n in names], cka, [])
-    assert "**did not hold**" in next(line for line in claims([], far, names, methods) if "Table S4" in line)
+    far = _analysis(names, 128, 3.5, cka)
+    assert "**did not hold**" in next(line for line in claims([], far, methods) if "Table S4" in line)

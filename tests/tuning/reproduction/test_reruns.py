@@ -1,6 +1,6 @@
 """Studies: the shipped one is checked before compute and spells out each variant; a tiny
-study runs for real (tune, then variants x seeds on 2 DDP workers) and its report reads
-its own runs back."""
+study runs for real, part by part (tune, then variants x seeds on 2 DDP workers, then a figure),
+each part's outcome saved in the results folder, and its report reads them back."""
 import json
 from pathlib import Path
 
@@ -11,9 +11,9 @@ from mlflow.tracking import MlflowClient
 from tuning.campaign.search.driver import CampaignOptions
 from tuning.config import load_config
 from tuning.errors import ConfigError, SearchSpaceError
-from tuning.reproduction.parts import newest_parts, run_part
+from tuning.reproduction.parts import outcome_path, run_part, saved_parts
 from tuning.reproduction.report import write_report
-from tuning.reproduction.reruns import StudyOutcome, load_study, run_study
+from tuning.reproduction.reruns import StudyOutcome, TuneOutcome, load_study, run_study, run_tuning
 from tuning.run import reports
 
 
@@ -97,15 +97,21 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
                            "paper_row": "SimCLR-Orig"},
                   "Tuned-divided": {"base": "tuned:T", "set": {"loss.gather": "divided"}}},
         parts={"grid": str(grid)}))
-    options = CampaignOptions(runs_dir=tmp_path / "runs")
-    outcome = run_study(study, options, announce=lambda _: None)
-    part = run_part(study, "grid", options, announce=lambda _: None)
+    options, results = CampaignOptions(runs_dir=tmp_path / "runs"), tmp_path / "docs" / "reproduction"
+    results.mkdir(parents=True)
+    with pytest.raises(SearchSpaceError, match="run `dualtune study s --part tune` first"):
+        run_study(study, options, results, announce=lambda _: None)
+    tuning = run_tuning(study, options, results, announce=lambda _: None)
+    outcome = run_study(study, options, results, announce=lambda _: None)
+    part = run_part(study, "grid", options, results, announce=lambda _: None)
 
     assert sorted((r.variant, r.seed, r.status) for r in outcome.reruns) == [
         ("Orig", 1, "completed"), ("Tuned-divided", 1, "completed")]
-    assert StudyOutcome.load(Path(outcome.folder)) == outcome
+    assert TuneOutcome.load(outcome_path(results, "tune")) == tuning
+    assert StudyOutcome.load(outcome_path(results, "main")) == outcome
     assert [(a.arm, a.trials, a.completed, a.epochs) for a in outcome.arms] == [("T", 1, 1, 1)]
-    tuned = load_config(Path(outcome.folder).parent / f"{outcome.arms[0].campaign}" / "best_config.yaml")
+    tuned = load_config(options.runs.campaign_dir(outcome.arms[0].campaign) / "best_config.yaml")
+    assert tuning.tuned == {"T": tuned}
     for r in outcome.reruns:  # what each rerun trained: its variant's config, its seed
         trained = json.loads((Path(r.checkpoint) / "config.json").read_text())
         assert trained["seed"] == r.seed and trained["resources"]["workers"] == 2
@@ -120,8 +126,8 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
 
     assert sorted(c.values["loss.params.temperature"] for c in part.cells) == [0.1, 0.3]
     assert all(c.status == "completed" and c.linear_probe_test_top1 is not None for c in part.cells)
-    assert newest_parts(tmp_path / "runs", study.name) == [part]
-    report = write_report(outcome, tmp_path / "docs" / "reproduction.md", newest_parts(tmp_path / "runs", study.name))
+    assert saved_parts(results, study.name, list(study.parts)) == [part]
+    report = write_report(outcome, tmp_path / "docs" / "reproduction.md", saved_parts(results, study.name, ["grid"]))
     text = report.read_text()
     best = part.best()
     assert f"- loss.params.temperature={best.values['loss.params.temperature']}: " \
@@ -131,7 +137,8 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
     assert f"| raw pixels (baseline) | - | {pixels:.2f} |" in text and "| untrained network | - |" in text
     assert "## What held, what did not, what we cannot tell at this scale" in text
     assert "**The footnote-1 gather bug hurts**" not in text  # no variant named SimCLR-Tuned to compare with
-    assert (tmp_path / "docs" / "reproduction" / "cka.png").is_file() and "![cka](reproduction/cka.png)" in text
+    assert outcome.analysis.names == ["Orig", "Tuned-divided"] and outcome.analysis.seeds == [1, 1]
+    assert (results / "cka.png").is_file() and "![cka](reproduction/cka.png)" in text
     orig = next(r for r in outcome.reruns if r.variant == "Orig")
     analysed = client.get_run(orig.run_id).data.metrics
     assert analysed["analysis/embedding_dim"] == 128 and analysed["analysis/images"] > 100  # all of digits val
