@@ -28,6 +28,7 @@ from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
 from tuning.campaign.statuses import TrialStatus
+from tuning.reproduction.verdicts import seed_interval
 from tuning.run import reports
 
 PLOT = Path(__file__).with_name("search_efficiency.png")
@@ -125,8 +126,8 @@ def _plot(results: dict) -> None:
     for index, (seed, per_arm) in enumerate(results["seeds"].items()):
         for arm, style in zip(ARMS, ("-", "--")):
             points = per_arm[arm]["curve"]
-            if points:
-                xs, ys = zip(*points)
+            if points:  # the incumbent holds to the end of the budget
+                xs, ys = zip(*points, (results["budget"], points[-1][1]))
                 axis.step(xs, ys, style, where="post", color=f"C{index}", label=f"{arm}, seed {seed}")
     axis.set_xlabel("epochs trained by the campaign")
     axis.set_ylabel("incumbent's linear-probe top-1 on test (%)")
@@ -186,7 +187,14 @@ def report(results: dict) -> list[str]:
     promotion = statistics.mean(results["promotion"]) if results["promotion"] else float("nan")
     means = "; ".join(f"{arm} {statistics.mean(v):.2f} (seeds {', '.join(f'{x:.2f}' for x in v)})"
                       for arm, v in finals.items() if v)
-    return lines + ["", f"Final incumbents on test, mean over seeds: {means}. Goal (TPE + ASHA within "
+    tpe, fifo = finals["TPE + ASHA"], finals["random + FIFO"]
+    paired = ""
+    if len(tpe) == len(fifo) > 1:  # the arms share each seed's first configs: compare them seed by seed
+        mean, half = seed_interval([a - b for a, b in zip(tpe, fifo)])
+        either = "could have gone either way" if mean - half <= 0 <= mean + half else "excludes 0"
+        paired = (f" TPE + ASHA - random + FIFO, paired by seed: {mean:+.2f} ± {half:.2f} (95% t-interval over "
+                  f"{len(tpe)} seeds; it {either}).")
+    return lines + ["", f"Final incumbents on test, mean over seeds: {means}.{paired} Goal (TPE + ASHA within "
                     f"{GOAL_WITHIN} of the seed's best at no more than {GOAL_SHARE:.0%} of the epochs random + FIFO "
                     f"needed, or of the budget where it never got there): **met in {sum(verdicts)} of {len(verdicts)} "
                     "seeds**.", "",

@@ -50,6 +50,14 @@ def test_the_tuning_arms_share_one_budget():
     assert all({"optim.base_lr", "model.projector", "model.embedding_dim"} <= set(s.params) for s in arms.values())
 
 
+def test_an_outcome_saved_by_an_older_dualtune_is_refused_naming_what_it_lacks(tmp_path):
+    old = tmp_path / "main.json"
+    old.write_text(json.dumps({"study": "paper_fmnist", "reruns": [], "arms": []}))
+    with pytest.raises(SearchSpaceError, match=r"main.json was written by an older dualtune \(it lacks analysis, "
+                                               r"baselines.*rerun that part"):
+        StudyOutcome.load(old)
+
+
 def _write(tmp_path, **study):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({"name": "s", "seeds": [0], **study}))
