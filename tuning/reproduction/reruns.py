@@ -353,7 +353,8 @@ def run_study(study: Study, options: CampaignOptions, results: Path, *, announce
              f"{study.seeds})")
     result = run_campaign(reruns, options, name=name)
     outcomes = _outcomes(result)
-    analysis = analyse_variants(outcomes, options.runs, result.name, results)
+    in_study_order = sorted(outcomes, key=lambda r: list(study.variants).index(r.variant))
+    analysis = analyse_variants(in_study_order, options.runs, result.name, results)
     outcome = StudyOutcome(
         study=study.name, description=study.description, folder=str(options.runs.campaign_dir(result.name)),
         tracking_uri=result.tracking_uri, started=started, wall_time_s=time.perf_counter() - clock,
