@@ -7,9 +7,9 @@ construction; each space brings only its parameters and its method), the seeds, 
 rerun shares (``rerun``) and the variants, each a preset or config with dotted ``set`` values
 and the row of the paper's Table S5 it reproduces.  The study runs in parts, each of which fits
 in a sitting: ``tune`` (the arms), ``main`` (the reruns, as one grid campaign over (variant,
-seed): each variant's whole config is a ``settings`` rule keyed on the ``variant`` label, so
-MLflow, export and the saved space say exactly what each trial trained; then the analyses of
-one checkpoint per variant) and the figure parts.  Each part's outcome is saved as
+seed): what the variants share is its base and the rest of each variant's config a ``settings``
+rule keyed on the ``variant`` label, so MLflow, export and the saved space say exactly what each
+trial trained; then the analyses of one checkpoint per variant) and the figure parts.  Each part's outcome is saved as
 ``PART.json`` in the study's results folder (beside the report, kept in git), from which the
 report is written.
 """
@@ -130,23 +130,28 @@ class Study(Strict):
         return cells
 
     def reruns_space(self, tuned: dict[str, PretrainConfig]) -> SearchSpace:
-        """The grid campaign of every (variant, seed): one ``settings`` rule per variant sets its
-        whole config but the seed and the shared resources."""
+        """The grid campaign of every (variant, seed): what all variants share is its base, and one
+        ``settings`` rule per variant sets the rest of its config but the seed."""
         configs = {name: self.variant_config(name, tuned) for name in self.variants}
         if len({cfg.resources.model_dump_json() for cfg in configs.values()}) > 1:
             raise SearchSpaceError(f"study {self.name!r}: its variants ask for different resources; one campaign's "
                                    "trials share them: set resources.* in the study's rerun section")
-        rules = []
-        for name, cfg in configs.items():
-            values = {k: v for k, v in flatten(cfg.model_dump(mode="json")).items()
-                      if not k.startswith(("resources.", "loss.params.")) and k != "seed"}
-            rules.append({"when": {VARIANT: [name]}, "set": {**values, "loss.params": cfg.loss.params}})
+        values = {name: {k: v for k, v in flatten(cfg.model_dump(mode="json")).items()
+                         if not k.startswith(("resources.", "loss.params.")) and k != "seed"}
+                  for name, cfg in configs.items()}
+        # What every variant shares (the study's scale, the epochs among it) is the campaign's base,
+        # so that its base config is what each trial trains wherever they agree; a rule sets the rest.
+        common = {k: v for k, v in next(iter(values.values())).items()
+                  if all(k in own and own[k] == v for own in values.values())}
+        rules = [{"when": {VARIANT: [name]}, "set": {**{k: v for k, v in own.items() if k not in common},
+                                                     "loss.params": configs[name].loss.params}}
+                 for name, own in values.items()]
         # A campaign's trials share one resources section (the first variant's, ``rerun`` included);
         # the base's loss params are emptied so that each rule's are the only ones.
         shared = {f"resources.{k}": v for k, v in next(iter(configs.values())).resources.model_dump().items()}
         space = SearchSpace(
             name=f"{self.name}_reruns", description=f"{self.description}: every variant x seeds {self.seeds}",
-            base=self._base_source(), overrides={"loss.params": {}, **shared},
+            base=self._base_source(), overrides={"loss.params": {}, **shared, **common},
             max_concurrent_trials=2, sampler="grid", scheduler={"type": "fifo"},
             params={VARIANT: {"distribution": "categorical", "choices": list(self.variants)},
                     "seed": {"distribution": "categorical", "choices": list(self.seeds)}},

@@ -24,6 +24,9 @@ def test_the_paper_study_spells_out_every_variant():
     assert space.num_samples == 8 * 5 and space.params["seed"].choices == [0, 1, 2, 3, 4]
     configs = {v: space.trial_config({"variant": v, "seed": 2}) for v in study.variants}
     assert all(c.resources.workers == 2 and c.seed == 2 for c in configs.values())
+    # the study's scale is the campaign's base, so its progress line counts the epochs trials train
+    assert space.base_config().schedule.epochs == 4 == configs["SimCLR-Orig"].schedule.epochs
+    assert "schedule.epochs" not in space.settings[0].set and "optim.base_lr" in space.settings[0].set
     assert configs["VICReg"].loss.method == "vicreg" and configs["VICReg-ctr"].loss.method == "vicreg-ctr"
     assert configs["SimCLR-Orig"].loss.params["temperature"] == 0.1 and configs["SimCLR-Orig"].effective_lr() == 0.3
     assert configs["SimCLR-Orig-sqrt-lr"].effective_lr() == pytest.approx(1.2)  # SimCLR's 0.075 * sqrt(256)
