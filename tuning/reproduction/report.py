@@ -88,8 +88,8 @@ def judged_claims(by_name: dict[str, Summary]) -> list[Verdict]:
         judged.append(helps("**The footnote-1 gather bug hurts** (paper: 'a significant impact', no number; "
                             f"the summed gather - {divided.variant}, 2 DDP workers)", _scores(tuned),
                             _scores(divided)))
-    judged += [matches(f"**The dimension-contrastive variants are on par** (paper: 67.92-68.13 at their best cells; "
-                       f"{a.variant} - {b.variant})", _scores(a), _scores(b))
+    judged += [matches(f"**The dimension-contrastive variants are on par: {a.variant} and {b.variant}** (paper: "
+                       f"67.92-68.13 at their best cells; {a.variant} - {b.variant})", _scores(a), _scores(b))
                for i, a in enumerate(family) for b in family[i + 1:]]
     return judged
 
@@ -218,11 +218,13 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
                      f"{len(s.values(JUDGED_BY))}/{len(s.runs)} | {compute:.0f} |")
     lines += ["", f"Each variant's recipe (full configs in `{figures_dir.name}/main.json` and on every run in "
               "MLflow):", "",
-              "| variant | method | projector | d | temperature | base lr | gather |", "|---|---|---|---|---|---|---|"]
+              "| variant | method | projector | d | temperature | base lr (scaling rule) = peak lr at the batch | "
+              "gather |", "|---|---|---|---|---|---|---|"]
     for name, cfg in outcome.configs.items():
         temperature = cfg.loss.params.get("temperature")
         lines.append(f"| {name} | {cfg.loss.method} | {cfg.model.projector} | {cfg.model.embedding_dim or '-'} | "
-                     f"{_num(temperature, 3) if temperature is not None else '-'} | {cfg.optim.base_lr:.3g} | "
+                     f"{_num(temperature, 3) if temperature is not None else '-'} | {cfg.optim.base_lr:.3g} "
+                     f"({cfg.optim.lr_scaling}) = {cfg.effective_lr():.3g} | "
                      f"{cfg.loss.gather} |")
     lines += ["", "## The paper's claims at this scale", "",
               f"Each claim about the main table is judged on the Welch 95% interval of the difference over seeds: "
