@@ -24,8 +24,11 @@ def test_the_paper_study_spells_out_every_variant():
     assert space.num_samples == 8 * 5 and space.params["seed"].choices == [0, 1, 2, 3, 4]
     configs = {v: space.trial_config({"variant": v, "seed": 2}) for v in study.variants}
     assert all(c.resources.workers == 2 and c.seed == 2 for c in configs.values())
-    # the study's scale is the campaign's base, so its progress line counts the epochs trials train
-    assert space.base_config().schedule.epochs == 4 == configs["SimCLR-Orig"].schedule.epochs
+    # the study's scale is the campaign's base, so its progress line counts the epochs trials train and
+    # its baselines (measured on the base config) are on the data every rerun trains and probes on
+    base = space.base_config()
+    assert base.schedule.epochs == 4 == configs["SimCLR-Orig"].schedule.epochs
+    assert base.data == configs["SimCLR-Orig"].data and base.data.train_subset == 20000
     assert "schedule.epochs" not in space.settings[0].set and "optim.base_lr" in space.settings[0].set
     assert configs["VICReg"].loss.method == "vicreg" and configs["VICReg-ctr"].loss.method == "vicreg-ctr"
     assert configs["SimCLR-Orig"].loss.params["temperature"] == 0.1 and configs["SimCLR-Orig"].effective_lr() == 0.3
