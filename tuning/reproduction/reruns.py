@@ -9,9 +9,9 @@ and the row of the paper's Table S5 it reproduces.  The study runs in parts, eac
 in a sitting: ``tune`` (the arms), ``main`` (the reruns, as one grid campaign over (variant,
 seed): what the variants share is its base and the rest of each variant's config a ``settings``
 rule keyed on the ``variant`` label, so MLflow, export and the saved space say exactly what each
-trial trained; then the analyses of one checkpoint per variant) and the figure parts.  Each part's outcome is saved as
-``PART.json`` in the study's results folder (beside the report, kept in git), from which the
-report is written.
+trial trained; then the analyses of one checkpoint per variant) and the figure parts.  Each
+part's outcome is saved as ``PART.json`` in the study's results folder (beside the report, kept
+in git), from which the report is written.
 """
 from __future__ import annotations
 
@@ -139,8 +139,9 @@ class Study(Strict):
         values = {name: {k: v for k, v in flatten(cfg.model_dump(mode="json")).items()
                          if not k.startswith(("resources.", "loss.params.")) and k != "seed"}
                   for name, cfg in configs.items()}
-        # What every variant shares (the study's scale, the epochs among it) is the campaign's base,
-        # so that its base config is what each trial trains wherever they agree; a rule sets the rest.
+        # What every variant shares (the study's scale among it) is the campaign's base, so that its
+        # base config, which the progress line's epochs and the baselines' data are read from, is
+        # what each trial trains wherever they agree; a rule sets the rest.
         common = {k: v for k, v in next(iter(values.values())).items()
                   if all(k in own and own[k] == v for own in values.values())}
         rules = [{"when": {VARIANT: [name]}, "set": {**{k: v for k, v in own.items() if k not in common},
