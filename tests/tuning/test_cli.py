@@ -37,7 +37,7 @@ def test_an_unknown_preset_suggests_the_nearest(tmp_path):
 def test_an_unknown_study_part_is_refused_naming_the_parts(tmp_path):
     out = runner.invoke(app, ["study", "paper-fmnist", "--part", "fig9", "--runs-dir", str(tmp_path)])
     assert out.exit_code == 2 and "--part 'fig9'" in out.output
-    assert "tune, main, fig2, figS3, figS6, table_s5 (or all)" in " ".join(out.output.split())
+    assert "tune, main, fig2, figS3, figS6, table_s5, gather (or all)" in " ".join(out.output.split())
     assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
 
 

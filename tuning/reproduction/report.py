@@ -23,6 +23,7 @@ JUDGED_BY = reports.LINEAR_PROBE_TEST_TOP1  # the offline probe: at CPU scale th
 CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as centred at 0
 S4_FACTOR = 3.0  # Table S4: "within a factor of about 3" of the lower bound
 S4_CHANCE = 0.05  # a variant is beyond chance when its ratio exceeds the Gaussian control's by more than this
+GATHER = "loss.gather"  # the axis of the part that judges footnote 1's gather bug
 LARS_NOTE = ("A constant gradient scale is mostly undone by LARS, whose per-layer trust ratio divides by the "
              "gradient's norm: only the biases and norm parameters (which LARS does not adapt) and the relative "
              "strength of the weight decay see the division, so a small effect under LARS is expected; the bug "
@@ -66,10 +67,10 @@ def _scores(summary: Summary | None) -> list[float]:
     return summary.values(JUDGED_BY) if summary else []
 
 
-def judged_claims(by_name: dict[str, Summary]) -> list[Verdict]:
-    """The paper's claims about the main table, each judged by a test that could have gone the other way."""
+def judged_claims(by_name: dict[str, Summary], parts: list[PartOutcome] = ()) -> list[Verdict]:
+    """The paper's claims about the main table (and footnote 1's, from a part with a gather
+    axis among ``parts``), each judged by a test that could have gone the other way."""
     orig, tuned, vicreg = by_name.get("SimCLR-Orig"), by_name.get("SimCLR-Tuned"), by_name.get("VICReg")
-    divided = next((s for n, s in by_name.items() if "divided" in n), None)
     family = [s for n, s in by_name.items() if n.startswith("VICReg")]
     judged = []
     if orig:
@@ -84,14 +85,21 @@ def judged_claims(by_name: dict[str, Summary]) -> list[Verdict]:
     if tuned and vicreg:
         judged.append(matches("**Tuned SimCLR matches VICReg** (paper: 68.68 against 68.13; SimCLR-Tuned - VICReg)",
                               _scores(tuned), _scores(vicreg)))
-    if tuned and divided:
-        judged.append(helps("**The footnote-1 gather bug hurts** (paper: 'a significant impact', no number; "
-                            f"the summed gather - {divided.variant}, 2 DDP workers)", _scores(tuned),
-                            _scores(divided)))
     judged += [matches(f"**The dimension-contrastive variants are on par: {a.variant} and {b.variant}** (paper: "
                        f"67.92-68.13 at their best cells; {a.variant} - {b.variant})", _scores(a), _scores(b))
                for i, a in enumerate(family) for b in family[i + 1:]]
+    gather = next((part for part in parts if GATHER in part.axes), None)
+    if gather is not None:
+        judged.append(helps(f"**The footnote-1 gather bug hurts** (paper: 'a significant impact', no number; part "
+                            f"`{gather.part}`, summed - divided gather)", _gather_scores(gather, "summed"),
+                            _gather_scores(gather, "divided")))
     return judged
+
+
+def _gather_scores(part: PartOutcome, gradient: str) -> list[float]:
+    """The test linear probe of ``part``'s completed cells with ``loss.gather`` = ``gradient``, one a seed."""
+    return [c.linear_probe_test_top1 for c in part.cells if c.values[GATHER] == gradient
+            and c.status == TrialStatus.COMPLETED and c.linear_probe_test_top1 is not None]
 
 
 def claims(judged: list[Verdict], analysis: StudyAnalysis | None, methods: dict[str, str]) -> list[str]:
@@ -192,7 +200,7 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
         "- The arms share one budget (trials, sampler, scheduler, rung metric and scale are the study's): none is "
         "tuned harder than another." if len(outcome.arms) > 1 else "- One tuning arm.",
         f"- Each variant rerun with seeds {outcome.seeds} in the campaign `{outcome.reruns_campaign}`, every rerun "
-        "with 2 DDP workers (gloo), so that the divided gather has a world size to divide by.",
+        f"on {_workers(config.resources.workers)}.",
         f"- Judged by the offline linear probe ({JUDGED_BY}: its lr chosen on select, scored on "
         "test); at this scale the online probe lags it (benchmarks/RESULTS.md), so it is shown "
         "but not judged by.", "",
@@ -232,7 +240,7 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
               "test top-1 moves by 0.3-0.6 points between seeds here; the paper's 'on par' spans 0.21-0.76 points).",
               ""]
     methods = {name: cfg.loss.method for name, cfg in outcome.configs.items()}
-    judged = judged_claims(by_name)
+    judged = judged_claims(by_name, parts)
     lines += [f"- {line}" for line in claims(judged, analysis, methods)]
     lines += ["", "## What held, what did not, what we cannot tell at this scale", "", *verdict_summary(judged)]
     if analysis is not None:
@@ -271,6 +279,10 @@ def verdict_summary(judged: list[Verdict]) -> list[str]:
                  for v in judged if v.outcome in outcomes]
         lines.append(f"- {label}: {'; '.join(names) if names else 'none'}.")
     return lines
+
+
+def _workers(count: int) -> str:
+    return "one worker" if count == 1 else f"{count} DDP workers (gloo)"
 
 
 def _subset(size: int | None) -> str:

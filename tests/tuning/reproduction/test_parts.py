@@ -56,10 +56,11 @@ def test_bad_parts_are_refused_before_compute(tmp_path, parts, message):
 
 def test_the_paper_study_has_a_part_per_figure():
     study = load_study("paper-fmnist")
-    assert study.part_names() == ["tune", "main", "fig2", "figS3", "figS6", "table_s5"]
+    assert study.part_names() == ["tune", "main", "fig2", "figS3", "figS6", "table_s5", "gather"]
     spaces = {p: study.part_space(p) for p in study.parts}
     assert {s.name for s in spaces.values()} == {
-        "fig2_normalization_fmnist", "figS3_similarity_fmnist", "figS6_projector_fmnist", "table_s5_fmnist"}
+        "fig2_normalization_fmnist", "figS3_similarity_fmnist", "figS6_projector_fmnist", "table_s5_fmnist",
+        "gather_ablation_fmnist"}
     scale = study.scale
     for space in spaces.values():  # every cell trains at the study's scale, as its main table does
         data, epochs = space.base_config().data, space.base_config().schedule.epochs

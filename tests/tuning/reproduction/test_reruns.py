@@ -21,9 +21,9 @@ def test_the_paper_study_spells_out_every_variant():
     study = load_study("paper-fmnist")
     tuned = study.stand_ins()
     space = study.reruns_space(tuned)
-    assert space.num_samples == 8 * 5 and space.params["seed"].choices == [0, 1, 2, 3, 4]
+    assert space.num_samples == 7 * 5 and space.params["seed"].choices == [0, 1, 2, 3, 4]
     configs = {v: space.trial_config({"variant": v, "seed": 2}) for v in study.variants}
-    assert all(c.resources.workers == 2 and c.seed == 2 for c in configs.values())
+    assert all(c.resources.workers == 1 and c.seed == 2 for c in configs.values())  # as the arms were tuned
     # the study's scale is the campaign's base, so its progress line counts the epochs trials train and
     # its baselines (measured on the base config) are on the data every rerun trains and probes on
     base = space.base_config()
@@ -36,11 +36,19 @@ def test_the_paper_study_spells_out_every_variant():
     at_tuned = configs["SimCLR-Orig-tuned-projector"]
     assert (at_tuned.model.projector, at_tuned.model.embedding_dim) == (
         configs["SimCLR-Tuned"].model.projector, configs["SimCLR-Tuned"].model.embedding_dim)
-    divided, tuned_cfg = configs["SimCLR-Tuned-divided-gather"], configs["SimCLR-Tuned"]
-    assert divided.loss.gather == "divided" and tuned_cfg.loss.gather == "summed"
-    assert divided.model_copy(update={"loss": tuned_cfg.loss}) == tuned_cfg  # the gather is the only difference
+    assert all(c.loss.gather == "summed" for c in configs.values())
     cells = study.paper_cells(tuned)
-    assert cells["SimCLR-Orig"].projector == "2048-d" and cells["SimCLR-Tuned-divided-gather"] is None
+    assert cells["SimCLR-Orig"].projector == "2048-d"
+
+
+def test_the_paper_studys_gather_part_has_a_world_size_and_the_studys_seeds():
+    study = load_study("paper-fmnist")
+    space = study.part_space("gather")
+    assert space.params["seed"].choices == study.seeds
+    summed, divided = (space.trial_config({"loss.gather": g, "seed": 3}) for g in ("summed", "divided"))
+    assert summed.resources.workers == 2 and summed.data.train_subset == study.scale["data.train_subset"]
+    assert divided.loss.gather == "divided" and summed.loss.gather == "summed"
+    assert divided.model_copy(update={"loss": summed.loss}) == summed  # the gather is the only difference
 
 
 def test_the_tuning_arms_share_one_budget():
@@ -150,7 +158,7 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
     pixels = outcome.baselines[reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1)]
     assert f"| raw pixels (baseline) | - | {pixels:.2f} |" in text and "| untrained network | - |" in text
     assert "## What held, what did not, what we cannot tell at this scale" in text
-    assert "**The footnote-1 gather bug hurts**" not in text  # no variant named SimCLR-Tuned to compare with
+    assert "**The footnote-1 gather bug hurts**" not in text  # no part with a gather axis
     assert outcome.analysis.names == ["Orig", "Tuned-divided"] and outcome.analysis.seeds == [1, 1]
     assert (results / "cka.png").is_file() and "![cka](reproduction/cka.png)" in text
     orig = next(r for r in outcome.reruns if r.variant == "Orig")
