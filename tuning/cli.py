@@ -307,7 +307,9 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
         console.print(f"no main part of {chosen.name} saved in {results}/ yet; run --part {MAIN} to write the report")
         return
     outcome = StudyOutcome.load(main)
-    console.print(f"report: {write_report(outcome, report, saved_parts(results, chosen.name, list(chosen.parts)))}")
+    parts = saved_parts(results, chosen.name, list(chosen.parts))
+    pending = [name for name in chosen.parts if name not in {p.part for p in parts}]
+    console.print(f"report: {write_report(outcome, report, parts, pending)}")
 
 
 @app.command("duality-check")

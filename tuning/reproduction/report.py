@@ -172,9 +172,10 @@ def results_folder(report: Path) -> Path:
     return Path(report).parent / Path(report).stem
 
 
-def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = ()) -> Path:
+def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (), pending: list[str] = ()) -> Path:
     """``path`` (markdown) with the main part's tables, verdicts and analyses (figures in
-    ``results_folder(path)``) and a section for each figure part in ``parts``."""
+    ``results_folder(path)``), a section for each figure part in ``parts`` and the names of
+    those not yet run (``pending``)."""
     path = Path(path)
     figures_dir = results_folder(path)
     analysis = outcome.analysis
@@ -250,9 +251,11 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
                   "Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
         lines += [f"![{Path(f).stem}]({figures_dir.name}/{f})" for f in analysis.figures if f.endswith(".png")]
         lines += ["", f"All numbers: [{figures_dir.name}/analysis.html]({figures_dir.name}/analysis.html)."]
-    if parts:
+    if parts or pending:
         lines += ["", "## Figure parts", "", "Each a grid campaign of the figure's space, one seed a cell "
                   "(`dualtune study " + outcome.study + " --part NAME`)."]
+        if pending:
+            lines += ["", f"Not yet run, so neither shown nor judged: {', '.join(f'`{p}`' for p in pending)}."]
         for part in parts:
             lines += ["", *part_section(part)]
     lines += ["", "## Every rerun", "", "| variant | seed | status | linear-probe | k-NN | online | time (s) |",

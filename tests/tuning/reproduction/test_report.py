@@ -1,7 +1,13 @@
 """The report's claims on synthetic seed tables: each claim names its test and its verdict can
-go either way; Table S4 is read against a Gaussian control, CKA ranges leave same-method twins out."""
-import torch
+go either way; Table S4 is read against a Gaussian control, CKA ranges leave same-method twins out;
+the outcomes saved in git rewrite the report with the current code."""
+import shutil
+from pathlib import Path
 
+import torch
+from typer.testing import CliRunner
+
+from tuning.cli import app
 from tuning.reproduction.analyses import StudyAnalysis
 from tuning.reproduction.parts import CellOutcome, PartOutcome
 from tuning.reproduction.report import Summary, claims, gaussian_control, judged_claims
@@ -95,3 +101,21 @@ def test_table_s4_and_cka_are_read_against_their_controls():
     assert "**held**, and beyond chance" in s4
     far = _analysis(names, 128, 3.5, cka)
     assert "**did not hold**" in next(line for line in claims([], far, methods) if "Table S4" in line)
+
+
+def test_the_saved_outcomes_in_git_rewrite_the_report_naming_the_parts_not_yet_run(tmp_path):
+    shipped = Path(__file__).parents[3] / "docs" / "reproduction"
+    results = tmp_path / "docs" / "reproduction"
+    results.mkdir(parents=True)
+    for saved in shipped.glob("*.json"):
+        shutil.copy(saved, results)
+    out = CliRunner().invoke(app, ["study", "paper-fmnist", "--report-only", "--report", str(tmp_path / "docs" /
+                                                                                             "reproduction.md")])
+    assert out.exit_code == 0, out.output
+    text = (tmp_path / "docs" / "reproduction.md").read_text()
+    ran = {saved.stem for saved in shipped.glob("*.json")} - {"tune", "main"}
+    not_run = [f"`{part}`" for part in ("fig2", "figS3", "figS6", "table_s5", "gather") if part not in ran]
+    assert all(f"### Part `{part}`" in text for part in ran)
+    if not_run:
+        assert f"Not yet run, so neither shown nor judged: {', '.join(not_run)}." in text
+    assert "## Main table" in text and "| raw pixels (baseline) |" in text

@@ -149,8 +149,10 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
     assert sorted(c.values["loss.params.temperature"] for c in part.cells) == [0.1, 0.3]
     assert all(c.status == "completed" and c.linear_probe_test_top1 is not None for c in part.cells)
     assert saved_parts(results, study.name, list(study.parts)) == [part]
-    report = write_report(outcome, tmp_path / "docs" / "reproduction.md", saved_parts(results, study.name, ["grid"]))
+    report = write_report(outcome, tmp_path / "docs" / "reproduction.md", saved_parts(results, study.name, ["grid"]),
+                          pending=["later"])
     text = report.read_text()
+    assert "Not yet run, so neither shown nor judged: `later`." in text
     best = part.best()
     assert f"- loss.params.temperature={best.values['loss.params.temperature']}: " \
            f"{best.linear_probe_test_top1:.2f}" in text and "### Part `grid`: a two-cell figure" in text
