@@ -33,6 +33,7 @@ from tuning.config import (
 )
 from tuning.errors import ConfigError, SearchSpaceError
 from tuning.run import reports
+from tuning.run.data import PREPARED_FIELDS
 
 VARIANT = "variant"
 """The one parameter that is not a config path: a categorical label (e.g. SimCLR-Orig /
@@ -276,9 +277,8 @@ class SearchSpace(Strict):
                                    "categorical")
         self._check_settings(known, base_tree)
         for name, param in self.params.items():
-            if name.startswith("resources."):
-                raise SearchSpaceError(f"search space {self.name!r}: {name!r} cannot be searched; a campaign's "
-                                       "trials share the base config's resources (set them in overrides)")
+            if _shared_by_trials(name):
+                raise SearchSpaceError(f"search space {self.name!r}: {name!r} cannot be searched; {SHARED}")
             for path in [name, *param.when]:
                 if path not in known:
                     raise SearchSpaceError(f"search space {self.name!r}: parameter {path!r} is not a config "
@@ -326,6 +326,9 @@ class SearchSpace(Strict):
             for path in [*rule.when, *flatten(rule.set)]:
                 if path not in known:
                     raise SearchSpaceError(f"{where}: {path!r} is not a config path{nearest(path, known)}")
+            shared = sorted(path for path in flatten(rule.set) if _shared_by_trials(path))
+            if shared:
+                raise SearchSpaceError(f"{where} sets {shared}, which a rule cannot vary; {SHARED}")
             searched = sorted(set(flatten(rule.set)) & set(self.params))
             if searched:
                 raise SearchSpaceError(f"{where} sets {searched}, which the space searches; a rule may only "
@@ -345,6 +348,15 @@ class SearchSpace(Strict):
             except ConfigError as error:
                 raise SearchSpaceError(f"search space {self.name!r}: with its settings rules, {example} "
                                        f"is not valid: {error}") from None
+
+
+SHARED = (f"a campaign's trials share the base config's resources and the data it prepares once "
+          f"({', '.join(PREPARED_FIELDS)}): set them in overrides")
+
+
+def _shared_by_trials(path: str) -> bool:
+    """A config path every trial of a campaign takes from its base: resources and prepared data."""
+    return path.startswith("resources.") or path in PREPARED_FIELDS
 
 
 def _when_example(param: Param) -> dict[str, Any]:

@@ -11,6 +11,10 @@ from pipelines.errors import DataError
 from pipelines.splits import TrainSplit, beton_labels, train_split
 from tuning.config import PretrainConfig
 
+PREPARED_FIELDS = ("data.train", "data.test", "data.train_subset", "data.select_per_class", "data.select_seed")
+"""The config paths ``prepare_data`` reads: a campaign prepares its data once, from its base
+config, so its trials share these values and cannot vary them."""
+
 
 @dataclass(frozen=True)
 class PreparedData:

@@ -100,6 +100,19 @@ def test_resources_cannot_be_searched(tmp_path):
         load_space(str(path))
 
 
+@pytest.mark.parametrize("where", ["params", "settings"])
+def test_the_data_a_campaign_prepares_once_cannot_vary_between_trials(tmp_path, where):
+    # The campaign writes its .beton files and draws select from the base config: a trial with its
+    # own train_subset would log it and train on the base's (the first main part of the paper study did).
+    subset = {"distribution": "categorical", "choices": [2000, 4000]}
+    fields = {"params": {"data.train_subset": subset}} if where == "params" else {
+        "params": {"loss.params.temperature": {"distribution": "categorical", "choices": [0.1, 0.2]}},
+        "settings": [{"when": {"loss.params.temperature": [0.2]}, "set": {"data.select_per_class": 50}}]}
+    path = _write(tmp_path, **fields)
+    with pytest.raises(SearchSpaceError, match=r"data\.(train_subset|select_per_class).*the data it prepares once"):
+        load_space(str(path))
+
+
 TABLE_S6_PRESETS = {"vicreg-d256": ("vicreg", 256), "vicreg-d512": ("vicreg", 512), "vicreg-d1024": ("vicreg", 1024),
                     "vicreg-d2048": ("vicreg", 2048), "vicreg-d8192": ("vicreg", 8192),
                     "vicreg-exp": ("vicreg-exp", 2048), "vicreg-exp-d8192": ("vicreg-exp", 8192),
