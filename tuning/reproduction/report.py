@@ -285,7 +285,7 @@ def verdict_summary(judged: list[Verdict]) -> list[str]:
 
 
 def _workers(count: int) -> str:
-    return "one worker" if count == 1 else f"{count} DDP workers (gloo)"
+    return "one worker" if count == 1 else f"{count} DDP workers"
 
 
 def _subset(size: int | None) -> str:
