@@ -52,10 +52,14 @@ def _tune(head, runs, *args):
     return [sys.executable, "-m", "tuning.cli", "tune", "--address", head.address, "--runs-dir", str(runs), *args]
 
 
-def _kill_when(node, driver, ready, wait_s=300):
-    deadline = time.time() + wait_s
+def _kill_when(node, driver, ready, wait_s=300, polls=2):
+    """Kill ``node`` once ``ready()`` has held on ``polls`` polls in a row, a second apart: a trial
+    logs its epoch to MLflow just before Tune's driver records it, and a node lost in between
+    takes that record with it."""
+    deadline, held = time.time() + wait_s, 0
     while time.time() < deadline and driver.poll() is None:
-        if ready():
+        held = held + 1 if ready() else 0
+        if held == polls:
             kill_node(node)
             return
         time.sleep(1)
