@@ -309,7 +309,8 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
     outcome = StudyOutcome.load(main)
     parts = saved_parts(results, chosen.name, list(chosen.parts))
     pending = [name for name in chosen.parts if name not in {p.part for p in parts}]
-    console.print(f"report: {write_report(outcome, report, parts, pending)}")
+    paper_cells = {p.part: chosen.part_paper_cells(p) for p in parts if p.part in chosen.paper_rows}
+    console.print(f"report: {write_report(outcome, report, parts, pending, paper_cells)}")
 
 
 @app.command("duality-check")

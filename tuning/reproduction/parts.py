@@ -9,9 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scipy import stats
+
 from tuning.campaign.paths import timestamped
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.statuses import TrialStatus
+from tuning.reproduction.paper_table import PaperCell
 from tuning.run import reports
 
 
@@ -90,19 +93,25 @@ def saved_parts(results: Path, study: str, parts: list[str]) -> list[PartOutcome
     return [outcome for outcome in saved if outcome.study == study]
 
 
-def part_section(outcome: PartOutcome) -> list[str]:
-    """A figure part as markdown: every cell, and the best chosen on select per value of its first axis."""
+def part_section(outcome: PartOutcome, paper: list[PaperCell | None] | None = None) -> list[str]:
+    """A figure part as markdown: every cell (beside the paper's Table S5 cell, where ``paper``
+    gives one per cell), and the best chosen on select per value of its first axis."""
     def score(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
+    paper_of = {id(cell): matched for cell, matched in zip(outcome.cells, paper)} if paper else {}
+    paper_column = bool(paper_of)
     lines = [f"### Part `{outcome.part}`: {outcome.description}", "",
              f"Space `{outcome.space}`, campaign `{outcome.campaign}`, {len(outcome.cells)} cells, one seed each, "
              f"{outcome.wall_time_s / 60:.0f} minutes.", "",
-             "| " + " | ".join(outcome.axes) + " | linear probe (select) | linear probe (test) | k-NN (test) |",
-             "|" + "---|" * (len(outcome.axes) + 3)]
+             "| " + " | ".join(outcome.axes) + (" | paper (Table S5 cell)" if paper_column else "")
+             + " | linear probe (select) | linear probe (test) | k-NN (test) |",
+             "|" + "---|" * (len(outcome.axes) + 3 + paper_column)]
     for cell in sorted(outcome.cells, key=lambda c: [str(c.values[a]) for a in outcome.axes]):
-        lines.append("| " + " | ".join(str(cell.values[a]) for a in outcome.axes) + f" | "
-                     f"{score(cell.linear_probe_select_top1)} | {score(cell.linear_probe_test_top1)} | "
+        matched = paper_of.get(id(cell))
+        lines.append("| " + " | ".join(str(cell.values[a]) for a in outcome.axes)
+                     + (f" | {matched.label() if matched else '-'}" if paper_column else "")
+                     + f" | {score(cell.linear_probe_select_top1)} | {score(cell.linear_probe_test_top1)} | "
                      f"{score(cell.knn_test_top1)} |")
     first = outcome.axes[0]
     lines += ["", f"Best cell for each `{first}` (chosen on select, reported on test):", ""]
@@ -111,7 +120,27 @@ def part_section(outcome: PartOutcome) -> list[str]:
         if best is not None:
             where = ", ".join(f"{a}={best.values[a]}" for a in outcome.axes[1:])
             lines.append(f"- {first}={value}: {score(best.linear_probe_test_top1)} ({where})")
+    if paper_column:
+        lines += ["", paper_agreement(outcome.cells, paper)]
     pixels = outcome.baselines.get(reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1))
     if pixels is not None:
         lines += ["", f"Raw pixels through the same linear probe: {pixels:.2f} on test."]
     return lines
+
+
+def paper_agreement(cells: list[CellOutcome], paper: list[PaperCell | None]) -> str:
+    """How far the paper's ordering of its Table S5 cells carries over to ours: Spearman's rank
+    correlation between the paper's top-1 and our test linear probe over the cells that have both,
+    with its two-sided p-value (no correlation as the null)."""
+    pairs = [(matched.top1, cell.linear_probe_test_top1) for cell, matched in zip(cells, paper)
+             if matched is not None and cell.linear_probe_test_top1 is not None]
+    if len(pairs) < 3:
+        return f"Too few cells with a paper cell and a test score ({len(pairs)}) to compare orderings."
+    rho, p_value = stats.spearmanr(*zip(*pairs))
+    if p_value < 0.05:
+        reading = ("the paper's ordering of these cells carries over" if rho > 0 else
+                   "these cells are ordered against the paper's")
+    else:
+        reading = "no ordering shared with the paper's can be told from noise at one seed a cell"
+    return (f"Ordering against the paper's: Spearman's rho {rho:+.2f} between its Table S5 top-1 and our test "
+            f"linear probe over {len(pairs)} cells (two-sided p = {p_value:.3f}): {reading}.")

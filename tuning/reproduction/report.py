@@ -140,7 +140,8 @@ def _analysis_claims(analysis: StudyAnalysis, methods: dict[str, str]) -> list[s
                "sits near 1 by construction): " + ", ".join(f"{a} vs {b} {v:.2f}" for (a, b), v in within.items())
                if within else "") + ".")
     lines.append("**Spectra differ** (Fig. S5): singular values of the embeddings' covariance above 1e-5 of the "
-                 "largest, of d (RankMe in brackets): " + ", ".join(
+                 f"largest, of d (RankMe in brackets), on {metrics[0]['spectrum_images']:.0f} train images each "
+                 "variant fitted on: " + ", ".join(
         f"{n} {m['embedding_spectrum_rank']:.0f}/{m['embedding_dim']:.0f} ({m['embedding_rankme']:.0f})"
         for n, m in zip(names, metrics)) + ".")
     centred = [n for n, m in zip(names, metrics) if abs(m["negative_cosine_mean"]) < CENTRED]
@@ -172,10 +173,12 @@ def results_folder(report: Path) -> Path:
     return Path(report).parent / Path(report).stem
 
 
-def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (), pending: list[str] = ()) -> Path:
+def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (), pending: list[str] = (),
+                 paper_cells: dict[str, list[PaperCell | None]] | None = None) -> Path:
     """``path`` (markdown) with the main part's tables, verdicts and analyses (figures in
     ``results_folder(path)``), a section for each figure part in ``parts`` and the names of
-    those not yet run (``pending``)."""
+    those not yet run (``pending``), each set beside the paper's cells where ``paper_cells``
+    (part -> one per cell) gives them."""
     path = Path(path)
     figures_dir = results_folder(path)
     analysis = outcome.analysis
@@ -247,7 +250,7 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
     if analysis is not None:
         seeds = ", ".join(f"{n} {seed}" for n, seed in zip(analysis.names, analysis.seeds))
         lines += ["", f"## Analyses (one seed of each variant: {seeds}; {analysis.metrics[0]['images']:.0f} test "
-                  "images)", "",
+                  f"images, spectra and RankMe on {analysis.metrics[0]['spectrum_images']:.0f} train images)", "",
                   "Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
         lines += [f"![{Path(f).stem}]({figures_dir.name}/{f})" for f in analysis.figures if f.endswith(".png")]
         lines += ["", f"All numbers: [{figures_dir.name}/analysis.html]({figures_dir.name}/analysis.html)."]
@@ -257,7 +260,7 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
         if pending:
             lines += ["", f"Not yet run, so neither shown nor judged: {', '.join(f'`{p}`' for p in pending)}."]
         for part in parts:
-            lines += ["", *part_section(part)]
+            lines += ["", *part_section(part, (paper_cells or {}).get(part.part))]
     lines += ["", "## Every rerun", "", "| variant | seed | status | linear-probe | k-NN | online | time (s) |",
               "|---|---|---|---|---|---|---|"]
     lines += [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_test_top1)} | {_num(r.knn_test_top1)} | "

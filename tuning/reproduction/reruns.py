@@ -44,12 +44,13 @@ from tuning.config import (
 from tuning.errors import SearchSpaceError
 from tuning.reproduction.analyses import StudyAnalysis, analyse_variants
 from tuning.reproduction.paper_table import PaperCell, TableS5Row, paper_cell
-from tuning.reproduction.parts import outcome_path
+from tuning.reproduction.parts import PartOutcome, outcome_path
 from tuning.run import reports
 
 TUNED = "tuned:"  # a variant base "tuned:ARM" is that tuning arm's best config
 TUNE = "tune"  # the part of a study that tunes its arms
 MAIN = "main"  # the part that reruns its variants over the seeds and analyses them
+CELL_AXES = ("loss.method", "model.projector", "model.embedding_dim")  # what names a Table S5 cell
 
 
 class TuneBudget(Strict):
@@ -82,6 +83,10 @@ class Study(Strict):
     variants: dict[str, Variant] = Field(min_length=1)
     parts: dict[str, str] = Field(default_factory=dict, description="figure part -> its grid space (run with "
                                   f"--part NAME; {TUNE!r} is the tuning arms, {MAIN!r} the variants' reruns)")
+    paper_rows: dict[str, dict[str, TableS5Row]] = Field(
+        default_factory=dict, description="figure part -> loss.method -> the Table S5 row whose recipe (Table S6) "
+        "the part trains that method with: each of the part's cells is set beside the paper's cell of its "
+        "projector and d at paper_scale")
 
     def part_names(self) -> list[str]:
         """Every part in the order they run: the tuning arms (if any), the reruns, the figures."""
@@ -93,6 +98,32 @@ class Study(Strict):
             raise SearchSpaceError(f"study {self.name!r} has no figure part {part!r}; its parts: "
                                    f"{', '.join(self.part_names())}")
         return load_space(self.parts[part]).with_base_values(self.scale)
+
+    def part_paper_cells(self, outcome: PartOutcome) -> list[PaperCell | None] | None:
+        """The paper's Table S5 cell beside each cell of figure part ``outcome`` (None in place of a
+        cell with no match; None for a part the study names no rows for)."""
+        rows = self.paper_rows.get(outcome.part)
+        if rows is None:
+            return None
+        method, projector, dim = CELL_AXES
+        return [paper_cell(rows[c.values[method]], c.values[projector], c.values[dim], self.paper_scale)
+                for c in outcome.cells]
+
+    def _check_paper_rows(self) -> None:
+        """Each part with paper rows varies a Table S5 cell's axes, and names a row for each method."""
+        for part, rows in self.paper_rows.items():
+            if part not in self.parts:
+                raise SearchSpaceError(f"study {self.name!r}: paper_rows names {part!r}, which is not one of its "
+                                       f"figure parts ({', '.join(self.parts) or 'none'})")
+            params = self.part_space(part).params
+            missing = [axis for axis in CELL_AXES if axis not in params]
+            if missing:
+                raise SearchSpaceError(f"study {self.name!r}: part {part!r} has paper_rows but does not vary "
+                                       f"{', '.join(missing)}; a Table S5 cell is named by {', '.join(CELL_AXES)}")
+            methods = set(params[CELL_AXES[0]].choices)
+            if methods != set(rows):
+                raise SearchSpaceError(f"study {self.name!r}: part {part!r}'s paper_rows name the methods "
+                                       f"{sorted(rows)}; its space varies loss.method over {sorted(methods)}")
 
     def arm_space(self, arm: str) -> SearchSpace:
         """Tuning arm ``arm``: its space's parameters, base and overrides under the study's
@@ -182,6 +213,7 @@ class Study(Strict):
         self.paper_cells(stand_ins)
         for part in self.parts:
             self.part_space(part)
+        self._check_paper_rows()
 
 
 def load_study(name_or_path: str) -> Study:

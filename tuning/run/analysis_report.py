@@ -34,8 +34,9 @@ def metric_name(label: str) -> str:
 
 def analyze_checkpoints(checkpoint_dirs: list[Path], names: list[str], data_dir: Path, images: int,
                         out_dir: Path) -> AnalysisReport:
-    """Analyse each checkpoint on the same test images (``images``, or more where a network is
-    wider), CKA between them, figures in ``out_dir``."""
+    """Analyse each checkpoint on the same test images and the same train images it fitted on
+    (``images`` of each, or more where a network is wider), CKA between them (test), figures in
+    ``out_dir``."""
     if len(names) != len(checkpoint_dirs):
         raise ConfigError(f"give one --name per --checkpoint ({len(checkpoint_dirs)}), got {len(names)}")
     vals = {checkpoints.load_checkpoint_config(d).data.test for d in checkpoint_dirs}  # each is a checkpoint
@@ -44,6 +45,7 @@ def analyze_checkpoints(checkpoint_dirs: list[Path], names: list[str], data_dir:
                           "CKA compares representations of the same images")
     images = sample_size([checkpoints.load_checkpoint_config(d) for d in checkpoint_dirs], images)
     outputs = [checkpoint_outputs(Path(d), data_dir, images) for d in checkpoint_dirs]
-    analyses = [analyze(name, out) for name, out in zip(names, outputs)]
+    fit_outputs = [checkpoint_outputs(Path(d), data_dir, images, sample="fit") for d in checkpoint_dirs]
+    analyses = [analyze(name, out, fit) for name, out, fit in zip(names, outputs, fit_outputs)]
     cka = cka_matrix(outputs) if len(outputs) > 1 else None
     return AnalysisReport(analyses, cka, render(analyses, cka, out_dir))

@@ -81,6 +81,7 @@ def test_gaussian_control_sits_on_the_bound():
 
 def _analysis(names, dim, ratio, cka):
     metrics = {"embedding_dim": float(dim), "embedding_spectrum_rank": 1.0, "embedding_rankme": 1.0,
+               "spectrum_images": 2048.0,
                "negative_cosine_mean": 0.0, "negative_cosine_std": 0.3, "table_s4_N": 1024.0,
                "table_s4_colnorm_sum_row_norm4": ratio * 1024 ** 2 / dim,
                "table_s4_colnorm_lower_bound": 1024 ** 2 / dim}
@@ -94,6 +95,7 @@ def test_table_s4_and_cka_are_read_against_their_controls():
     lines = claims([], _analysis(names, 128, 1.02, cka), methods)
     s4 = next(line for line in lines if "Table S4" in line)
     assert "not beyond chance" in s4 and "(d = 128)" in s4
+    assert "on 2048 train images each variant fitted on" in next(line for line in lines if "Fig. S5" in line)
     similar = next(line for line in lines if "similar representations" in line)
     assert "0.85-0.86 between variants of different methods" in similar
     assert "SimCLR-Tuned vs SimCLR-Tuned-divided-gather 1.00" in similar.split("left out of that range")[1]

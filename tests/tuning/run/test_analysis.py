@@ -37,6 +37,13 @@ def _cka(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
 
 
+def _rankme_of(z: np.ndarray) -> float:
+    """RankMe written out in float64: exp of the entropy of the normalised singular values of z."""
+    singular = np.linalg.svd(z, compute_uv=False)
+    p = singular / singular.sum() + 1e-7
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
 def test_analyze_two_checkpoints(trained, tmp_path):
     folder, checkpoints = trained
     report = analyze_checkpoints(checkpoints, ["simclr", "vicreg"], folder, IMAGES, tmp_path / "out")
@@ -56,6 +63,12 @@ def test_analyze_two_checkpoints(trained, tmp_path):
     assert metrics["negative_cosine_mean"] == pytest.approx(negatives.mean(), rel=1e-6)
     assert metrics["negative_cosine_std"] == pytest.approx(negatives.std(ddof=1), rel=1e-6)
     assert 1 <= metrics["embedding_spectrum_rank"] <= 128
+
+    # Fig. S5's spectra and RankMe read train images the run fitted on, not the test sample
+    fit = checkpoint_outputs(checkpoints[0], folder, IMAGES, sample="fit")
+    assert metrics["spectrum_images"] == IMAGES == len(fit.labels)
+    assert metrics["embedding_rankme"] == pytest.approx(_rankme_of(fit.embeddings.double().numpy()), rel=1e-4)
+    assert metrics["embedding_rankme"] != pytest.approx(_rankme_of(z), rel=1e-4)  # not the test sample's
     assert abs(metrics["table_s4_theorem33_residual"]) < 1e-6 * metrics["table_s4_L_c"]
     assert metrics["table_s4_colnorm_lower_bound"] <= metrics["table_s4_colnorm_sum_row_norm4"]
 
