@@ -30,14 +30,19 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Difference:
-    """mean(a) - mean(b) with its Welch ``CONFIDENCE`` interval, and how many seeds each arm had."""
+    """mean(a) - mean(b) with its ``CONFIDENCE`` interval (Welch's, or the paired t interval of
+    a[i] - b[i] when ``paired``), and how many runs each arm had."""
     mean: float
     low: float
     high: float
     seeds_a: int
     seeds_b: int
+    paired: bool = False
 
     def describe(self) -> str:
+        if self.paired:
+            return (f"{self.mean:+.2f} points, 95% paired t interval {self.low:+.2f} to {self.high:+.2f} "
+                    f"({self.seeds_a} pairs of cells)")
         return (f"{self.mean:+.2f} points, 95% Welch interval {self.low:+.2f} to {self.high:+.2f} "
                 f"({self.seeds_a} vs {self.seeds_b} seeds)")
 
@@ -63,6 +68,17 @@ def welch_difference(a: list[float], b: list[float]) -> Difference | None:
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof)) * (va + vb) ** 0.5
     return Difference(mean, mean - half, mean + half, len(a), len(b))
+
+
+def paired_difference(a: list[float], b: list[float]) -> Difference | None:
+    """The paired t interval of mean(a[i] - b[i]) (a and b measured on the same cells, in the same
+    order); None for fewer than two pairs."""
+    if len(a) != len(b):
+        raise ValueError(f"paired arms need one value each per cell, got {len(a)} and {len(b)}")
+    if len(a) < 2:
+        return None
+    mean, half = seed_interval([x - y for x, y in zip(a, b)])
+    return Difference(mean, mean - half, mean + half, len(a), len(b), paired=True)
 
 
 @dataclass(frozen=True)
@@ -93,10 +109,10 @@ def helps(claim: str, a: list[float], b: list[float]) -> Verdict:
     return Verdict(claim, "A helps over B when the interval of A - B lies above 0", difference, outcome)
 
 
-def matches(claim: str, a: list[float], b: list[float], margin: float = MATCH_MARGIN) -> Verdict:
-    """"A matches B": held if the interval lies within +-``margin``, did not hold if it lies
-    wholly outside it, cannot tell if it crosses a margin's edge."""
-    difference = welch_difference(a, b)
+def matches(claim: str, a: list[float], b: list[float], margin: float = MATCH_MARGIN, paired: bool = False) -> Verdict:
+    """"A matches B": held if the interval (Welch's, or paired over cells) lies within +-``margin``,
+    did not hold if it lies wholly outside it, cannot tell if it crosses a margin's edge."""
+    difference = paired_difference(a, b) if paired else welch_difference(a, b)
     if difference is None:
         outcome = Outcome.UNDECIDED
     elif -margin <= difference.low and difference.high <= margin:

@@ -63,6 +63,32 @@ def test_the_gather_claim_reads_its_part_and_holds_on_a_clear_drop():
     assert "**held**" in gather and "5 vs 5 seeds" in gather  # the errored cell is left out
 
 
+def _normalization_part(shift):
+    """Fig. 2's part: 2 projectors x 2 d for each normalisation, ``shift[norm]`` added per cell."""
+    base = {("128-d", 32): 83.0, ("128-d", 128): 84.1, ("512-512-d", 32): 84.6, ("512-512-d", 128): 85.2}
+    cells = [CellOutcome({"loss.params.normalization": norm, "model.projector": p, "model.embedding_dim": d},
+                         "completed", None, score + shift[norm][i], None, None)
+             for norm in ("embedding", "centering", "standardization")
+             for i, ((p, d), score) in enumerate(base.items())]
+    cells.append(CellOutcome({"loss.params.normalization": "centering", "model.projector": "d-d-d",
+                              "model.embedding_dim": 32}, "errored", None, None, None, None))
+    return PartOutcome("paper_fmnist", "fig2", "fig2_normalization_fmnist", "", "campaign", "folder", "", 0.0,
+                       ["loss.params.normalization", "model.projector", "model.embedding_dim"], cells)
+
+
+def test_fig2s_claim_pairs_each_cell_with_its_embedding_twin():
+    assert not any("Fig. 2" in line for line in _claims())  # no fig2 part, no claim
+    shift = {"embedding": [0.0] * 4, "centering": [0.1, -0.2, 0.15, 0.05], "standardization": [-2.1, -2.4, -2.0, -2.2]}
+    lines = {line.split("**")[1]: line for line in _claims([_normalization_part(shift)]) if "Fig. 2" in line}
+    centring = lines["Fig. 2: SimCLR with centering matches SimCLR"]
+    assert "**held**" in centring and "4 pairs of cells" in centring  # the errored cell has no twin to pair
+    assert "model.projector x model.embedding_dim cell" in centring
+    assert "**did not hold**" in lines["Fig. 2: SimCLR with standardization matches SimCLR"]
+    noisy = {**shift, "centering": [1.9, -2.2, 1.5, -0.4]}
+    line = next(line for line in _claims([_normalization_part(noisy)]) if "with centering" in line)
+    assert "**cannot tell**" in line
+
+
 def test_a_reversed_premise_says_so():
     reversed_table = {**TABLE, "SimCLR-Orig": [83.0, 83.2, 82.9, 83.1, 83.3]}
     lines = claims(judged_claims({name: _summary(name, s) for name, s in reversed_table.items()}), None, {})

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tuning.reproduction.verdicts import MATCH_MARGIN, Outcome, helps, matches, seed_interval, welch_difference
+from tuning.reproduction.verdicts import (
+    MATCH_MARGIN,
+    Outcome,
+    helps,
+    matches,
+    paired_difference,
+    seed_interval,
+    welch_difference,
+)
 
 LEAD_A, LEAD_B = [81.8, 81.05, 81.6, 81.4, 81.7], [79.45, 80.11, 80.31, 79.9, 80.0]
 TIE_A, TIE_B = [80.1, 80.3, 80.2, 80.0, 80.4], [80.2, 80.0, 80.35, 80.15, 80.25]
@@ -69,3 +77,23 @@ def test_seed_interval_against_reference():
     assert mean == pytest.approx(values.mean())
     assert half == pytest.approx(stats.t.ppf(0.975, 4) * values.std(ddof=1) / math.sqrt(5))
     assert math.isnan(seed_interval([81.0])[1])
+
+
+def test_paired_interval_against_reference_and_its_verdicts():
+    # cells that differ a lot from each other, and by a steady small amount between the arms
+    cells = [78.0, 84.5, 80.2, 83.1, 81.7, 79.4]
+    shifted = [c + s for c, s in zip(cells, (0.3, 0.1, 0.4, 0.2, 0.35, 0.25))]
+    difference = paired_difference(shifted, cells)
+    d = np.asarray(shifted, np.float64) - np.asarray(cells, np.float64)  # float64 reference, written out
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+    assert (difference.low, difference.high) == (pytest.approx(d.mean() - half), pytest.approx(d.mean() + half))
+    assert "paired t interval" in difference.describe() and "6 pairs of cells" in difference.describe()
+    assert matches("tie", shifted, cells, paired=True).outcome is Outcome.HELD
+    assert matches("tie", shifted, cells).outcome is Outcome.UNDECIDED  # Welch sees the spread between cells
+    dropped = [c - 2.0 - s for c, s in zip(cells, (0.3, 0.1, 0.4, 0.2, 0.35, 0.25))]
+    assert matches("drop", dropped, cells, paired=True).outcome is Outcome.FAILED
+    scattered = [c + s for c, s in zip(cells, (2.5, -2.0, 1.4, -1.8, 0.9, -0.6))]
+    assert matches("noisy", scattered, cells, paired=True).outcome is Outcome.UNDECIDED
+    assert paired_difference([80.0], [79.0]) is None
+    with pytest.raises(ValueError, match="one value each per cell, got 2 and 3"):
+        paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
