@@ -338,8 +338,9 @@ def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a t
 def analyze(checkpoint: list[Path] = typer.Option(..., "--checkpoint", help="a trial's checkpoint_* folder; "
                                                   "two or more add linear CKA between them"),
             name: list[str] = typer.Option([], "--name", help="a label per checkpoint (default: its trial folder)"),
-            images: int = typer.Option(1024, min=2, help="test images: a fixed seeded sample, the same for "
-                                       "every checkpoint (raised to the widest representation or embedding)"),
+            images: int = typer.Option(1024, min=2, help="images of each sample (test images; train images "
+                                       "fitted on, for the spectra and RankMe): fixed seeded samples, the same "
+                                       "for every checkpoint (raised to the widest representation or embedding)"),
             out: Optional[Path] = typer.Option(None, "--out", help="folder for the PNGs and the HTML page "
                                                "(default: RUNS_DIR/analysis-TIMESTAMP)"),
             runs_dir: Path = RUNS_DIR,
