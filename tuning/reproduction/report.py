@@ -24,7 +24,6 @@ CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as 
 S4_FACTOR = 3.0  # Table S4: "within a factor of about 3" of the lower bound
 S4_CHANCE = 0.05  # a variant is beyond chance when its ratio exceeds the Gaussian control's by more than this
 GATHER = "loss.gather"  # the axis of the part that judges footnote 1's gather bug
-NORMALIZATION = "loss.params.normalization"  # the axis of the part that judges Fig. 2 (SimCLR's Table 1 variants)
 LARS_NOTE = ("A constant gradient scale is mostly undone by LARS, whose per-layer trust ratio divides by the "
              "gradient's norm: only the biases and norm parameters (which LARS does not adapt) and the relative "
              "strength of the weight decay see the division, so a small effect under LARS is expected; the bug "
@@ -94,28 +93,44 @@ def judged_claims(by_name: dict[str, Summary], parts: list[PartOutcome] = ()) ->
         judged.append(helps(f"**The footnote-1 gather bug hurts** (paper: 'a significant impact', no number; part "
                             f"`{gather.part}`, summed - divided gather)", _gather_scores(gather, "summed"),
                             _gather_scores(gather, "divided")))
-    normalization = next((part for part in parts if NORMALIZATION in part.axes), None)
-    if normalization is not None:
-        judged += _normalization_claims(normalization)
+    for claim in CELL_CLAIMS:
+        judged += [verdict for part in parts for verdict in claim.judge(part)]
     return judged
 
 
-def _normalization_claims(part: PartOutcome) -> list[Verdict]:
-    """Fig. 2: centring or standardising SimCLR's embeddings over the batch matches the classical
-    (embedding) normalisation, judged paired over the part's other axes (projector x d): each
-    pair is the same cell but for its normalisation."""
-    others = [axis for axis in part.axes if axis != NORMALIZATION]
-    scores = {(c.values[NORMALIZATION], *(str(c.values[a]) for a in others)): c.linear_probe_test_top1
-              for c in part.cells if c.status == TrialStatus.COMPLETED and c.linear_probe_test_top1 is not None}
-    verdicts = []
-    for variant in ("centering", "standardization"):
-        shared = sorted(key[1:] for key in scores if key[0] == variant and ("embedding", *key[1:]) in scores)
-        verdicts.append(matches(
-            f"**Fig. 2: SimCLR with {variant} matches SimCLR** (paper: the normalisations 'do not impact "
-            f"performance at all', the same peak; part `{part.part}`, {variant} - embedding normalisation, each "
-            f"cell against the same {' x '.join(others)} cell)", [scores[(variant, *k)] for k in shared],
-            [scores[("embedding", *k)] for k in shared], paired=True))
-    return verdicts
+@dataclass(frozen=True)
+class CellClaim:
+    """A figure's claim that SimCLR's variants along one axis of a figure part perform as the
+    reference value does, judged paired over the part's other axes (projector x d): each pair is
+    the same cell but for that axis. A part whose axis holds the reference and a variant is judged."""
+    figure: str
+    axis: str
+    reference: str
+    paper: dict[str, str]  # each variant judged -> what the paper says of it
+
+    def judge(self, part: PartOutcome) -> list[Verdict]:
+        if self.axis not in part.axes:
+            return []
+        others = [axis for axis in part.axes if axis != self.axis]
+        scores = {(c.values[self.axis], *(str(c.values[a]) for a in others)): c.linear_probe_test_top1
+                  for c in part.cells if c.status == TrialStatus.COMPLETED and c.linear_probe_test_top1 is not None}
+        values = {c.values[self.axis] for c in part.cells}
+        verdicts = []
+        for variant in (v for v in self.paper if {v, self.reference} <= values):
+            shared = sorted(key[1:] for key in scores if key[0] == variant and (self.reference, *key[1:]) in scores)
+            verdicts.append(matches(
+                f"**{self.figure}: SimCLR with {variant} matches SimCLR** (paper: {self.paper[variant]}; part "
+                f"`{part.part}`, {variant} - {self.reference}, each cell against the same {' x '.join(others)} cell)",
+                [scores[(variant, *k)] for k in shared], [scores[(self.reference, *k)] for k in shared], paired=True))
+        return verdicts
+
+
+CELL_CLAIMS = (
+    CellClaim("Fig. 2", "loss.params.normalization", "embedding", dict.fromkeys(
+        ("centering", "standardization"), "the normalisations 'do not impact performance at all', the same peak")),
+    CellClaim("Fig. S3", "loss.method", "simclr", {"simclr-sq": "SimCLR-sq 'did not impact performance'",
+                                                   "simclr-abs": "SimCLR-abs 68.71 against SimCLR's 68.61"}),
+)
 
 
 def _gather_scores(part: PartOutcome, gradient: str) -> list[float]:

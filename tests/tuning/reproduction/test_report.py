@@ -89,6 +89,24 @@ def test_fig2s_claim_pairs_each_cell_with_its_embedding_twin():
     assert "**cannot tell**" in line
 
 
+def test_fig_s3s_claim_reads_its_part_and_no_other_method_axis():
+    def cell(method, projector, d, score):
+        return CellOutcome({"loss.method": method, "model.projector": projector, "model.embedding_dim": d},
+                           "completed", None, score, None, None)
+
+    shapes = [("128-128-d", 128, 84.3), ("128-128-d", 512, 83.7), ("512-512-d", 128, 84.0), ("512-512-d", 512, 84.0)]
+    cells = [cell(m, p, d, score + bump) for m, bump in (("simclr", 0.0), ("simclr-sq", -0.1), ("simclr-abs", 3.0))
+             for p, d, score in shapes]
+    figs3 = PartOutcome("paper_fmnist", "figS3", "figS3_similarity_fmnist", "", "c", "f", "", 0.0,
+                        ["loss.method", "model.projector", "model.embedding_dim"], cells)
+    lines = {line.split("**")[1]: line for line in _claims([figs3]) if "Fig. S3" in line}
+    assert "**held**" in lines["Fig. S3: SimCLR with simclr-sq matches SimCLR"]
+    assert "**did not hold**" in lines["Fig. S3: SimCLR with simclr-abs matches SimCLR"]
+    table_s5 = PartOutcome("paper_fmnist", "table_s5", "table_s5_fmnist", "", "c", "f", "", 0.0, figs3.axes,
+                           [cell(m, p, d, score) for m in ("vicreg", "simclr") for p, d, score in shapes])
+    assert not any("Fig. S3" in line for line in _claims([table_s5]))  # a method axis without the variants
+
+
 def test_a_reversed_premise_says_so():
     reversed_table = {**TABLE, "SimCLR-Orig": [83.0, 83.2, 82.9, 83.1, 83.3]}
     lines = claims(judged_claims({name: _summary(name, s) for name, s in reversed_table.items()}), None, {})
