@@ -253,7 +253,8 @@ def data_fashion_mnist(out_dir: Path = DATA_DIR,
 @app.command()
 def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) or YAML path"),
           part: str = typer.Option("main", "--part", help="tune (the tuning arms), main (the variants' reruns and "
-                                   "their analyses), one of the study's figure parts, or all (each in order)"),
+                                   "their analyses), one of the study's figure parts, all (each in order), or "
+                                   "analyses (the main part's analyses again, its analysed seed retrained)"),
           runs_dir: Path = RUNS_DIR,
           report: Path = typer.Option(Path("docs/reproduction.md"), "--report", help="the report to write; each "
                                       "part's outcome is saved in the folder beside it named after it"),
@@ -272,24 +273,30 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
     from tuning.reproduction.parts import outcome_path, run_part, saved_parts
     from tuning.reproduction.report import results_folder, write_report
     from tuning.reproduction.reruns import (
+        ANALYSES,
         MAIN,
         TUNE,
         StudyOutcome,
         load_study,
+        run_analyses,
         run_study,
         run_tuning,
+        saved_main,
         saved_tuning,
     )
 
     chosen = load_study(name)
     results = results_folder(report)
     if not report_only:
-        if part != "all" and part not in chosen.part_names():
+        if part not in {*chosen.part_names(), ANALYSES, "all"}:
             raise ConfigError(f"--part {part!r}: study {chosen.name!r} has the parts "
-                              f"{', '.join(chosen.part_names())} (or all)")
+                              f"{', '.join(chosen.part_names())}, all (each in order) and {ANALYSES} (the main "
+                              "part's analyses again)")
         chosen_parts = chosen.part_names() if part == "all" else [part]
         if MAIN in chosen_parts and TUNE not in chosen_parts:
             saved_tuning(chosen, results)  # refused now, not after the figure parts ran
+        if ANALYSES in chosen_parts:
+            saved_main(chosen, results)
         results.mkdir(parents=True, exist_ok=True)
         stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
         options = CampaignOptions(runs_dir=runs_dir, address=address, num_cpus=num_cpus, stores=stores,
@@ -299,9 +306,11 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
                 run_tuning(chosen, options, results, announce=console.print)
             elif each == MAIN:
                 run_study(chosen, options, results, announce=console.print)
+            elif each == ANALYSES:
+                run_analyses(chosen, options, results, announce=console.print)
             else:
                 run_part(chosen, each, options, results, announce=console.print)
-            console.print(f"part {each}: {outcome_path(results, each)}")
+            console.print(f"part {each}: {outcome_path(results, MAIN if each == ANALYSES else each)}")
     main = outcome_path(results, MAIN)
     if not main.is_file():
         console.print(f"no main part of {chosen.name} saved in {results}/ yet; run --part {MAIN} to write the report")

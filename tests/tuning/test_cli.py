@@ -1,9 +1,14 @@
 """The CLI refuses bad input early, with a message naming the bad value."""
+import shutil
+from pathlib import Path
+
+import yaml
 from typer.testing import CliRunner
 
 from tuning.cli import app
 
 runner = CliRunner()
+ROOT = Path(__file__).parents[2]
 
 
 def test_pretrain_needs_exactly_one_source():
@@ -37,8 +42,30 @@ def test_an_unknown_preset_suggests_the_nearest(tmp_path):
 def test_an_unknown_study_part_is_refused_naming_the_parts(tmp_path):
     out = runner.invoke(app, ["study", "paper-fmnist", "--part", "fig9", "--runs-dir", str(tmp_path)])
     assert out.exit_code == 2 and "--part 'fig9'" in out.output
-    assert "tune, main, fig2, figS3, figS6, table_s5, gather (or all)" in " ".join(out.output.split())
+    assert "tune, main, fig2, figS3, figS6, table_s5, gather, all (each in order) and analyses" in " ".join(
+        out.output.split())
     assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+def test_the_analyses_part_is_refused_without_the_main_part_or_after_its_recipes_changed(tmp_path):
+    report = tmp_path / "docs" / "reproduction.md"
+    results = tmp_path / "docs" / "reproduction"
+    results.mkdir(parents=True)
+    shutil.copy(ROOT / "docs" / "reproduction" / "tune.json", results)
+    args = ["--part", "analyses", "--runs-dir", str(tmp_path / "runs"), "--report", str(report)]
+    out = runner.invoke(app, ["study", "paper-fmnist", *args])
+    assert out.exit_code == 2 and "run `dualtune study paper_fmnist --part main` first" in " ".join(out.output.split())
+
+    shutil.copy(ROOT / "docs" / "reproduction" / "main.json", results)  # shipped: rerun with the study's recipes
+    from tuning.reproduction.reruns import load_study, saved_main
+    assert saved_main(load_study("paper-fmnist"), results).study == "paper_fmnist"
+    study = yaml.safe_load((ROOT / "search_spaces" / "studies" / "paper_fmnist.yaml").read_text())
+    study["variants"]["SimCLR-Orig"]["set"] = {"optim.base_lr": 0.5}
+    changed = tmp_path / "paper_fmnist.yaml"
+    changed.write_text(yaml.safe_dump(study))
+    out = runner.invoke(app, ["study", str(changed), *args])
+    assert out.exit_code == 2 and "variants SimCLR-Orig were rerun with other configs" in " ".join(out.output.split())
+    assert not (tmp_path / "runs").exists()  # refused before any compute or folder
 
 
 def test_the_main_part_before_the_tune_part_is_refused_naming_it(tmp_path):

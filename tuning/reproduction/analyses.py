@@ -25,11 +25,18 @@ class StudyAnalysis:
     cka: list[list[float]] | None
     seeds: list[int]
     figures: list[str]
+    # Set when the part `analyses` retrained the checkpoints (the reruns' own are gone): its
+    # campaign, and each retrained checkpoint's test linear probe, to set beside the table's row
+    # of the same variant and seed.
+    retrained_in: str | None = None
+    retrained_top1: list[float | None] | None = None
 
 
-def analyse_variants(reruns: list, runs: RunsFolder, campaign: str, out_dir: Path) -> StudyAnalysis | None:
-    """Analyse each variant's lowest completed seed (``reruns``: RerunOutcome rows of ``campaign``),
-    figures into ``out_dir``; the numbers and figures are logged on those checkpoints' MLflow runs."""
+def analyse_variants(reruns: list, runs: RunsFolder, campaign: str, out_dir: Path,
+                     retrained: bool = False) -> StudyAnalysis | None:
+    """Analyse each variant's lowest completed seed (``reruns``: RerunOutcome rows of ``campaign``,
+    ``retrained`` when that campaign retrained them for the analyses alone), figures into
+    ``out_dir``; the numbers and figures are logged on those checkpoints' MLflow runs."""
     chosen = {}
     for r in sorted(reruns, key=lambda r: r.seed):
         if r.status == TrialStatus.COMPLETED and r.checkpoint and r.variant not in chosen:
@@ -44,4 +51,6 @@ def analyse_variants(reruns: list, runs: RunsFolder, campaign: str, out_dir: Pat
                                artifacts=report.files)
     return StudyAnalysis(names=list(chosen), metrics=[a.metrics for a in report.analyses],
                          cka=report.cka.tolist() if report.cka is not None else None,
-                         seeds=[r.seed for r in chosen.values()], figures=[f.name for f in report.files])
+                         seeds=[r.seed for r in chosen.values()], figures=[f.name for f in report.files],
+                         retrained_in=campaign if retrained else None,
+                         retrained_top1=[r.linear_probe_test_top1 for r in chosen.values()] if retrained else None)

@@ -287,8 +287,10 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
     if analysis is not None:
         seeds = ", ".join(f"{n} {seed}" for n, seed in zip(analysis.names, analysis.seeds))
         lines += ["", f"## Analyses (one seed of each variant: {seeds}; {analysis.metrics[0]['images']:.0f} test "
-                  f"images, spectra and RankMe on {analysis.metrics[0]['spectrum_images']:.0f} train images)", "",
-                  "Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
+                  f"images, spectra and RankMe on {analysis.metrics[0]['spectrum_images']:.0f} train images)", ""]
+        if analysis.retrained_in:
+            lines += [retrained_note(analysis, by_name), ""]
+        lines += ["Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
         lines += [f"![{Path(f).stem}]({figures_dir.name}/{f})" for f in analysis.figures if f.endswith(".png")]
         lines += ["", f"All numbers: [{figures_dir.name}/analysis.html]({figures_dir.name}/analysis.html)."]
     if parts or pending:
@@ -310,6 +312,20 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
               "from those alone. Every run is in MLflow (`dualtune ui`)."]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def retrained_note(analysis: StudyAnalysis, by_name: dict[str, Summary]) -> str:
+    """Where retrained checkpoints came from, and each one's test linear probe beside the main
+    table's run of the same variant and seed (equal when the retraining reproduced it)."""
+    def table_score(name: str, seed: int) -> str:
+        run = next((r for r in by_name[name].runs if r.seed == seed), None) if name in by_name else None
+        return _num(run.linear_probe_test_top1 if run else None)
+
+    pairs = ", ".join(f"{name} {_num(score)} ({table_score(name, seed)})" for name, seed, score
+                      in zip(analysis.names, analysis.seeds, analysis.retrained_top1))
+    return (f"The checkpoints analysed were retrained by `--part analyses` (campaign `{analysis.retrained_in}`) with "
+            f"the main table's configs and seeds, its reruns' checkpoints being gone; each one's test linear probe, "
+            f"with the main table's run of the same seed in brackets: {pairs}.")
 
 
 def verdict_summary(judged: list[Verdict]) -> list[str]:

@@ -50,6 +50,7 @@ from tuning.run import reports
 TUNED = "tuned:"  # a variant base "tuned:ARM" is that tuning arm's best config
 TUNE = "tune"  # the part of a study that tunes its arms
 MAIN = "main"  # the part that reruns its variants over the seeds and analyses them
+ANALYSES = "analyses"  # the part that retrains the analysed seed of each variant and analyses it again
 CELL_AXES = ("loss.method", "model.projector", "model.embedding_dim")  # what names a Table S5 cell
 
 
@@ -160,9 +161,11 @@ class Study(Strict):
                                       self.paper_scale) if variant.paper_row else None)
         return cells
 
-    def reruns_space(self, tuned: dict[str, PretrainConfig]) -> SearchSpace:
-        """The grid campaign of every (variant, seed): what all variants share is its base, and one
-        ``settings`` rule per variant sets the rest of its config but the seed."""
+    def reruns_space(self, tuned: dict[str, PretrainConfig], seeds: list[int] | None = None) -> SearchSpace:
+        """The grid campaign of every (variant, seed) (``seeds``: the study's unless given): what
+        all variants share is its base, and one ``settings`` rule per variant sets the rest of its
+        config but the seed."""
+        seeds = self.seeds if seeds is None else seeds
         configs = {name: self.variant_config(name, tuned) for name in self.variants}
         if len({cfg.resources.model_dump_json() for cfg in configs.values()}) > 1:
             raise SearchSpaceError(f"study {self.name!r}: its variants ask for different resources; one campaign's "
@@ -182,11 +185,11 @@ class Study(Strict):
         # the base's loss params are emptied so that each rule's are the only ones.
         shared = {f"resources.{k}": v for k, v in next(iter(configs.values())).resources.model_dump().items()}
         space = SearchSpace(
-            name=f"{self.name}_reruns", description=f"{self.description}: every variant x seeds {self.seeds}",
+            name=f"{self.name}_reruns", description=f"{self.description}: every variant x seeds {seeds}",
             base=self._base_source(), overrides={"loss.params": {}, **shared, **common},
             max_concurrent_trials=2, sampler="grid", scheduler={"type": "fifo"},
             params={VARIANT: {"distribution": "categorical", "choices": list(self.variants)},
-                    "seed": {"distribution": "categorical", "choices": list(self.seeds)}},
+                    "seed": {"distribution": "categorical", "choices": list(seeds)}},
             settings=rules)
         space.check()
         return space
@@ -400,6 +403,39 @@ def run_study(study: Study, options: CampaignOptions, results: Path, *, announce
         configs={n: study.variant_config(n, tuned) for n in study.variants}, reruns=outcomes,
         arms=tuning.arms if tuning else [], reruns_campaign=result.name, baselines=result.baselines,
         paper_scale=study.paper_scale, analysis=analysis)
+    outcome.save(outcome_path(results, MAIN))
+    return outcome
+
+
+def saved_main(study: Study, results: Path) -> StudyOutcome:
+    """The main part's saved outcome in ``results``, checked to hold this study's variants as the
+    study trains them now; refused, before any compute, when missing or trained otherwise."""
+    path = outcome_path(results, MAIN)
+    if not path.is_file():
+        raise SearchSpaceError(f"study {study.name!r}: no {path}; run `dualtune study {study.name} --part {MAIN}` "
+                               f"first (part {ANALYSES!r} analyses its variants again)")
+    outcome = StudyOutcome.load(path)
+    tuning = saved_tuning(study, results)
+    now = {name: study.variant_config(name, tuning.tuned if tuning else {}) for name in study.variants}
+    changed = sorted(name for name in set(now) | set(outcome.configs) if now.get(name) != outcome.configs.get(name))
+    if outcome.study != study.name or changed:
+        raise SearchSpaceError(f"{path}: variants {', '.join(changed)} were rerun with other configs than study "
+                               f"{study.name!r} gives now; rerun --part {MAIN}")
+    return outcome
+
+
+def run_analyses(study: Study, options: CampaignOptions, results: Path, *, announce=print) -> StudyOutcome:
+    """The analyses part: the main part's analyses again without its reruns (whose checkpoints
+    are gone once it ends): each variant's analysed seed (the lowest) retrained with the main
+    part's config, analysed, and saved in place of main.json's analyses; its table is unchanged."""
+    outcome = saved_main(study, results)
+    tuning = saved_tuning(study, results)
+    seed = min(study.seeds)
+    name = timestamped(f"{study.name}-{ANALYSES}")
+    announce(f"study {study.name}: retraining seed {seed} of {len(study.variants)} variants to analyse them")
+    result = run_campaign(study.reruns_space(tuning.tuned if tuning else {}, seeds=[seed]), options, name=name)
+    retrained = sorted(_outcomes(result), key=lambda r: list(study.variants).index(r.variant))
+    outcome.analysis = analyse_variants(retrained, options.runs, result.name, results, retrained=True)
     outcome.save(outcome_path(results, MAIN))
     return outcome
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from tuning.cli import app
 from tuning.reproduction.analyses import StudyAnalysis
 from tuning.reproduction.parts import CellOutcome, PartOutcome
-from tuning.reproduction.report import Summary, claims, gaussian_control, judged_claims
+from tuning.reproduction.report import Summary, claims, gaussian_control, judged_claims, retrained_note
 from tuning.reproduction.reruns import RerunOutcome
 
 
@@ -165,3 +165,12 @@ def test_the_saved_outcomes_in_git_rewrite_the_report_naming_the_parts_not_yet_r
     if not_run:
         assert f"Not yet run, so neither shown nor judged: {', '.join(not_run)}." in text
     assert "## Main table" in text and "| raw pixels (baseline) |" in text
+
+
+def test_retrained_checkpoints_are_set_beside_the_tables_run_of_the_same_seed():
+    by_name = {name: _summary(name, scores) for name, scores in TABLE.items()}  # seeds 0-4
+    analysis = StudyAnalysis(["SimCLR-Orig", "VICReg"], [{}, {}], None, [0, 2], [], retrained_in="s-analyses-1",
+                             retrained_top1=[79.9, None])
+    note = retrained_note(analysis, by_name)
+    assert "(campaign `s-analyses-1`)" in note
+    assert "SimCLR-Orig 79.90 (79.90), VICReg - (81.90)." in note  # VICReg's seed 2, not its seed 0

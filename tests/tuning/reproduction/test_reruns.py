@@ -13,7 +13,14 @@ from tuning.config import load_config
 from tuning.errors import ConfigError, SearchSpaceError
 from tuning.reproduction.parts import outcome_path, run_part, saved_parts
 from tuning.reproduction.report import write_report
-from tuning.reproduction.reruns import StudyOutcome, TuneOutcome, load_study, run_study, run_tuning
+from tuning.reproduction.reruns import (
+    StudyOutcome,
+    TuneOutcome,
+    load_study,
+    run_analyses,
+    run_study,
+    run_tuning,
+)
 from tuning.run import reports
 
 
@@ -166,3 +173,13 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
     orig = next(r for r in outcome.reruns if r.variant == "Orig")
     analysed = client.get_run(orig.run_id).data.metrics
     assert analysed["analysis/embedding_dim"] == 128 and analysed["analysis/images"] > 100  # all of digits val
+    assert analysed["analysis/spectrum_images"] > 100  # train images fitted on
+
+    # the analyses again, without the reruns: the analysed seed retrained, main.json's table untouched
+    again = run_analyses(study, options, results, announce=lambda _: None)
+    assert StudyOutcome.load(outcome_path(results, "main")) == again and again.reruns == outcome.reruns
+    assert again.analysis.names == ["Orig", "Tuned-divided"] and again.analysis.retrained_in.startswith("s-analyses")
+    assert len(again.analysis.retrained_top1) == 2 and None not in again.analysis.retrained_top1
+    text = write_report(again, tmp_path / "docs" / "reproduction.md").read_text()
+    assert f"were retrained by `--part analyses` (campaign `{again.analysis.retrained_in}`)" in text
+    assert f"Orig {again.analysis.retrained_top1[0]:.2f} ({orig.linear_probe_test_top1:.2f})" in text
