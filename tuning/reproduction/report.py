@@ -7,15 +7,17 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from models.duality import duality_report
+from models.projector import parse_projector_spec
 from tuning.campaign.statuses import TrialStatus
 from tuning.reproduction.analyses import StudyAnalysis
 from tuning.reproduction.paper_table import PaperCell
 from tuning.reproduction.parts import PartOutcome, part_section
-from tuning.reproduction.reruns import MAIN, TUNE, RerunOutcome, StudyOutcome
+from tuning.reproduction.reruns import CELL_AXES, MAIN, TUNE, RerunOutcome, StudyOutcome
 from tuning.reproduction.verdicts import MATCH_MARGIN, Outcome, Verdict, helps, matches
 from tuning.run import reports
 
@@ -24,6 +26,7 @@ CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as 
 S4_FACTOR = 3.0  # Table S4: "within a factor of about 3" of the lower bound
 S4_CHANCE = 0.05  # a variant is beyond chance when its ratio exceeds the Gaussian control's by more than this
 GATHER = "loss.gather"  # the axis of the part that judges footnote 1's gather bug
+_, PROJECTOR, DIM = CELL_AXES  # the axes that name a projector and its output dimension
 LARS_NOTE = ("A constant gradient scale is mostly undone by LARS, whose per-layer trust ratio divides by the "
              "gradient's norm: only the biases and norm parameters (which LARS does not adapt) and the relative "
              "strength of the weight decay see the division, so a small effect under LARS is expected; the bug "
@@ -102,7 +105,8 @@ def judged_claims(by_name: dict[str, Summary], parts: list[PartOutcome] = ()) ->
 class CellClaim:
     """A figure's claim that SimCLR's variants along one axis of a figure part perform as the
     reference value does, judged paired over the part's other axes (projector x d): each pair is
-    the same cell but for that axis. A part whose axis holds the reference and a variant is judged."""
+    the same network but for that axis (``network_of``: a network named twice on the grid counts
+    once). A part whose axis holds the reference and a variant is judged."""
     figure: str
     axis: str
     reference: str
@@ -112,7 +116,7 @@ class CellClaim:
         if self.axis not in part.axes:
             return []
         others = [axis for axis in part.axes if axis != self.axis]
-        scores = {(c.values[self.axis], *(str(c.values[a]) for a in others)): c.linear_probe_test_top1
+        scores = {(c.values[self.axis], *network_of(c.values, others)): c.linear_probe_test_top1
                   for c in part.cells if c.status == TrialStatus.COMPLETED and c.linear_probe_test_top1 is not None}
         values = {c.values[self.axis] for c in part.cells}
         verdicts = []
@@ -120,9 +124,18 @@ class CellClaim:
             shared = sorted(key[1:] for key in scores if key[0] == variant and (self.reference, *key[1:]) in scores)
             verdicts.append(matches(
                 f"**{self.figure}: SimCLR with {variant} matches SimCLR** (paper: {self.paper[variant]}; part "
-                f"`{part.part}`, {variant} - {self.reference}, each cell against the same {' x '.join(others)} cell)",
+                f"`{part.part}`, {variant} - {self.reference}, each network against the same {' x '.join(others)} one)",
                 [scores[(variant, *k)] for k in shared], [scores[(self.reference, *k)] for k in shared], paired=True))
         return verdicts
+
+
+def network_of(values: dict[str, Any], axes: list[str]) -> tuple:
+    """A cell's place on ``axes``, with its projector and d read as the widths they build, so
+    that one network named two ways (d-d-d at d = 128 is 128-128-d at d = 128) is one cell."""
+    shape = [str(values[a]) for a in axes if a not in (PROJECTOR, DIM)]
+    if PROJECTOR in axes and DIM in axes:
+        shape.append("-".join(map(str, parse_projector_spec(values[PROJECTOR], int(values[DIM])))))
+    return tuple(shape)
 
 
 CELL_CLAIMS = (

@@ -42,7 +42,7 @@ class Difference:
     def describe(self) -> str:
         if self.paired:
             return (f"{self.mean:+.2f} points, 95% paired t interval {self.low:+.2f} to {self.high:+.2f} "
-                    f"({self.seeds_a} pairs of cells)")
+                    f"({self.seeds_a} pairs)")
         return (f"{self.mean:+.2f} points, 95% Welch interval {self.low:+.2f} to {self.high:+.2f} "
                 f"({self.seeds_a} vs {self.seeds_b} seeds)")
 

@@ -65,7 +65,8 @@ def test_the_gather_claim_reads_its_part_and_holds_on_a_clear_drop():
 
 def _normalization_part(shift):
     """Fig. 2's part: 2 projectors x 2 d for each normalisation, ``shift[norm]`` added per cell."""
-    base = {("128-d", 32): 83.0, ("128-d", 128): 84.1, ("512-512-d", 32): 84.6, ("512-512-d", 128): 85.2}
+    base = {("128-d", 32): 83.0, ("128-d", 128): 84.1, ("512-512-d", 32): 84.6, ("512-512-d", 128): 85.2,
+            ("128-128-d", 128): 84.8, ("d-d-d", 128): 84.8}  # the last two: one network (128-128-128)
     cells = [CellOutcome({"loss.params.normalization": norm, "model.projector": p, "model.embedding_dim": d},
                          "completed", None, score + shift[norm][i], None, None)
              for norm in ("embedding", "centering", "standardization")
@@ -78,13 +79,15 @@ def _normalization_part(shift):
 
 def test_fig2s_claim_pairs_each_cell_with_its_embedding_twin():
     assert not any("Fig. 2" in line for line in _claims())  # no fig2 part, no claim
-    shift = {"embedding": [0.0] * 4, "centering": [0.1, -0.2, 0.15, 0.05], "standardization": [-2.1, -2.4, -2.0, -2.2]}
+    shift = {"embedding": [0.0] * 6, "centering": [0.1, -0.2, 0.15, 0.05, 0.1, 0.1],
+             "standardization": [-2.1, -2.4, -2.0, -2.2, -2.3, -2.3]}
     lines = {line.split("**")[1]: line for line in _claims([_normalization_part(shift)]) if "Fig. 2" in line}
     centring = lines["Fig. 2: SimCLR with centering matches SimCLR"]
-    assert "**held**" in centring and "4 pairs of cells" in centring  # the errored cell has no twin to pair
-    assert "model.projector x model.embedding_dim cell" in centring
+    # 5 networks: the errored cell has no twin to pair, and d-d-d at d = 128 is 128-128-d's network
+    assert "**held**" in centring and "(5 pairs)" in centring
+    assert "model.projector x model.embedding_dim one" in centring
     assert "**did not hold**" in lines["Fig. 2: SimCLR with standardization matches SimCLR"]
-    noisy = {**shift, "centering": [1.9, -2.2, 1.5, -0.4]}
+    noisy = {**shift, "centering": [1.9, -2.2, 1.5, -0.4, 0.8, 0.8]}
     line = next(line for line in _claims([_normalization_part(noisy)]) if "with centering" in line)
     assert "**cannot tell**" in line
 
