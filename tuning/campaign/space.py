@@ -101,7 +101,32 @@ class CategoricalParam(_Param):
         return trial.suggest_categorical(name, self.choices)
 
 
-Param = Union[FloatParam, IntParam, CategoricalParam]
+class OrdinalParam(_Param):
+    """Ordered values (a grid on a log scale, say) that the sampler models by position: Optuna
+    samples an integer index under ``NAME@index``, so TPE and GP treat neighbouring values as
+    near, and the trial's config holds the value at that index under ``NAME``."""
+    distribution: Literal["ordinal"]
+    values: list[Any] = Field(min_length=2)
+
+    def candidates(self) -> list[Any]:
+        return list(self.values)
+
+    def suggest(self, trial, name: str):
+        return self.values[trial.suggest_int(ordinal_index(name), 0, len(self.values) - 1)]
+
+    def encode(self, value: Any, name: str) -> int:
+        """The index of ``value`` (SearchSpaceError when it is not one of the values)."""
+        if value not in self.values:
+            raise SearchSpaceError(f"{name}={value!r} is not one of its ordinal values {self.values}")
+        return self.values.index(value)
+
+
+def ordinal_index(name: str) -> str:
+    """The Optuna parameter (and trial config key) that holds an ordinal parameter's index."""
+    return f"{name}@index"
+
+
+Param = Union[FloatParam, IntParam, CategoricalParam, OrdinalParam]
 
 
 class SettingRule(Strict):
@@ -130,9 +155,18 @@ class TPEOptions(Strict):
 
 
 class SchedulerSpec(Strict):
-    type: Literal["asha", "fifo"] = "asha"
+    """How trials are stopped early: fifo (never), asha (asynchronous successive halving, rungs at
+    grace_period x reduction_factor^k epochs), or hyperband (Ray Tune's asynchronous Hyperband:
+    ``brackets`` ASHA brackets, each trial's drawn at random, the k-th starting at grace_period x
+    reduction_factor^k)."""
+    type: Literal["asha", "fifo", "hyperband"] = "asha"
     grace_period: int = Field(1, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
+    brackets: int = Field(3, ge=1, description="hyperband's brackets (asha has one)")
+
+    @property
+    def stops_early(self) -> bool:
+        return self.type != "fifo"
 
 
 class SearchSpace(Strict):
@@ -149,8 +183,9 @@ class SearchSpace(Strict):
     num_samples: int = Field(8, ge=1)
     max_concurrent_trials: int = Field(1, ge=1)
     seed: int = 0
-    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="grid: every combination of the "
-                                                      "categorical parameters (num_samples is set to their count)")
+    sampler: Literal["tpe", "random", "grid", "gp"] = Field(
+        "tpe", description="grid: every combination of the categorical parameters (num_samples is set to their "
+        "count); gp: Optuna's Gaussian-process sampler")
     tpe: TPEOptions = Field(default_factory=TPEOptions)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     max_total_epochs: int | None = Field(None, ge=1, description="stop the campaign once its trials have "
@@ -227,13 +262,29 @@ class SearchSpace(Strict):
                 fixed.update(flatten(rule.set))
         return fixed
 
-    def define_by_run(self, trial) -> None:
-        """The Optuna define-by-run function: suggests every active parameter in file order."""
+    def define_by_run(self, trial) -> dict[str, Any] | None:
+        """The Optuna define-by-run function: suggests every active parameter in file order; the
+        values of ordinal parameters (whose indices Optuna samples) are returned as constants."""
         base_flat = flatten(self.base_tree())
         chosen: dict[str, Any] = {}
         for name, param in self.params.items():
             if self.is_active(param, chosen, base_flat):
                 chosen[name] = param.suggest(trial, name)
+        ordinal = {name: chosen[name] for name, param in self.params.items()
+                   if isinstance(param, OrdinalParam) and name in chosen}
+        return ordinal or None
+
+    def optuna_point(self, point: dict[str, Any]) -> dict[str, Any]:
+        """A starting point as Optuna's parameters: an ordinal parameter's value becomes its index."""
+        encoded = {}
+        for name, value in point.items():
+            param = self.params.get(name)
+            if isinstance(param, OrdinalParam):
+                where = f"search space {self.name!r}: starting point's {name}"
+                encoded[ordinal_index(name)] = param.encode(value, where)
+            else:
+                encoded[name] = value
+        return encoded
 
     def to_yaml(self) -> str:
         """The space as it runs (``--set`` values included), as YAML that ``load_space`` reads."""
@@ -258,7 +309,7 @@ class SearchSpace(Strict):
         return self._config_for(sampled, self.base_tree())
 
     def _config_for(self, sampled: dict[str, Any], base_tree: dict[str, Any]) -> PretrainConfig:
-        values = {k: v for k, v in sampled.items() if k != VARIANT}
+        values = {k: v for k, v in sampled.items() if k != VARIANT and not k.endswith(ordinal_index(""))}
         return validate_config(with_overrides(base_tree, {**values, **self._fixed_settings(sampled, base_tree)}),
                                source=f"search space {self.name!r} trial {sampled}")
 
@@ -295,6 +346,7 @@ class SearchSpace(Strict):
             if unknown:
                 raise SearchSpaceError(f"search space {self.name!r}: starting point {point} sets {sorted(unknown)}, "
                                        f"which are not parameters of the space ({', '.join(self.params)})")
+            self.optuna_point(point)
             try:
                 self._config_for(point, base_tree)
             except ConfigError as error:
@@ -302,7 +354,7 @@ class SearchSpace(Strict):
                                        f"{error}") from None
 
     def _check_metric(self) -> None:
-        rungs = self.scheduler.type == "asha" and bool(self.params)
+        rungs = self.scheduler.stops_early and bool(self.params)
         known = reports.search_metrics(every_epoch=rungs)
         if self.metric in known or self.metric.startswith(reports.loss_term("")):
             return

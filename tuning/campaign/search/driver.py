@@ -17,7 +17,6 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.records.export import best_row, export_config
@@ -46,7 +45,7 @@ from tuning.campaign.records.tracking import (
     sync_trial_runs,
 )
 from tuning.campaign.search.control import stop_on_sigterm, write_control
-from tuning.campaign.search.searcher import build_searcher
+from tuning.campaign.search.searcher import build_scheduler, build_searcher
 from tuning.campaign.search.state import CampaignState
 from tuning.campaign.search.trial import TrialContext, run_trial
 from tuning.campaign.services import cluster
@@ -93,14 +92,6 @@ def _tune_output(verbose: int) -> int:
     1 shows Tune's progress table.  Tune's newer output engine ignores 0, so the classic one is used."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     return verbose
-
-
-def _scheduler(space: SearchSpace, epochs: int):
-    if space.scheduler.type == "fifo" or not space.params:
-        return FIFOScheduler()
-    return ASHAScheduler(metric=space.metric, mode=space.mode, time_attr="training_iteration", max_t=epochs,
-                         grace_period=min(space.scheduler.grace_period, epochs),
-                         reduction_factor=space.scheduler.reduction_factor)
 
 
 class EpochBudget(tune.Stopper):
@@ -247,7 +238,7 @@ def _fit_new_experiment(state: CampaignState, space: SearchSpace, options: Campa
     tuner = tune.Tuner(
         _trainable(state),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=space.num_samples,
-                                    scheduler=_scheduler(space, space.base_config().schedule.epochs),
+                                    scheduler=build_scheduler(space, space.base_config().schedule.epochs),
                                     max_concurrent_trials=space.max_concurrent_trials),
         run_config=_run_config(state, _tune_output(options.verbose), _display(space, options)),
     )

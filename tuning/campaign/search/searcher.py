@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
@@ -39,12 +40,14 @@ class TuneGridSampler(optuna.samplers.GridSampler):
 
 
 def build_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """TPE (default; with the space's ``tpe`` options), random, or grid over the space's
-    categorical parameters; seeded."""
+    """TPE (default; with the space's ``tpe`` options), random, Gaussian process (as many random
+    start-up trials as TPE), or grid over the space's categorical parameters; seeded."""
     if space.sampler == "grid":
         return TuneGridSampler({n: p.choices for n, p in space.params.items()}, seed=space.seed)
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=space.seed)
+    if space.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=space.seed, n_startup_trials=space.tpe_options()["n_startup_trials"])
     return optuna.samplers.TPESampler(seed=space.seed, **space.tpe_options())
 
 
@@ -84,6 +87,18 @@ class CampaignSearch(OptunaSearch):
         told.add(trial_id)
 
 
+def build_scheduler(space: SearchSpace, epochs: int) -> TrialScheduler:
+    """The space's Tune scheduler for trials of ``epochs`` epochs: FIFO, or asynchronous successive
+    halving on the space's metric at every epoch (one bracket for asha, ``brackets`` for hyperband)."""
+    spec = space.scheduler
+    if not spec.stops_early or not space.params:
+        return FIFOScheduler()
+    return AsyncHyperBandScheduler(metric=space.metric, mode=space.mode, time_attr="training_iteration", max_t=epochs,
+                                   grace_period=min(spec.grace_period, epochs),
+                                   reduction_factor=spec.reduction_factor,
+                                   brackets=spec.brackets if spec.type == "hyperband" else 1)
+
+
 def build_searcher(space: SearchSpace, study_name: str, stores: Stores, control_file: Path | None = None,
                    extending: bool = False) -> CampaignSearch | None:
     """The campaign's searcher over ``space`` (None when the space has no parameters).
@@ -94,8 +109,13 @@ def build_searcher(space: SearchSpace, study_name: str, stores: Stores, control_
     if extending:
         done = len(optuna.load_study(study_name=study_name, storage=stores.study_storage()).trials)
         space = space.model_copy(update={"seed": space.seed + done, "points_to_evaluate": []})
-    searcher = CampaignSearch(space=space.define_by_run, metric=space.metric, mode=space.mode,
-                              sampler=build_sampler(space), study_name=study_name, storage=stores.study_storage(),
-                              points_to_evaluate=space.points_to_evaluate or None)
+    searcher = campaign_search(space, study_name, stores.study_storage())
     searcher.control_file = control_file
     return searcher
+
+
+def campaign_search(space: SearchSpace, study_name: str, storage=None) -> CampaignSearch:
+    """The searcher over ``space``'s parameters, its study in ``storage`` (None: in memory, as replay uses it)."""
+    points = [space.optuna_point(point) for point in space.points_to_evaluate]
+    return CampaignSearch(space=space.define_by_run, metric=space.metric, mode=space.mode, sampler=build_sampler(space),
+                          study_name=study_name, storage=storage, points_to_evaluate=points or None)
