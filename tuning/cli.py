@@ -455,6 +455,37 @@ def sync(campaign: str = typer.Argument(..., help="campaign name (as printed by 
 
 
 @app.command()
+def replay(campaign: Optional[str] = typer.Argument(None, help="a finished campaign to replay under other scheduler "
+                                                   "settings (or give --table)"),
+           runs_dir: Path = RUNS_DIR,
+           scheduler: str = typer.Option("asha", "--scheduler", help="fifo | asha | hyperband"),
+           grace: list[int] = typer.Option([1], "--grace", help="grace period in epochs (repeatable: a grid)"),
+           eta: list[float] = typer.Option([2.0], "--eta", help="reduction factor (repeatable: a grid)"),
+           brackets: int = typer.Option(3, "--brackets", help="hyperband's brackets"),
+           table: Optional[Path] = typer.Option(None, "--table", help="a recorded learning-curve table folder "
+                                                "(benchmarks/results/curve_table) to replay strategies over"),
+           grid: str = typer.Option("simclr", "--grid", help="with --table: the table's grid"),
+           strategy: list[str] = typer.Option([], "--strategy", help="with --table: a strategy's name or the start "
+                                              "of it (repeatable; default: all)"),
+           seeds: int = typer.Option(30, "--seeds", min=1, help="with --table: seeds of each strategy"),
+           budget: list[int] = typer.Option([8, 16, 32], "--budget", help="with --table: budgets in full-trial "
+                                            "equivalents (repeatable)")):
+    """Replay recorded curves through the real Tune schedulers and the Optuna searcher: a finished
+    campaign's trials under other scheduler settings (epochs saved, whether its best survives,
+    regret), or search strategies over a recorded table (many seeds, 95% intervals)."""
+    from tuning.campaign.replay.report import campaign_replay_lines, table_replay_lines
+
+    if (campaign is None) == (table is None):
+        raise ConfigError("give a campaign to replay, or --table FOLDER, not both")
+    if table is not None:
+        lines = table_replay_lines(table, grid, strategy, seeds, budget)
+    else:
+        lines = campaign_replay_lines(campaign, runs_dir, scheduler, grace, eta, brackets)
+    for line in lines:
+        console.print(escape(line), soft_wrap=True)
+
+
+@app.command()
 def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="interface to bind"),
        port: Optional[int] = typer.Option(None, help="default: 5000 (MLflow), 8080 (--optuna)"),
        optuna: bool = typer.Option(False, "--optuna", help="optuna-dashboard on the campaigns' Optuna studies "

@@ -1,6 +1,6 @@
 """The layer rule over every package of tuning/: a module imports only from its own layer
 or the layers below it, lowest first: one pretraining, a campaign's shared definitions,
-its services, its records, the search, the paper's reproduction, the command line.  And
+its services, its records, the search, replay, the paper's reproduction, the command line.  And
 tuning/run/ (one pretraining) uses none of a campaign's services: Optuna, MLflow, Ray Tune,
 the search spaces."""
 import ast
@@ -16,6 +16,7 @@ LAYERS = (  # lowest first; a module's layer is its longest matching prefix
     "tuning.campaign.services",
     "tuning.campaign.records",
     "tuning.campaign.search",
+    "tuning.campaign.replay",  # plays recorded curves to the search's own decision-makers
     "tuning.reproduction",
     "tuning.cli",
     "tuning.tables",
@@ -63,6 +64,8 @@ def test_no_module_of_tuning_imports_from_a_layer_above_its_own():
     ("tuning/campaign/records/probe.py", "from tuning.campaign.search import driver"),
     ("tuning/campaign/probe.py", "from tuning.campaign.services import cluster"),
     ("tuning/campaign/search/probe.py", "from tuning.reproduction.reruns import run_study"),
+    ("tuning/campaign/search/probe.py", "from tuning.campaign.replay.engine import replay"),
+    ("tuning/campaign/replay/probe.py", "from tuning.reproduction.reruns import run_study"),
     ("tuning/run/probe.py", "import tuning.campaign.space"),
 ])
 def test_the_rule_catches_an_import_that_reaches_up(tmp_path, monkeypatch, module, statement):

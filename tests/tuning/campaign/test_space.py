@@ -332,3 +332,30 @@ def test_asha_cannot_rank_rungs_by_a_metric_reported_only_after_the_last_epoch(t
                                  scheduler={"type": "fifo"})))
     assert fifo.metric == "linear_probe_select_top1"
     assert load_space(str(_write(tmp_path, metric="loss_invariance", mode="min", params=params))).mode == "min"
+
+
+ORDINAL_LRS = [0.05, 0.158, 0.5, 1.58, 5.0]
+
+
+def test_an_ordinal_parameter_is_sampled_by_index_and_configured_by_value(tmp_path):
+    path = _write(tmp_path, params={"optim.base_lr": {"distribution": "ordinal", "values": ORDINAL_LRS}},
+                  points_to_evaluate=[{"optim.base_lr": 0.5}])
+    space = load_space(str(path))
+    assert space.optuna_point({"optim.base_lr": 0.5}) == {"optim.base_lr@index": 2}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):
+        trial = study.ask()
+        constants = space.define_by_run(trial)
+        index = trial.params["optim.base_lr@index"]
+        assert isinstance(trial.distributions["optim.base_lr@index"], optuna.distributions.IntDistribution)
+        assert constants == {"optim.base_lr": ORDINAL_LRS[index]}
+        assert space.trial_config({**trial.params, **constants}).optim.base_lr == ORDINAL_LRS[index]
+        study.tell(trial, 0.0)
+
+
+def test_an_ordinal_starting_point_off_its_values_is_named(tmp_path):
+    path = _write(tmp_path, params={"optim.base_lr": {"distribution": "ordinal", "values": ORDINAL_LRS}},
+                  points_to_evaluate=[{"optim.base_lr": 0.3}])
+    with pytest.raises(SearchSpaceError, match=r"starting point's optim.base_lr=0.3 is not one of its ordinal "
+                                               r"values \[0.05, 0.158, 0.5, 1.58, 5.0\]"):
+        load_space(str(path))

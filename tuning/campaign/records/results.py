@@ -50,6 +50,7 @@ class TrialRecord:
     error: str | None
     path: str
     ended: bool
+    launch_index: int = 0  # its place in the order Tune created the experiment's trials
 
     @property
     def last(self) -> dict[str, Any]:
@@ -126,18 +127,19 @@ def _read_text(filesystem, path: str) -> str | None:
 
 def read_trial_records(tune_results: str) -> list[TrialRecord]:
     """The trials of a Tune results folder (a path or URI) that reported or failed, sorted
-    by id.  Reads Tune's experiment state and each trial's result.json and error.txt, so
-    it works after the driver is gone (without a cluster)."""
+    by id (``launch_index`` keeps the order they were created in).  Reads Tune's experiment
+    state and each trial's result.json and error.txt, so it works after the driver is gone
+    (without a cluster)."""
     from ray.tune import ExperimentAnalysis
 
     filesystem, _ = storage_filesystem(tune_results)
     records = []
-    for trial in ExperimentAnalysis(tune_results).trials:
+    for launch_index, trial in enumerate(ExperimentAnalysis(tune_results).trials):
         text = _read_text(filesystem, f"{trial.path}/result.json") or ""
         record = TrialRecord(trial_id=trial.trial_id, config=dict(trial.config),
                              results=[json.loads(line) for line in text.splitlines() if line.strip()],
                              error=_read_text(filesystem, f"{trial.path}/error.txt"), path=trial.path,
-                             ended=trial.status in TUNE_ENDED_STATES)
+                             ended=trial.status in TUNE_ENDED_STATES, launch_index=launch_index)
         if record.results or record.error:
             records.append(record)
     return sorted(records, key=lambda r: r.trial_id)

@@ -4,8 +4,8 @@ and the speed-up over random search, each with a 95% bootstrap interval over see
 The incumbent after a number of epochs is the trial export would pick among those ended by then
 (the completed one with the best select linear probe); curves report its test linear probe.  The
 speed-up of a strategy is the epochs random + FIFO needs to reach its own final median incumbent
-(the target), divided by the epochs the strategy needs to reach it, each the median over seeds
-of the first epoch count at which a seed's incumbent reaches the target (never: infinite).  Its
+(the target), divided by the epochs the strategy needs to reach it, each the (lower) median over
+seeds of the first epoch count at which a seed's incumbent reaches the target (never: infinite).  Its
 interval resamples both strategies' seeds (percentile bootstrap), the target included."""
 from __future__ import annotations
 
@@ -54,8 +54,9 @@ def epochs_to(steps: Sequence[Step], target: float) -> float:
 
 
 def median(values: Sequence[float]) -> float:
-    """The median, where infinities (never reached) count as the largest values."""
-    return float(np.median(np.asarray(values, dtype=np.float64)))
+    """The lower median (of an even count, the smaller middle value), infinities (never reached)
+    counting as the largest values: at least half the seeds then reach the reference's own target."""
+    return float(np.quantile(np.asarray(values, dtype=np.float64), 0.5, method="lower"))
 
 
 def speedup(reference: Sequence[Sequence[Step]], runs: Sequence[Sequence[Step]], budget: int) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from ray.tune.experiment import Trial
@@ -52,6 +52,7 @@ class ReplayedTrial:
     last: dict[str, Any] = field(default_factory=dict)
     ended_at_s: float | None = None
     ended_at_epoch: int | None = None
+    too_short: bool = False
 
     def row(self) -> TrialRow:
         """The trial as export sees it (to pick the best with export's own rule)."""
@@ -90,19 +91,41 @@ class _Running:
     curve: Curve = field(compare=False)
 
 
-CurveOf = Callable[[dict[str, Any]], Curve]
-"""The recorded curve of a trial's sampled values (TableError when there is none)."""
+CurveOf = Callable[[str, dict[str, Any]], Curve]
+"""The recorded curve of a trial (its replay id: its launch index, and its sampled values);
+TableError when there is none."""
+
+
+class FixedOrder:
+    """Stands in for the searcher when replaying a finished campaign: its own trials' sampled
+    values, in the order they ran (a sampler that learns might have chosen others)."""
+
+    def __init__(self, configs: Sequence[dict[str, Any]]):
+        self.configs = list(configs)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        index = int(trial_id)
+        return self.configs[index] if index < len(self.configs) else None
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        pass
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
 
 
 def replay(space: SearchSpace, curve_of: CurveOf, epochs: int, *, max_epochs: int | None = None,
-           study_name: str = "replay") -> Replayed:
+           configs: Sequence[dict[str, Any]] | None = None) -> Replayed:
     """Replay a campaign of ``space`` (its sampler, scheduler, seed, metric, starting points,
     num_samples and concurrency) over trials of ``epochs`` epochs, each trial playing
     ``curve_of(its sampled values)``.  ``max_epochs``: launch no trial once the campaign has
-    spent this many epochs, and end the running ones there (None: no budget but num_samples)."""
+    spent this many epochs, and end the running ones there (None: no budget but num_samples).
+    ``configs``: the trials' sampled values in order, instead of the space's sampler.  A trial whose
+    curve ends (it was stopped when it was recorded) while the scheduler would go on is marked
+    ``too_short``: replay cannot tell what it would have reported next."""
     logging.getLogger("optuna").setLevel(logging.WARNING)
     np.random.seed(space.seed)  # Tune's async Hyperband draws each trial's bracket from numpy's global state
-    searcher = campaign_search(space, study_name)
+    searcher = FixedOrder(configs) if configs is not None else campaign_search(space, "replay")
     tune_scheduler = build_scheduler(space, epochs)
     slots = space.max_concurrent_trials
     running: list[_Running] = []
@@ -120,7 +143,7 @@ def replay(space: SearchSpace, curve_of: CurveOf, epochs: int, *, max_epochs: in
             if sampled is None or sampled == Searcher.FINISHED:
                 exhausted = True
                 break
-            curve = curve_of(sampled)
+            curve = curve_of(trial_id, sampled)
             trial = Trial("replay", config=sampled, trial_id=trial_id, stub=True)
             tune_scheduler.on_trial_add(None, trial)
             replayed = ReplayedTrial(trial_id, sampled)
@@ -138,8 +161,11 @@ def replay(space: SearchSpace, curve_of: CurveOf, epochs: int, *, max_epochs: in
         decision = tune_scheduler.on_trial_result(None, event.trial, result)
         if decision != TrialScheduler.STOP:
             searcher.on_trial_result(done.trial_id, result)
-        if decision == TrialScheduler.STOP or done.epochs == len(event.curve.epochs):
+        if decision == TrialScheduler.STOP or done.epochs == len(event.curve.epochs) and event.curve.ended:
             _end(done, result, now, spent, tune_scheduler, searcher, event.trial)
+        elif done.epochs == len(event.curve.epochs):
+            done.too_short = True
+            _end(done, result, now, spent, tune_scheduler, searcher, event.trial, status=TrialStatus.STOPPED)
         elif not within_budget():
             _end(done, result, now, spent, tune_scheduler, searcher, event.trial, status=TrialStatus.STOPPED)
         else:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tuning.campaign.replay.table import Grid, TableError
 from tuning.campaign.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, SchedulerSpec, SearchSpace
+from tuning.config import flatten
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ def _nearest(value: Any, values: list[Any], log: bool) -> Any:
 def grid_space(space: SearchSpace, grid: Grid, overrides: dict[str, Any]) -> SearchSpace:
     """``space`` with its parameters on ``grid`` (see the module docstring); ``overrides``: what the
     grid was recorded with beyond its parameters (its scale, and the values it fixes)."""
+    loose = sorted(set(space.params) - set(grid.params) - set(flatten(overrides)))
+    if loose:
+        raise TableError(f"search space {space.name!r} searches {loose}, which grid {grid.name!r} neither varies "
+                         f"nor fixes (the grid's parameters: {', '.join(grid.params)})")
     params: dict[str, Any] = {}
     for name, values in grid.params.items():
         original = space.params.get(name)

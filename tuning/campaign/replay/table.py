@@ -34,6 +34,11 @@ class Curve:
     def diverged(self) -> bool:
         return self.epochs[-1].get(reports.RUN_STATE) == reports.RunState.DIVERGED
 
+    @property
+    def ended(self) -> bool:
+        """Whether the run ended by itself (completed or diverged), not stopped by a scheduler."""
+        return self.epochs[-1].get(reports.RUN_STATE) in (reports.RunState.COMPLETED, reports.RunState.DIVERGED)
+
     def report(self, epoch: int) -> dict[str, Any]:
         """The report of ``epoch`` (1-based), the final evaluation merged into the last one."""
         report = dict(self.epochs[epoch - 1])

@@ -101,3 +101,10 @@ def test_after_its_startup_trials_tpe_leaves_random_search():
     optuna_default = suggestions(optuna.samplers.TPESampler(seed=0, multivariate=True))
     assert optuna_default == random  # 10 start-up trials: 6 asks are all random
     assert tpe[:2] == random[:2] and tpe[2:] != random[2:]  # 2 start-up trials, then TPE
+
+
+def test_the_gp_sampler_starts_with_as_many_random_trials_as_tpe():
+    space = SearchSpace(name="s", base="digits-simclr", sampler="gp", num_samples=20, seed=4)
+    sampler = build_sampler(space)
+    assert isinstance(sampler, optuna.samplers.GPSampler)
+    assert sampler._n_startup_trials == space.tpe_options()["n_startup_trials"] == 5
