@@ -9,7 +9,7 @@ export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S ?= 0.2
 # `make test` leaves out the slow end-to-end tests (marked `slow`) unless CI is set (.ci/run sets it).
 TEST_MARKS := $(if $(CI),,-m "not slow")
 
-.PHONY: install system-deps demo lint test test-fast bench reproduce ui clean
+.PHONY: install system-deps demo lint test test-fast bench gpu-check reproduce ui clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# On a GPU machine: CUDA tests, a ResNet-50 training run, a 2-trial GPU campaign (8 minutes at most).
+gpu-check: install
+	$(BIN)/python -m benchmarks.gpu_check
 
 reproduce: install
 	$(BIN)/dualtune study paper-fmnist --part all --report docs/reproduction.md

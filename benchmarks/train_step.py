@@ -40,21 +40,27 @@ CASES = (  # backbone, small stem, batch size, resolution, training images (None
 
 TITLE = "Training step: full step vs the bare model, and data wait"
 
-def _bare_model_rate(run: Pretraining, batch_size: int, resolution: int, steps: int = 3) -> float:
-    """Images/s of forward + backward of backbone and projector on in-memory views."""
-    x = torch.randn(2 * batch_size, 3, resolution, resolution).contiguous(memory_format=run.memory_format)
+def bare_model_rate(run: Pretraining, batch_size: int, resolution: int, steps: int = 3) -> float:
+    """Pairs/s of forward + backward of backbone and projector on two views already in memory on
+    the run's device (under its precision)."""
+    x = torch.randn(2 * batch_size, 3, resolution, resolution, device=run.device)
+    x = x.contiguous(memory_format=run.memory_format)
     network = run.network
 
     def step():
         network.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=run.precision or torch.float32, enabled=run.precision is not None):
+        with torch.autocast(run.device.type, dtype=run.precision or torch.float32, enabled=run.precision is not None):
             embeddings = network(x)[1]
         embeddings.float().sum().backward()
 
     step()  # warm-up
+    if run.device.type == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    if run.device.type == "cuda":
+        torch.cuda.synchronize()
     return steps * batch_size / (time.perf_counter() - start)
 
 
@@ -87,7 +93,7 @@ def measure(backbone: str, small_stem: bool, batch_size: int, resolution: int, d
     totals = run.train_epoch(1)
     epoch_time = time.perf_counter() - start
     step_rate = totals.seen / epoch_time
-    bare_rate = _bare_model_rate(run, batch_size, resolution)
+    bare_rate = bare_model_rate(run, batch_size, resolution)
     return {"backbone": backbone, "batch": batch_size, "resolution": resolution, "precision": cfg.resources.precision,
             "step": step_rate,
             "bare": bare_rate, "ratio": step_rate / bare_rate, "data_wait": totals.data_wait_s / epoch_time}

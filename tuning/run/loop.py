@@ -322,7 +322,8 @@ def pretrain(request: RunRequest, session: Session) -> None:
         totals = run.train_epoch(epoch)
         metrics = run.epoch_metrics(epoch, totals, time.perf_counter() - epoch_start)
         if epoch == start_epoch:
-            metrics.update(startup, startup_first_batch_s=totals.first_batch_s)
+            metrics.update(startup, startup_first_batch_s=totals.first_batch_s,
+                           gpus_visible=torch.cuda.device_count() if torch.cuda.is_available() else 0)
         last = epoch + 1 == cfg.schedule.epochs
         if last and not totals.diverged:
             metrics.update(_final_metrics(run))

@@ -110,6 +110,7 @@ KEYS: tuple[ReportKey, ...] = (
     ReportKey("startup_model_s", "building the model (first epoch only)", "s"),
     ReportKey("startup_loader_s", "building the loaders (first epoch only)", "s"),
     ReportKey("startup_first_batch_s", "waiting for the first batch: FFCV's compilation (first epoch only)", "s"),
+    ReportKey("gpus_visible", "CUDA devices the run's process sees (first epoch only; 0 on a CPU)", "devices"),
     ReportKey("checkpoint_time_s", "writing the epoch's checkpoint (epochs that write one)", "s"),
     ReportKey(REPORTED_AT, "when the report was made (Unix time; de-duplicates re-delivered reports)", "s"),
     ReportKey(LINEAR_PROBE_TEST_TOP1, "the offline linear probe's top-1 on test, its lr chosen on select", "%",
