@@ -39,6 +39,20 @@ app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
                   help="Ray-distributed hyperparameter tuning for SSL pretraining (SimCLR/VICReg duality).")
 spaces_app = typer.Typer(help="List and show search spaces.", invoke_without_command=True)
 app.add_typer(spaces_app, name="spaces")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        import importlib.metadata
+
+        console.print(f"dualtune {importlib.metadata.version('dualtune')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="print dualtune's version and exit")):
+    """Ray-distributed hyperparameter tuning for SSL pretraining (SimCLR/VICReg duality)."""
 data_app = typer.Typer(help="Write .beton datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -133,17 +147,19 @@ def stop(campaign: str = typer.Argument(..., help="campaign name (as printed by 
 
     pid = request_stop(RunsFolder(runs_dir), campaign)
     console.print(f"asked the driver of {campaign} (pid {pid}) to stop; it saves its state and exits. "
-                  f"Continue with: {resume_command(campaign, runs_dir=runs_dir)}")
+                  f"Continue with: {resume_command(campaign, runs_dir)}")
 
 
 @app.command()
 def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="config YAML (e.g. an exported best)"),
              preset: Optional[str] = typer.Option(None, "--preset", help="preset name from search_spaces/presets"),
              data: Optional[Path] = typer.Option(None, "--data", help="train .beton (test: --test-data)"),
-             test_data: Optional[Path] = typer.Option(None, "--test-data"),
-             workers: Optional[int] = typer.Option(None, "--workers"),
-             gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker"),
-             epochs: Optional[int] = typer.Option(None, "--epochs"),
+             test_data: Optional[Path] = typer.Option(None, "--test-data", help="test .beton: every reported "
+                                                      "number is scored on it"),
+             workers: Optional[int] = typer.Option(None, "--workers", help="DDP workers (resources.workers)"),
+             gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker",
+                                                             help="GPUs of each worker (resources.gpus_per_worker)"),
+             epochs: Optional[int] = typer.Option(None, "--epochs", help="pretraining epochs (schedule.epochs)"),
              set_values: list[str] = SET,
              runs_dir: Path = RUNS_DIR,
              address: Optional[str] = ADDRESS,
@@ -189,7 +205,7 @@ def spaces_show(name: str):
     """Print a search space's YAML."""
     from tuning.campaign.space import load_space
 
-    console.print(Path(load_space(name).source).read_text(), markup=False)
+    sys.stdout.write(Path(load_space(name).source).read_text())  # as the file is: `> my.yaml` loads again
 
 
 @data_app.command("write")
@@ -432,12 +448,12 @@ def export(campaign: str = typer.Argument(...), top: int = typer.Option(1, "--to
            tracking_uri: Optional[str] = TRACKING_URI):
     """Write the top K completed trials of a campaign as runnable YAML configs."""
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.records.export import export_top
+    from tuning.campaign.records.export import export_top, rerun_command
     from tuning.campaign.search.state import command_stores
 
     stores = command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign)
     for path in export_top(stores, campaign, top, out_dir):
-        console.print(f"{path}  (rerun: dualtune pretrain --config {path})")
+        console.print(f"{path}  (rerun: {rerun_command(path, stores.tracking_uri)})", soft_wrap=True)
 
 
 @app.command()

@@ -93,7 +93,8 @@ class DataConfig(Strict):
         # Probing a model trained on one dataset with another's labels gives a meaningless score.
         if (self.train in BUNDLED or self.test in BUNDLED) and self.train != self.test:
             raise ValueError(f"data.train={self.train!r} and data.test={self.test!r} mix a bundled data set "
-                             f"with another data set: give both as .beton files (--data and --test-data) or "
+                             f"with another data set: give both as .beton files (data.train and data.test; "
+                             f"pretrain's --data and --test-data) or "
                              f"both as the same bundled name ({' | '.join(BUNDLED)})")
         if self.train_subset is not None and self.bundled is None:
             raise ValueError(f"data.train_subset={self.train_subset} applies to bundled data only "

@@ -6,6 +6,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tuning.campaign.records.export import rerun_command
 from tuning.campaign.records.history import TrialSummary, varying_params
 from tuning.campaign.records.results import CampaignResult
 from tuning.campaign.records.tracking import ui_path
@@ -110,16 +111,17 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
                       f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")
     if result.unfinished:
         console.print(f"[bold yellow]Campaign {result.name} stopped with {result.unfinished} trials unfinished "
-                      f"(their runs show as KILLED); continue it: {resume_command(result.name)}[/]")
+                      f"(their runs show as KILLED); continue it: {resume_command(result.name, result.runs_dir)}[/]")
     waiting = [row.trial_id for row in result.rows if row.status == TrialStatus.NO_CAPACITY]
     if waiting:
         console.print(f"[bold yellow]{len(waiting)} trials found no room on the live nodes "
                       f"({TrialStatus.NO_CAPACITY}); once the cluster can hold them again: "
-                      f"{resume_command(result.name, retry_errored=True)}[/]")
+                      f"{resume_command(result.name, result.runs_dir, retry_errored=True)}[/]")
     if result.exported:
         best = result.best
         chosen_on = fmt(best.linear_probe_select_top1)
         console.print(f"Best trial {best.trial_id} (chosen on select: linear probe {chosen_on}): "
                       f"linear-probe top-1 on test {fmt(best.linear_probe_test_top1)}")
-        console.print(f"Best config: {result.exported}\nRerun it: dualtune pretrain --config {result.exported}")
+        console.print(f"Best config: {result.exported}", soft_wrap=True)
+        console.print(f"Rerun it: {rerun_command(result.exported, result.tracking_uri)}", soft_wrap=True)
     console.print(f"Wall time: {result.wall_time_s:.1f} s")

@@ -5,6 +5,7 @@ The base config is the user's own YAML, edited between stop and resume and again
 extend: every trial trains the values the campaign started with, and each edit is warned
 about once.  Real driver processes, a real local Ray, real MLflow and Optuna stores."""
 import json
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +37,15 @@ def _reported_epochs(db) -> int:
             return con.execute("select count(*) from metrics where key = 'online_select_top1'").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def _as_printed(printed: str, line_start: str) -> list[str]:
+    """The command a line of output prints after ``line_start``, to run as printed (``dualtune``
+    is this interpreter's module here: the venv's bin may not be on the test's PATH)."""
+    line = next(line for line in printed.splitlines() if line_start in line)
+    command = shlex.split(line.split(line_start, 1)[1].strip())
+    assert command[0] == "dualtune", line
+    return [sys.executable, "-m", "tuning.cli", *command[1:]]
 
 
 def _status(runs) -> list[dict]:
@@ -86,14 +96,18 @@ def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
     client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(NAME).experiment_id
     parent = [r for r in client.search_runs([experiment]) if Tags.TRIAL_ID not in r.data.tags]
-    assert [p.info.status for p in parent] == ["KILLED"] and parent[0].data.tags[Tags.RESUME].endswith(NAME)
+    assert [p.info.status for p in parent] == ["KILLED"]
+    assert parent[0].data.tags[Tags.RESUME] == f"dualtune tune --resume {NAME} --runs-dir {runs.resolve()}"
     for run in client.search_runs([experiment], f"tags.`{Tags.TRIAL_STATUS}` = 'stopped'"):
         assert run.info.status == "KILLED"  # killed but resumable: not FAILED
     again = subprocess.run(_cli(runs, "stop", NAME), capture_output=True, text=True)
     assert again.returncode == 2 and "has no running driver" in again.stdout
 
     _edit_weight_decay(base, 0.25)
-    resumed = subprocess.run(_cli(runs, "tune", "--resume", NAME), capture_output=True, text=True, timeout=600)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = subprocess.run(_as_printed(stop.stdout, "Continue with:"), capture_output=True, text=True, timeout=600,
+                             cwd=elsewhere)  # as printed, from another folder
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     said = resumed.stdout + resumed.stderr
     assert said.count("has changed since it started") == 1 and "optim.weight_decay (kept 1e-06, file now 0.25)" in said
@@ -123,5 +137,12 @@ def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
     study = optuna.load_study(study_name=NAME, storage=f"sqlite:///{runs / 'optuna.db'}")
     temperatures = [t.params["loss.params.temperature"] for t in study.trials]
     assert len(study.trials) == 3 and len(set(temperatures)) == 3  # the same study, no sample replayed
+    finished_resume = subprocess.run(_cli(runs, "tune", "--resume", NAME), capture_output=True, text=True,
+                                     timeout=120)
+    assert finished_resume.returncode == 2 and "has finished" in finished_resume.stdout
+    again_extended = subprocess.run(_as_printed(" ".join(finished_resume.stdout.split()), "add trials to it with:"),
+                                    capture_output=True, text=True, timeout=600, cwd=elsewhere)
+    assert again_extended.returncode == 0, again_extended.stdout[-3000:]
+    assert len(_status(runs)) == 3 + 4  # the printed --extend adds 4 trials
     (tmp_path / "status_after_each.json").write_text(json.dumps({"stopped": stopped, "resumed": finished,
                                                                  "extended": grown}, indent=1))

@@ -126,7 +126,8 @@ def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes
     trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
     assert {r.data.tags[Tags.TRIAL_STATUS] for r in trial_runs} == {"no_capacity"}
     assert {r.info.status for r in trial_runs} == {"KILLED"}
-    assert {r.data.tags[Tags.RESUME] for r in trial_runs} == {"dualtune tune --resume spread --retry-errored"}
+    assert {r.data.tags[Tags.RESUME] for r in trial_runs} == {
+        f"dualtune tune --resume spread --retry-errored --runs-dir {runs.resolve()}"}
 
     with worker_node(head, 2, tmp_path / "worker-again.log"):  # capacity is back
         resumed = subprocess.run(_tune(head, runs, "--resume", "spread", "--retry-errored"), capture_output=True,

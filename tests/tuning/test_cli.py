@@ -75,3 +75,28 @@ def test_the_main_part_before_the_tune_part_is_refused_naming_it(tmp_path):
     assert out.exit_code == 2
     assert "run `dualtune study paper_fmnist --part tune` first" in " ".join(out.output.split())
     assert list(tmp_path.iterdir()) == []  # refused before any compute or folder
+
+
+def test_version_prints_the_installed_version():
+    import importlib.metadata
+
+    out = runner.invoke(app, ["--version"])
+    assert out.exit_code == 0 and out.output == f"dualtune {importlib.metadata.version('dualtune')}\n"
+
+
+def test_spaces_show_redirected_to_a_file_loads_as_the_same_space(tmp_path):
+    from search_spaces import list_spaces
+    from tuning.campaign.space import load_space
+
+    for name in list_spaces():
+        saved = tmp_path / f"{name}.yaml"
+        saved.write_text(runner.invoke(app, ["spaces", "show", name]).output)  # stdout as written, unwrapped
+        assert load_space(str(saved)).model_dump(exclude={"source"}) == load_space(name).model_dump(exclude={"source"})
+
+
+def test_a_bad_pretrain_value_is_named_as_the_users_preset_and_setting(tmp_path):
+    out = runner.invoke(app, ["pretrain", "--preset", "digits-simclr", "--set", "optim.base_lr=-1",
+                              "--runs-dir", str(tmp_path)])
+    text = " ".join(out.output.split())
+    assert out.exit_code == 2 and "digits-simclr with optim.base_lr=-1: optim.base_lr" in text
+    assert "search space" not in text and list(tmp_path.iterdir()) == []

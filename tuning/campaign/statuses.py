@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 
 class TrialStatus(enum.StrEnum):
@@ -31,7 +32,14 @@ MLFLOW_RUN_STATUS = {TrialStatus.FAILED: "FAILED", TrialStatus.NO_CAPACITY: "KIL
 TUNE_ENDED_STATES = frozenset({"TERMINATED", "ERROR"})
 
 
-def resume_command(campaign: str, *, retry_errored: bool = False, runs_dir: str | None = None) -> str:
-    """The command that continues a stopped campaign (``retry_errored``: its no_capacity trials too)."""
+def extend_command(campaign: str, runs_dir: str | Path, num_samples: int = 4) -> str:
+    """The command that adds trials to a finished campaign, runnable as printed from any folder."""
+    return f"dualtune tune --extend {campaign} --num-samples {num_samples} --runs-dir {Path(runs_dir).resolve()}"
+
+
+def resume_command(campaign: str, runs_dir: str | Path, *, retry_errored: bool = False) -> str:
+    """The command that continues a stopped campaign (``retry_errored``: its no_capacity trials
+    too), runnable as printed from any folder: it names the campaign's runs folder in full (the
+    campaign recorded its stores there, so it needs no store flags)."""
     return " ".join(["dualtune tune --resume", campaign, *(["--retry-errored"] if retry_errored else []),
-                     *(["--runs-dir", str(runs_dir)] if runs_dir else [])])
+                     "--runs-dir", str(Path(runs_dir).resolve())])

@@ -38,11 +38,18 @@ def best_row(rows: list[TrialRow], fallback_metric: str, fallback_mode: str = "m
     return min(candidates, key=lambda r: ranking(r.metric(fallback_metric), r.trial_id, fallback_mode))
 
 
+def rerun_command(config: Path, tracking_uri: str | None) -> str:
+    """The command that reruns an exported config, runnable as printed from any folder: the file
+    in full, logged to the campaign's MLflow store (when known)."""
+    store = f" --tracking-uri {tracking_uri}" if tracking_uri else ""
+    return f"dualtune pretrain --config {Path(config).resolve()}{store}"
+
+
 def export_config(cfg: PretrainConfig, out: Path, provenance: dict[str, str]) -> Path:
     """Write ``cfg`` to ``out`` with its provenance (campaign, trial, MLflow run, config hash)
     as a comment header; ``dualtune pretrain --config out`` reruns it."""
     lines = [f"{k}: {v}" for k, v in provenance.items()]
-    lines += [f"config_hash: {cfg.digest()}", f"rerun: dualtune pretrain --config {out}"]
+    lines += [f"config_hash: {cfg.digest()}", f"rerun: {rerun_command(out, provenance.get('tracking_uri'))}"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(dump_config(cfg, header="\n".join(lines)))
     return out

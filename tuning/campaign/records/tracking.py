@@ -109,8 +109,9 @@ class CampaignRuns:
     is idempotent, so the live logger and ``dualtune sync`` can both call these."""
 
     def __init__(self, stores: Stores, experiment_id: str, campaign: str, trial_config,
-                 parent_run_id: str | None, provenance: dict[str, str] | None = None):
+                 parent_run_id: str | None, runs_dir: Path, provenance: dict[str, str] | None = None):
         self.stores, self.experiment_id, self.campaign = stores, experiment_id, campaign
+        self.runs_dir = runs_dir  # the campaign's runs folder, for the commands its tags print
         self.trial_config = trial_config
         self.parent_run_id = parent_run_id
         self.provenance = provenance or {}  # tags of every trial run: code version, data fingerprints
@@ -164,17 +165,17 @@ class CampaignRuns:
         client = self.client
         tags = [RunTag(Tags.TRIAL_STATUS, status)]
         if status == TrialStatus.NO_CAPACITY:
-            tags.append(RunTag(Tags.RESUME, resume_command(self.campaign, retry_errored=True)))
+            tags.append(RunTag(Tags.RESUME, resume_command(self.campaign, self.runs_dir, retry_errored=True)))
         client.log_batch(run_id, tags=tags)
         run_status = MLFLOW_RUN_STATUS.get(status, "FINISHED")
         if client.get_run(run_id).info.status != run_status:
             client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
 
 
-def mark_stopped(client: MlflowClient, run_id: str, campaign: str) -> None:
+def mark_stopped(client: MlflowClient, run_id: str, campaign: str, runs_dir: Path) -> None:
     """Show a run of a stopped campaign as killed but resumable, not failed."""
     client.log_batch(run_id, tags=[RunTag(Tags.TRIAL_STATUS, TrialStatus.STOPPED),
-                                   RunTag(Tags.RESUME, resume_command(campaign))])
+                                   RunTag(Tags.RESUME, resume_command(campaign, runs_dir))])
     killed = MLFLOW_RUN_STATUS[TrialStatus.STOPPED]
     if client.get_run(run_id).info.status != killed:
         client.set_terminated(run_id, killed)

@@ -64,7 +64,7 @@ def request_stop(runs: RunsFolder, campaign: str) -> int:
         command = ""
     if "dualtune" not in command and "tuning" not in command:
         raise StoreError(f"campaign {campaign!r} has no running driver (pid {pid} is gone); it is already stopped "
-                         f"(resume it with: {resume_command(campaign)})")
+                         f"(resume it with: {resume_command(campaign, runs.root)})")
     os.kill(pid, STOP_SIGNAL)
     return pid
 

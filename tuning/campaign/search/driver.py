@@ -51,8 +51,8 @@ from tuning.campaign.search.trial import TrialContext, run_trial
 from tuning.campaign.services import cluster
 from tuning.campaign.services.capacity import DEFAULT_CAPACITY_WAIT_S, CapacityWatch
 from tuning.campaign.services.stores import Stores
-from tuning.campaign.space import SearchSpace
-from tuning.campaign.statuses import resume_command
+from tuning.campaign.space import SearchSpace, load_preset
+from tuning.campaign.statuses import extend_command, resume_command
 from tuning.config import validate_config, with_overrides
 from tuning.errors import ConfigError, StoreError
 from tuning.run.baselines import cached_baselines
@@ -123,7 +123,7 @@ def _provenance(data: PreparedData) -> dict[str, str]:
 
 def _campaign_runs(state: CampaignState) -> CampaignRuns:
     return CampaignRuns(state.stores, state.experiment_id, state.name, state.space.trial_config,
-                        state.parent_run_id, _provenance(state.data))
+                        state.parent_run_id, state.runs.root, _provenance(state.data))
 
 
 def _run_config(state: CampaignState, verbose: int, display: list[ProgressDisplay]) -> tune.RunConfig:
@@ -134,7 +134,7 @@ def _run_config(state: CampaignState, verbose: int, display: list[ProgressDispla
     return tune.RunConfig(
         name=state.tune_name, storage_path=state.storage,
         callbacks=[TrialLogger(_campaign_runs(state)), *_plot_refresher(state), *display,
-                   CapacityWatch(state.space.trial_config, state.name, state.capacity_wait_s)],
+                   CapacityWatch(state.space.trial_config, state.name, state.runs.root, state.capacity_wait_s)],
         verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
         stop=EpochBudget(state.space.max_total_epochs) if state.space.max_total_epochs else None,
         failure_config=tune.FailureConfig(max_failures=cfg.checkpoint.max_failures if in_process else 0))
@@ -169,8 +169,7 @@ def run_campaign(space: SearchSpace, options: CampaignOptions = CampaignOptions(
     base_cfg = space.base_config()
     campaign = name or timestamped(space.name)
     if runs.state_file(campaign).exists():
-        raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; resume it with: "
-                         f"{resume_command(campaign)}")
+        raise StoreError(f"campaign {campaign!r} already exists in {runs.root}; {_how_to_continue(runs, campaign)}")
     stores = options.stores or Stores.default(runs)
     check_user_data(base_cfg)
     _check_outlive_job(runs, stores)
@@ -271,6 +270,9 @@ def resume_campaign(campaign: str, options: CampaignOptions = CampaignOptions(),
     if they moved; ``options.capacity_wait_s``: a new wait for room on the live nodes."""
     started = time.perf_counter()
     state = _load_state(options, campaign)
+    if _finished(state):
+        raise StoreError(f"campaign {campaign!r} has finished: every trial ended, nothing to resume; add trials to "
+                         f"it with: {extend_command(campaign, state.runs.root)}")
     _warn_base_changed(state)
     with _terminal(state.runs, campaign, options):
         cluster.connect(options.address, options.num_cpus)
@@ -294,7 +296,7 @@ def extend_campaign(campaign: str, num_samples: int, options: CampaignOptions = 
                           "it has run its whole space")
     if not all(record.ended for record in _records(state)):
         raise StoreError(f"campaign {campaign!r} has unfinished trials; continue them first: "
-                         f"{resume_command(campaign)}")
+                         f"{resume_command(campaign, state.runs.root)}")
     _warn_base_changed(state)
     with _terminal(state.runs, campaign, options):
         cluster.connect(options.address, options.num_cpus)
@@ -330,6 +332,25 @@ def _warn_base_changed(state: CampaignState) -> None:
 def _reopen_parent_run(state: CampaignState) -> None:
     if state.parent_run_id:
         reopen(open_store(state.stores, state.space.name)[0], state.parent_run_id)
+
+
+def _finished(state: CampaignState) -> bool:
+    """Every trial ended, and the campaign launched all it was to (its num_samples, or its epoch
+    budget spent); an extended campaign counts as finished once its trials have all ended."""
+    records = _records(state)
+    if not records or not all(record.ended for record in records):
+        return False
+    budget = state.space.max_total_epochs
+    return (state.extensions > 0 or len(records) >= state.space.num_samples
+            or (budget is not None and sum(len(r.results) for r in records) >= budget))
+
+
+def _how_to_continue(runs: RunsFolder, campaign: str) -> str:
+    """The command that continues an existing campaign: resume it, or extend it once it has finished."""
+    state = CampaignState.load(runs, campaign)
+    if _finished(state):
+        return f"it has finished; add trials to it with: {extend_command(campaign, runs.root)}"
+    return f"resume it with: {resume_command(campaign, runs.root)}"
 
 
 def _records(state: CampaignState) -> list[TrialRecord]:
@@ -389,7 +410,7 @@ def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:
     started = client.search_runs([experiment_id], f"tags.`{Tags.CAMPAIGN}` = '{state.name}' and "
                                                   "attributes.status = 'RUNNING'")
     for run_id in {*run_ids, *(run.info.run_id for run in started)}:
-        mark_stopped(client, run_id, state.name)
+        mark_stopped(client, run_id, state.name, state.runs.root)
 
 
 def _export_best(state: CampaignState, best: TrialRow) -> Path:
@@ -429,6 +450,9 @@ def run_pretrain(config_source: str, options: CampaignOptions = CampaignOptions(
                  storage: str | None = None) -> CampaignResult:
     """One pretraining of a preset or config file (with dotted ``overrides``), through the same
     Tune path as a campaign trial, logged as a top-level MLflow run in ``experiment``."""
+    settings = ", ".join(f"{key}={value}" for key, value in (overrides or {}).items())
+    validate_config(with_overrides(load_preset(config_source).model_dump(mode="json"), overrides or {}),
+                    source=f"{config_source}" + (f" with {settings}" if settings else ""))  # named as the user gave it
     space = SearchSpace(name=experiment, base=config_source, overrides=overrides or {}, num_samples=1,
                         scheduler={"type": "fifo"})
     space.check()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from ray import tune
 
@@ -84,8 +85,8 @@ class CapacityWatch(tune.Callback):
     nodes and says in one line when they can no longer hold it (what it needs, what is
     left, how long it waits) and when they can again."""
 
-    def __init__(self, trial_config, campaign: str, capacity_wait_s: float, every_s: float = 5.0):
-        self.trial_config, self.campaign = trial_config, campaign
+    def __init__(self, trial_config, campaign: str, runs_dir: Path, capacity_wait_s: float, every_s: float = 5.0):
+        self.trial_config, self.campaign, self.runs_dir = trial_config, campaign, runs_dir
         self.capacity_wait_s, self.every_s = capacity_wait_s, every_s
         self.waiting: set[str] = set()
         self._next_check = 0.0
@@ -115,4 +116,4 @@ class CapacityWatch(tune.Callback):
                     f"`dualtune stop {self.campaign}` ends the campaign resumably")
         return (f"It waits up to {self.capacity_wait_s:.0f} s for capacity (an autoscaler may add nodes), then ends "
                 f"as {TrialStatus.NO_CAPACITY}; continue it later with: "
-                f"{resume_command(self.campaign, retry_errored=True)}")
+                f"{resume_command(self.campaign, self.runs_dir, retry_errored=True)}")

@@ -38,7 +38,10 @@ def test_export_round_trips_the_config_with_its_provenance(tmp_path):
     assert again == cfg and again.digest() == cfg.digest()
     text = out.read_text()
     assert "# campaign: c1" in text and f"# config_hash: {cfg.digest()}" in text
-    assert f"# rerun: dualtune pretrain --config {out}" in text
+    assert f"# rerun: dualtune pretrain --config {out.resolve()}\n" in text  # no store known: pretrain's default
+    logged = export_config(cfg, tmp_path / "b.yaml", {"tracking_uri": "sqlite:////srv/runs/mlflow.db"}).read_text()
+    rerun = f"# rerun: dualtune pretrain --config {tmp_path / 'b.yaml'} --tracking-uri sqlite:////srv/runs/mlflow.db"
+    assert rerun in logged
 
 
 @pytest.mark.parametrize("status", ["early_stopped", "failed", "diverged"])

@@ -4,6 +4,7 @@ check that only warns where an autoscaler may help."""
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +71,7 @@ def _cfg(sampled):
 
 def test_the_driver_says_in_one_line_when_the_live_nodes_cannot_hold_a_trial(ray_cluster, caplog):
     """The local cluster is one node with 5 CPUs: a STRICT_SPREAD trial over 2 nodes does not fit it."""
-    watch = CapacityWatch(_cfg, "camp", capacity_wait_s=120, every_s=0)
+    watch = CapacityWatch(_cfg, "camp", Path("/srv/runs"), capacity_wait_s=120, every_s=0)
     spread = _Trial("t1", "RUNNING", {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"})
     small = _Trial("t2", "RUNNING", {"workers": 2, "cpus_per_worker": 1.0})
     with caplog.at_level(logging.WARNING, logger="dualtune"):
@@ -79,7 +80,8 @@ def test_the_driver_says_in_one_line_when_the_live_nodes_cannot_hold_a_trial(ray
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "\n" not in lines[0]
     assert lines[0].startswith("trial t1 no longer fits the live nodes (1 left): placement_strategy STRICT_SPREAD")
-    assert "waits up to 120 s" in lines[0] and "dualtune tune --resume camp --retry-errored" in lines[0]
+    assert "waits up to 120 s" in lines[0]
+    assert "dualtune tune --resume camp --retry-errored --runs-dir /srv/runs" in lines[0]
     caplog.clear()
     spread.config["placement_strategy"] = "SPREAD"  # now it fits again
     with caplog.at_level(logging.WARNING, logger="dualtune"):
