@@ -109,6 +109,7 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
 
     options = CampaignOptions(
         runs_dir=runs_dir, address=address, num_cpus=num_cpus, verbose=verbose, show_progress=True,
+        quiet_until_exit=True,
         stores=command_stores(RunsFolder(runs_dir), tracking_uri, optuna_storage, campaign=resume or extend),
         time_budget_s=parse_duration(time_budget, "--time-budget") if time_budget else None,
         capacity_wait_s=parse_duration(capacity_wait, "--capacity-wait") if capacity_wait else None)
@@ -182,7 +183,8 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
              "schedule.epochs": epochs}
     overrides = {**{k: v for k, v in flags.items() if v is not None}, **parse_assignments(set_values)}
     stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
-    options = CampaignOptions(runs_dir=runs_dir, address=address, stores=stores, show_progress=True)
+    options = CampaignOptions(runs_dir=runs_dir, address=address, stores=stores, show_progress=True,
+                              quiet_until_exit=True)
     result = run_pretrain(str(config) if config else preset, options, storage=storage, overrides=overrides)
     print_summary(result, console)
 
@@ -423,20 +425,20 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
     import json
 
     from tuning.campaign.paths import RunsFolder
-    from tuning.campaign.records.history import campaign_baselines, trial_summaries
+    from tuning.campaign.records.history import campaign_overview
     from tuning.campaign.search.state import command_stores
-    from tuning.tables import status_records, status_table
+    from tuning.tables import status_document, status_records, status_table
 
     if output_format not in STATUS_FORMATS:
         raise ConfigError(f"--format {output_format!r} is not one of {', '.join(STATUS_FORMATS)}")
     stores = command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign)
-    summaries = trial_summaries(stores, campaign)
+    overview = campaign_overview(stores, campaign)
     if output_format == "table":
-        console.print(status_table(campaign, summaries, campaign_baselines(stores, campaign)))
+        console.print(status_table(overview))
     elif output_format == "json":
-        sys.stdout.write(json.dumps(status_records(summaries), indent=1) + "\n")
+        sys.stdout.write(json.dumps(status_document(overview), indent=1) + "\n")
     else:
-        records = status_records(summaries)
+        records = status_records(overview)
         writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]))
         writer.writeheader()
         writer.writerows(records)

@@ -6,8 +6,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tuning.campaign.records.best import RANK_METRIC
 from tuning.campaign.records.export import rerun_command
-from tuning.campaign.records.history import TrialSummary, varying_params
+from tuning.campaign.records.history import CampaignOverview, varying_params
 from tuning.campaign.records.results import CampaignResult
 from tuning.campaign.records.tracking import ui_path
 from tuning.campaign.services.stores import is_server
@@ -29,37 +30,57 @@ def fmt(value: Any, digits: int = 2) -> str:
         except ValueError:
             return value
     if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 0.01 else f"{value:.3g}"
+        return f"{value:.{digits}f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
     return str(value)
+
+
+STATUS_METRICS = (reports.ONLINE_TOP1, RANK_METRIC, reports.LINEAR_PROBE_TEST_TOP1, reports.KNN_TEST_TOP1)
+"""The scores ``dualtune status`` shows of every trial, beside the campaign's rung metric."""
+BEST_NOTE = f"* the best trial, as export picks it: the completed one with the highest {RANK_METRIC}"
+
+
+def filled_table(title: str, headers: list[str], rows: list[list[str]], caption: str | None = None) -> Table:
+    """A table whose columns are never narrower than their longest word or cell: a narrow
+    terminal wraps headers between words, never inside one ("temperature", not "temperatu/re")."""
+    table = Table(title=title, caption=caption)
+    for index, header in enumerate(headers):
+        widest = max([len(word) for word in header.split()] + [len(row[index]) for row in rows])
+        table.add_column(header, justify="left" if index == 0 else "right", min_width=widest)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def trials_table(result: CampaignResult) -> Table:
     """One row per trial: params, what the choice read (select), what is reported (test), status,
     duration; the best trial (chosen on select) is starred."""
-    table = Table(title=f"campaign {result.name}: {len(result.rows)} trials")
-    table.add_column("trial", no_wrap=True)
-    for name in result.param_names:
-        table.add_column(name.split(".")[-1], justify="right", overflow="fold")
-    for column in ("epochs", *SPLIT_COLUMNS, "status", "time (s)"):
-        table.add_column(column, justify="right", overflow="fold")
     best_id = result.best.trial_id if result.best else None
-    for r in result.rows:
-        marker = " *" if r.trial_id == best_id else ""
-        table.add_row(r.trial_id + marker, *(fmt(r.params.get(p), 3) for p in result.param_names),
-                      fmt(r.epoch, 0), fmt(r.online_select_top1), fmt(r.linear_probe_select_top1),
-                      fmt(r.linear_probe_test_top1), fmt(r.knn_test_top1), r.status, fmt(r.duration_s, 1))
-    return table
+    headers = ["trial", *(name.split(".")[-1] for name in result.param_names), "epochs", *SPLIT_COLUMNS,
+               "status", "time (s)"]
+    rows = [[r.trial_id + (" *" if r.trial_id == best_id else ""),
+             *(fmt(r.params.get(p), 3) for p in result.param_names), fmt(r.epoch, 0),
+             *(fmt(value) for value in (r.online_select_top1, r.linear_probe_select_top1, r.linear_probe_test_top1,
+                                        r.knn_test_top1)), r.status, fmt(r.duration_s, 1)] for r in result.rows]
+    return filled_table(f"campaign {result.name}: {len(result.rows)} trials", headers, rows, caption=BEST_NOTE)
 
 
-def status_records(summaries: list[TrialSummary]) -> list[dict[str, object]]:
-    """``dualtune status --format csv|json``: one flat record per trial, the params that differ
-    between trials under their full dotted names, numbers unrounded."""
-    searched = varying_params([s.params for s in summaries])
-    return [{"trial_id": s.trial_id, "status": s.status, **{p: s.params.get(p) for p in searched},
-             reports.EPOCH: s.epoch, reports.ONLINE_TOP1: s.online_select_top1,
-             reports.LINEAR_PROBE_SELECT_TOP1: s.linear_probe_select_top1,
-             reports.LINEAR_PROBE_TEST_TOP1: s.linear_probe_test_top1,
-             "duration_s": s.duration_s, "run_id": s.run_id} for s in summaries]
+def status_records(overview: CampaignOverview) -> list[dict[str, object]]:
+    """``dualtune status --format csv``, and the trials of ``--format json``: one flat record per
+    trial, the params that differ between trials under their full dotted names (as numbers where
+    they are), the rung metric and the scores unrounded, the epochs it trained, whether it is the best."""
+    searched = varying_params([s.params for s in overview.trials])
+    metrics = [m for m in (overview.rung_metric, *STATUS_METRICS) if m]
+    return [{"trial_id": s.trial_id, "status": s.status, "best": s.trial_id == overview.best,
+             **{p: s.params.get(p) for p in searched}, "epochs": s.epochs,
+             **{m: s.metric(m) for m in dict.fromkeys(metrics)}, "duration_s": s.duration_s, "run_id": s.run_id}
+            for s in overview.trials]
+
+
+def status_document(overview: CampaignOverview) -> dict[str, object]:
+    """``dualtune status --format json``: the campaign, what picks its best and what its search
+    ranked by, its baselines, and its trials."""
+    return {"campaign": overview.campaign, "best_trial": overview.best, "best_by": RANK_METRIC,
+            "rung_metric": overview.rung_metric, "baselines": overview.baselines, "trials": status_records(overview)}
 
 
 def baselines_line(baselines: dict[str, float]) -> str | None:
@@ -76,20 +97,20 @@ def baselines_line(baselines: dict[str, float]) -> str | None:
     return "Baselines (the same probes, test top-1): " + "; ".join(parts)
 
 
-def status_table(campaign: str, summaries: list[TrialSummary], baselines: dict[str, float] | None = None) -> Table:
-    """``dualtune status``: one row per trial, with the params that differ between trials, and
-    the campaign's baselines beneath."""
-    searched = varying_params([s.params for s in summaries])
-    table = Table(title=f"campaign {campaign}: {len(summaries)} trials", caption=baselines_line(baselines or {}))
-    table.add_column("trial", no_wrap=True)
-    for column in ["status", *(name.split(".")[-1] for name in searched), "epochs", *SPLIT_COLUMNS[:3],
-                   "time (s)"]:
-        table.add_column(column, overflow="fold")
-    for s in summaries:
-        table.add_row(s.trial_id, s.status, *(fmt(s.params.get(p), 3) for p in searched), fmt(s.epoch, 0),
-                      fmt(s.online_select_top1), fmt(s.linear_probe_select_top1), fmt(s.linear_probe_test_top1),
-                      fmt(s.duration_s))
-    return table
+def status_table(overview: CampaignOverview) -> Table:
+    """``dualtune status``: one row per trial (the best starred), with the params that differ
+    between trials, the rung metric the search ran on, the scores, and the baselines beneath."""
+    searched = varying_params([s.params for s in overview.trials])
+    rung = [overview.rung_metric] if overview.rung_metric and overview.rung_metric not in STATUS_METRICS else []
+    notes = [BEST_NOTE, *(f"rung (select): {m}, what the search ranked trials by" for m in rung),
+             baselines_line(overview.baselines)]
+    headers = ["trial", "status", *(name.split(".")[-1] for name in searched), "epochs",
+               *("rung (select)" for _ in rung), *SPLIT_COLUMNS, "time (s)"]
+    rows = [[s.trial_id + (" *" if s.trial_id == overview.best else ""), s.status,
+             *(fmt(s.params.get(p), 3) for p in searched), str(s.epochs),
+             *(fmt(s.metric(m)) for m in (*rung, *STATUS_METRICS)), fmt(s.duration_s, 1)] for s in overview.trials]
+    return filled_table(f"campaign {overview.campaign}: {len(overview.trials)} trials", headers, rows,
+                        caption="\n".join(note for note in notes if note))
 
 
 def print_summary(result: CampaignResult, console: Console | None = None) -> None:

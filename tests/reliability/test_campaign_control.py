@@ -50,7 +50,7 @@ def _as_printed(printed: str, line_start: str) -> list[str]:
 
 def _status(runs) -> list[dict]:
     out = subprocess.run(_cli(runs, "status", NAME, "--format", "json"), capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return json.loads(out.stdout)["trials"]
 
 
 def _edit_weight_decay(base, value: float) -> None:

@@ -1,4 +1,4 @@
-"""Choosing the best trial and writing configs as YAML files that rerun with one command."""
+"""Writing configs as YAML files that rerun with one command (the best trial, or the top K)."""
 from __future__ import annotations
 
 import tempfile
@@ -6,36 +6,13 @@ from pathlib import Path
 
 import yaml
 
+from tuning.campaign.records.best import RANK_METRIC, ranking
 from tuning.campaign.records.history import campaign_runs
-from tuning.campaign.records.results import TrialRow
 from tuning.campaign.records.tracking import Tags
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.statuses import TrialStatus
 from tuning.config import PretrainConfig, dump_config, validate_config
 from tuning.errors import StoreError
-from tuning.run import reports
-
-RANK_METRIC = reports.LINEAR_PROBE_SELECT_TOP1  # a choice: scored on select, never on test
-
-
-def ranking(value: float, trial_id: str, mode: str = "max") -> tuple[float, str]:
-    """Sort key of trials, best first: the higher value (the lower with ``mode`` min), then
-    (on a tie) the smaller trial id, so the campaign's own export and ``dualtune export``
-    pick the same trial."""
-    return (-value if mode == "max" else value), trial_id
-
-
-def best_row(rows: list[TrialRow], fallback_metric: str, fallback_mode: str = "max") -> TrialRow | None:
-    """The completed trial with the highest linear-probe top-1 (else the best
-    ``fallback_metric``, as ``fallback_mode`` says: the campaign's metric and mode)."""
-    completed = [r for r in rows if r.status == TrialStatus.COMPLETED]
-    scored = [r for r in completed if r.metric(RANK_METRIC) is not None]
-    if scored:
-        return min(scored, key=lambda r: ranking(r.metric(RANK_METRIC), r.trial_id))
-    candidates = [r for r in (completed or rows) if r.metric(fallback_metric) is not None]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda r: ranking(r.metric(fallback_metric), r.trial_id, fallback_mode))
 
 
 def rerun_command(config: Path, tracking_uri: str | None) -> str:

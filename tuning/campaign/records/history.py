@@ -2,28 +2,52 @@
 campaign as ``dualtune status`` shows them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import yaml
 from mlflow.tracking import MlflowClient
 
+from tuning.campaign.records.best import RANK_METRIC, best_completed
 from tuning.campaign.records.tracking import CHECKPOINT_ANALYSES, Tags
 from tuning.campaign.services.stores import Stores
 from tuning.errors import StoreError
 from tuning.run import reports
 
+EPOCH_CLOCK = "epoch_time_s"
+"""A metric every epoch logs (at step = epoch): its history counts the epochs a trial trained."""
+
 
 @dataclass(frozen=True)
 class TrialSummary:
-    """One trial's MLflow run: its logged params (strings, as MLflow keeps them) and final metrics."""
+    """One trial's MLflow run: its params (typed again from MLflow's strings), its latest metrics,
+    the epochs it trained and its running time (Tune's ``time_total_s``, as the campaign's
+    summary shows it; the run's wall time for runs logged before that was kept)."""
     trial_id: str
     status: str
     run_id: str
-    params: dict[str, str]
-    online_select_top1: float | None
-    linear_probe_select_top1: float | None
-    linear_probe_test_top1: float | None
-    epoch: float | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    epochs: int
     duration_s: float
+
+    def metric(self, name: str) -> float | None:
+        return self.metrics.get(name)
+
+
+@dataclass(frozen=True)
+class CampaignOverview:
+    """What ``dualtune status`` shows of a campaign: its trials, the rung metric its search ran on
+    (None for a campaign logged before it was kept), its baselines, and its best trial by export's
+    rule (the completed one with the best ``linear_probe_select_top1``)."""
+    campaign: str
+    trials: list[TrialSummary]
+    rung_metric: str | None = None
+    baselines: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best(self) -> str | None:
+        return best_completed((t.trial_id, t.status, t.metric(RANK_METRIC)) for t in self.trials)
 
 
 def campaign_runs(stores: Stores, campaign: str) -> tuple[MlflowClient, list]:
@@ -47,32 +71,37 @@ def _tagged_runs(client: MlflowClient, experiments: list[str], campaign: str) ->
     return client.search_runs(experiments, f"tags.`{Tags.CAMPAIGN}` = '{campaign}'")
 
 
-def campaign_baselines(stores: Stores, campaign: str) -> dict[str, float]:
-    """The baselines (tuning.run.baselines) logged on the campaign's parent run; empty without one."""
-    client = MlflowClient(stores.tracking_uri)
-    experiments = [e.experiment_id for e in client.search_experiments()]
+def typed(value: str) -> Any:
+    """An MLflow param (a string) as the value it was: 32 -> 32, 0.5 -> 0.5, 512-512-d stays."""
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def campaign_overview(stores: Stores, campaign: str) -> CampaignOverview:
+    """The campaign's trials (sorted by trial id), its rung metric and its baselines, from its
+    MLflow runs (a clear error lists the known campaigns when there is none of that name)."""
+    client, runs = campaign_runs(stores, campaign)
+    experiments = sorted({run.info.experiment_id for run in runs})
     parents = [r for r in _tagged_runs(client, experiments, campaign) if Tags.TRIAL_ID not in r.data.tags]
-    return {key: value for run in parents for key, value in run.data.metrics.items()
-            if key.startswith(reports.BASELINE_PREFIX)}
-
-
-def trial_summaries(stores: Stores, campaign: str) -> list[TrialSummary]:
-    """The campaign's trials, sorted by trial id."""
-    _, runs = campaign_runs(stores, campaign)
-    summaries = []
+    baselines = {key: value for run in parents for key, value in run.data.metrics.items()
+                 if key.startswith(reports.BASELINE_PREFIX)}
+    rung_metric = next((run.data.params["metric"] for run in parents if "metric" in run.data.params), None)
+    trials = []
     for run in runs:
         metrics = run.data.metrics
         end = run.info.end_time or run.info.start_time
-        summaries.append(TrialSummary(
+        steps = {point.step for point in client.get_metric_history(run.info.run_id, EPOCH_CLOCK)}
+        trials.append(TrialSummary(
             trial_id=run.data.tags[Tags.TRIAL_ID], status=run.data.tags.get(Tags.TRIAL_STATUS, "?"),
-            run_id=run.info.run_id, params=run.data.params, online_select_top1=metrics.get(reports.ONLINE_TOP1),
-            linear_probe_select_top1=metrics.get(reports.LINEAR_PROBE_SELECT_TOP1),
-            linear_probe_test_top1=metrics.get(reports.LINEAR_PROBE_TEST_TOP1), epoch=metrics.get(reports.EPOCH),
-            duration_s=(end - run.info.start_time) / 1000))
-    return sorted(summaries, key=lambda s: s.trial_id)
+            run_id=run.info.run_id, params={name: typed(value) for name, value in run.data.params.items()},
+            metrics=dict(metrics), epochs=len(steps),
+            duration_s=metrics.get("time_total_s", (end - run.info.start_time) / 1000)))
+    return CampaignOverview(campaign, sorted(trials, key=lambda s: s.trial_id), rung_metric, baselines)
 
 
-def varying_params(params_per_trial: list[dict[str, str]]) -> list[str]:
+def varying_params(params_per_trial: list[dict[str, Any]]) -> list[str]:
     """The config params whose values differ between a campaign's trials, sorted: what its
     search set, and what follows from that (``optim.effective_lr`` when lr or batch size
     vary); the settings of later checkpoint analyses (``eval.*``) are not the trials' own."""

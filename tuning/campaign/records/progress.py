@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from tuning.campaign.private_apis import ray_driver_messages_to
-from tuning.campaign.records.results import error_text, trial_status
+from tuning.campaign.records.results import TrialRecord, error_text, read_trial_records, trial_status
 from tuning.campaign.statuses import ENDED
 from tuning.run import reports
 
@@ -42,6 +42,16 @@ class CampaignProgress:
         better = (lambda a, b: a > b) if self.mode == "max" else (lambda a, b: a < b)
         if isinstance(value, (int, float)) and (self.best is None or better(value, self.best[0])):
             self.best = (float(value), trial_id)
+
+    def load(self, records: list[TrialRecord]) -> None:
+        """Start from what a campaign's trials recorded before this driver (a resume): every
+        reported epoch, how the ended ones ended, the best so far; none counts as running."""
+        self.running.clear()
+        for record in records:
+            for result in record.results:
+                self.result(record.trial_id, result)
+            if record.status.ended:
+                self.ended[record.trial_id] = record.status
 
     def counts(self) -> dict[str, int]:
         ended = list(self.ended.values())
@@ -78,6 +88,16 @@ class CampaignProgress:
         return table
 
 
+def _recorded(tune_results: str | None) -> list[TrialRecord]:
+    """The trials a Tune experiment recorded; none before its first state is saved (a new campaign)."""
+    if not tune_results:
+        return []
+    try:
+        return read_trial_records(tune_results)
+    except ValueError:  # Tune: "No experiment snapshot file ... was found"
+        return []
+
+
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -87,10 +107,11 @@ def _clock(seconds: float) -> str:
 class ProgressDisplay(tune.Callback):
     """Feeds CampaignProgress from Tune and shows it on stdout: a live panel refreshed in place
     on a terminal, else one plain line per ended trial (and per 10 epochs trained).  Tune
-    pickles its callbacks with the experiment, so the display is made at ``setup``."""
+    pickles its callbacks with the experiment, so the display is made at ``setup``, and a
+    resumed campaign's display starts from what ``tune_results`` (its Tune experiment) recorded."""
 
-    def __init__(self, progress: CampaignProgress):
-        self.progress = progress
+    def __init__(self, progress: CampaignProgress, tune_results: str | None = None):
+        self.progress, self.tune_results = progress, tune_results
         self.last_results: dict[str, dict] = {}
         self.live: Live | None = None
         self._lines_at = 0
@@ -100,8 +121,14 @@ class ProgressDisplay(tune.Callback):
 
     def setup(self, **info):
         self.progress.started = time.monotonic()  # this driver's session (a resume starts its own)
+        recorded = _recorded(getattr(self, "tune_results", None))
+        if recorded:
+            self.progress.load(recorded)
+            self.last_results = {record.trial_id: record.last for record in recorded}
         if sys.stdout.isatty():
-            self.live = Live(self.progress.table(), console=Console(file=sys.stdout), auto_refresh=False)
+            # stderr is not drawn into the panel: the libraries' chatter stays in the campaign's log
+            self.live = Live(self.progress.table(), console=Console(file=sys.stdout), auto_refresh=False,
+                             redirect_stderr=False)
             self.live.start()
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -142,12 +169,14 @@ class ProgressDisplay(tune.Callback):
 
 
 @contextlib.contextmanager
-def library_output_to(log_file: Path | None) -> Iterator[None]:
+def library_output_to(log_file: Path | None, until_exit: bool = False) -> Iterator[None]:
     """While a campaign runs, send everything written to this process's stderr (Ray's and
     FFCV's chatter, Optuna's and MLflow's info logs) and the cluster's messages Ray prints
     on the driver's stdout (a node marked dead, an actor lost) to ``log_file``, and
     dualtune's own warnings to the real stderr.  With ``log_file`` None (``-v``) nothing
-    is redirected."""
+    is redirected.  ``until_exit``: the process's stderr stays in the log after the campaign,
+    so what the libraries print as the interpreter shuts down (numba's finalizers) goes there
+    too (for a command that runs one campaign and exits)."""
     if log_file is None:
         yield
         return
@@ -166,8 +195,9 @@ def library_output_to(log_file: Path | None) -> Iterator[None]:
             yield
         finally:
             sys.stderr.flush()
-            os.dup2(saved, 2)
+            if not until_exit:  # else fd 2 stays on the log, and our warnings on the terminal, to the end
+                os.dup2(saved, 2)
+                logger.removeHandler(ours)
+                logger.propagate = True
+                terminal_err.close()
             os.close(saved)
-            logger.removeHandler(ours)
-            logger.propagate = True
-            terminal_err.close()

@@ -21,7 +21,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
-from tuning.campaign.records.export import best_row
+from tuning.campaign.records.best import best_row
 from tuning.campaign.records.results import TrialRow, trial_status
 from tuning.campaign.replay.table import Curve
 from tuning.campaign.search.searcher import build_scheduler, campaign_search

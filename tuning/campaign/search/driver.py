@@ -19,7 +19,8 @@ import optuna
 from ray import tune
 
 from tuning.campaign.paths import RunsFolder, timestamped
-from tuning.campaign.records.export import best_row, export_config
+from tuning.campaign.records.best import best_row
+from tuning.campaign.records.export import export_config
 from tuning.campaign.records.plots import StudyPlotsRefresher, write_study_plots
 from tuning.campaign.records.progress import CampaignProgress, ProgressDisplay, library_output_to
 from tuning.campaign.records.provenance import code_version, data_fingerprints
@@ -81,6 +82,7 @@ class CampaignOptions:
     capacity_wait_s: float | None = None
     verbose: int = 0
     show_progress: bool = False
+    quiet_until_exit: bool = False
 
     @property
     def runs(self) -> RunsFolder:
@@ -219,14 +221,14 @@ def _terminal(runs: RunsFolder, campaign: str, options: CampaignOptions):
     if quiet:
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up notes, printed before the log
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # a server's "View run at" lines
-    return library_output_to(runs.driver_log(campaign) if quiet else None)
+    return library_output_to(runs.driver_log(campaign) if quiet else None, until_exit=options.quiet_until_exit)
 
 
-def _display(space: SearchSpace, options: CampaignOptions) -> list[ProgressDisplay]:
+def _display(space: SearchSpace, options: CampaignOptions, tune_results: str) -> list[ProgressDisplay]:
     if not options.show_progress:
         return []
     return [ProgressDisplay(CampaignProgress(space.num_samples, space.base_config().schedule.epochs, space.metric,
-                                             space.mode))]
+                                             space.mode), tune_results)]
 
 
 def _fit_new_experiment(state: CampaignState, space: SearchSpace, options: CampaignOptions, started: float,
@@ -239,7 +241,7 @@ def _fit_new_experiment(state: CampaignState, space: SearchSpace, options: Campa
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=space.num_samples,
                                     scheduler=build_scheduler(space, space.base_config().schedule.epochs),
                                     max_concurrent_trials=space.max_concurrent_trials),
-        run_config=_run_config(state, _tune_output(options.verbose), _display(space, options)),
+        run_config=_run_config(state, _tune_output(options.verbose), _display(space, options, state.tune_results)),
     )
     tuner.fit()
     return _finish(state, started)

@@ -1,7 +1,8 @@
 """Choosing the best trial and writing it as a config that reads back equal."""
 import pytest
 
-from tuning.campaign.records.export import best_row, export_config
+from tuning.campaign.records.best import best_row
+from tuning.campaign.records.export import export_config
 from tuning.campaign.records.results import TrialRow
 from tuning.config import load_config, validate_config
 

@@ -60,3 +60,40 @@ def test_with_mode_min_the_best_so_far_is_the_lowest():
     for trial_id, loss in (("a", 4.0), ("b", 2.5), ("a", 3.0)):
         progress.result(trial_id, {"epoch": 1, "loss": loss})
     assert progress.best == (2.5, "b")
+
+
+def test_a_resumed_display_starts_from_the_whole_recorded_history(capsys):
+    from tuning.campaign.records.results import TrialRecord
+
+    def record(trial_id, scores, ended, last_state="running"):
+        results = [{"epoch": e, "online_select_top1": s, "status": "running"} for e, s in enumerate(scores, 1)]
+        results[-1]["status"] = last_state
+        return TrialRecord(trial_id, {}, results, None, "", ended)
+
+    display = ProgressDisplay(CampaignProgress(planned_trials=4, epochs_per_trial=3))
+    display.progress.load([record("a", [70.0, 79.3, 79.3], True, "completed"),
+                           record("b", [75.0, 79.5, 79.4], True, "completed"),
+                           record("c", [60.0], True), record("d", [65.0, 70.0], False)])
+    progress = display.progress
+    assert sum(progress.epochs.values()) == 9 and progress.best == (79.5, "b")
+    assert progress.counts() == {"running": 0, "completed": 2, "early_stopped": 1, "diverged": 0, "failed": 0,
+                                 "no_capacity": 0}  # d waits to be resumed: Tune starts it again
+    display.on_trial_start(0, [], SimpleNamespace(trial_id="d"))
+    assert "2 completed, 1 early stopped" in capsys.readouterr().out.splitlines()[-1]
+
+
+@pytest.mark.service  # starts a process
+def test_until_exit_the_libraries_stderr_stays_in_the_log_after_the_campaign(tmp_path):
+    script = (
+        "import logging, sys, pathlib\n"
+        "from tuning.campaign.records.progress import library_output_to\n"
+        "logging.basicConfig()\n"
+        f"with library_output_to(pathlib.Path({str(tmp_path / 'driver.log')!r}), until_exit=True):\n"
+        "    sys.stderr.write('during\\n')\n"
+        "sys.stderr.write('Exception ignored in: <finalize object>\\n'); sys.stderr.flush()\n"
+        "logging.getLogger('dualtune').warning('our warning after')\n"
+        "print('summary')\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=os.getcwd())
+    log = (tmp_path / "driver.log").read_text()
+    assert "during" in log and "Exception ignored" in log and "our warning after" not in log
+    assert out.stderr == "dualtune: WARNING: our warning after\n" and out.stdout == "summary\n"

@@ -11,7 +11,7 @@ from tuning.config import validate_config
 def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp_path):
     stores = Stores.default(RunsFolder(tmp_path))
     client, experiment_id = open_store(stores, "long")
-    runs = CampaignRuns(stores, experiment_id, "c", lambda sampled: validate_config(sampled), None)
+    runs = CampaignRuns(stores, experiment_id, "c", lambda sampled: validate_config(sampled), None, tmp_path)
     results = [{"epoch": e, "reported_at": 1000.0 + e, **{f"m{k}": float(e + k) for k in range(30)}}
                for e in range(1, 101)]  # 3,000 metric values: three MLflow batches
     run_id = runs.run_for("t1", {"seed": 3}, "/somewhere")
@@ -26,5 +26,5 @@ def test_a_long_history_is_logged_whole_and_logging_it_again_changes_nothing(tmp
     runs.close(run_id, "completed")  # a later sync closes it again
     assert client.get_run(run_id).info.end_time == 1_100_000  # the trial's end, not the sync's
     assert runs.run_for("t1", {"seed": 3}, "/somewhere") == run_id  # found again, not duplicated
-    fresh = CampaignRuns(stores, experiment_id, "c", lambda sampled: validate_config(sampled), None)
+    fresh = CampaignRuns(stores, experiment_id, "c", lambda sampled: validate_config(sampled), None, tmp_path)
     assert fresh.run_for("t1", {"seed": 3}, "/somewhere") == run_id

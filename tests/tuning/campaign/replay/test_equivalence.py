@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tuning.campaign.paths import RunsFolder
-from tuning.campaign.records.export import best_row
+from tuning.campaign.records.best import best_row
 from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.replay.engine import replay
 from tuning.campaign.replay.table import Curve, Grid

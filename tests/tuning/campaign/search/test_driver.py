@@ -210,12 +210,22 @@ def test_status_and_export_read_the_campaign_back_from_mlflow(campaign, tmp_path
     for row in result.rows:
         assert row.trial_id in status.output
     assert status.output.count("completed") == 2
+    assert f"{result.best.trial_id} *" in status.output and "as export picks it" in status.output
     as_json = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs"), "--format", "json"])
-    records = {r["trial_id"]: r for r in json.loads(as_json.stdout)}
+    document = json.loads(as_json.stdout)
+    records = {r["trial_id"]: r for r in document["trials"]}
     assert set(records) == {row.trial_id for row in result.rows}
-    for row in result.rows:  # full precision and the full dotted names of what the search varied
-        assert records[row.trial_id]["linear_probe_test_top1"] == pytest.approx(row.linear_probe_test_top1)
-        assert float(records[row.trial_id]["optim.base_lr"]) == pytest.approx(row.params["optim.base_lr"])
+    assert document["best_trial"] == result.best.trial_id and document["best_by"] == "linear_probe_select_top1"
+    assert [r["trial_id"] for r in records.values() if r["best"]] == [result.best.trial_id]
+    assert document["rung_metric"] == "frozen_ridge_select_top1"
+    assert document["baselines"] == pytest.approx(result.baselines) and len(document["baselines"]) >= 4
+    for row in result.rows:  # as the campaign's summary says, full precision, the searched names in full
+        record = records[row.trial_id]
+        assert record["linear_probe_test_top1"] == pytest.approx(row.linear_probe_test_top1)
+        assert record["knn_test_top1"] == pytest.approx(row.knn_test_top1)
+        assert isinstance(record["optim.base_lr"], float) and record["optim.base_lr"] == row.params["optim.base_lr"]
+        assert record["epochs"] == row.epoch == 1 and isinstance(record["frozen_ridge_select_top1"], float)
+        assert record["duration_s"] == pytest.approx(row.duration_s)
     as_csv = runner.invoke(app, ["status", "tiny-campaign", "--runs-dir", str(root / "runs"), "--format", "csv"])
     lines = as_csv.stdout.strip().splitlines()
     assert lines[0].startswith("trial_id,status,") and "optim.base_lr" in lines[0] and len(lines) == 3

@@ -108,7 +108,7 @@ def test_the_readmes_job_and_a_second_campaign_share_a_postgres_backed_server_an
         status = subprocess.run(_cli("status", ana, "--format", "json", "--runs-dir", elsewhere),
                                 capture_output=True, text=True, env={**postgres.env(), "MLFLOW_TRACKING_URI": server})
         assert status.returncode == 0, status.stdout + status.stderr
-        assert [t["status"] for t in json.loads(status.stdout)] == ["completed"]
+        assert [t["status"] for t in json.loads(status.stdout)["trials"]] == ["completed"]
         recorded = subprocess.run(_cli("status", "ben", "--runs-dir", tmp_path / "ben"), capture_output=True,
                                   text=True, env=postgres.env())  # no flag: the campaign recorded its stores
         assert recorded.returncode == 0 and "campaign ben: 1 trials" in recorded.stdout, recorded.stdout

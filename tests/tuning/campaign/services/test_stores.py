@@ -121,7 +121,7 @@ def test_an_exported_config_records_the_stores_and_still_reruns(tmp_path):
 
 
 def test_a_store_that_refuses_a_read_is_a_store_error_not_a_traceback(tmp_path):
-    from tuning.campaign.records.history import trial_summaries
+    from tuning.campaign.records.history import campaign_overview
 
     with pytest.raises(StoreError, match="unreachable"):
-        trial_summaries(Stores(f"http://127.0.0.1:{free_port()}", "sqlite:////nonexistent/o.db", None), "c")
+        campaign_overview(Stores(f"http://127.0.0.1:{free_port()}", "sqlite:////nonexistent/o.db", None), "c")
