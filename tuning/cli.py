@@ -31,10 +31,11 @@ class _Commands(TyperGroup):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as error:
-            console.print(f"[bold red]error:[/] {escape(str(error))}")
+            console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)  # commands in it paste whole
             raise typer.Exit(code=2) from None
 
 
+FLAG = ""  # the help shows no value placeholder for a flag: `--retry-errored`, not `--retry-errored <bool>`
 app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
                   help="Ray-distributed hyperparameter tuning for SSL pretraining (SimCLR/VICReg duality).")
 spaces_app = typer.Typer(help="List and show search spaces.", invoke_without_command=True)
@@ -50,7 +51,7 @@ def _print_version(asked: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+def main(version: bool = typer.Option(False, "--version", metavar=FLAG, callback=_print_version, is_eager=True,
                                       help="print dualtune's version and exit")):
     """Ray-distributed hyperparameter tuning for SSL pretraining (SimCLR/VICReg duality)."""
 data_app = typer.Typer(help="Write .beton datasets.", no_args_is_help=True)
@@ -84,8 +85,8 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
          storage: Optional[str] = STORAGE,
          resume: Optional[str] = typer.Option(None, "--resume", help="continue the campaign of this name"),
-         retry_errored: bool = typer.Option(False, "--retry-errored", help="with --resume: also rerun errored "
-                                            "trials from their last checkpoint"),
+         retry_errored: bool = typer.Option(False, "--retry-errored", metavar=FLAG,
+                                            help="with --resume: also rerun errored trials from their last checkpoint"),
          extend: Optional[str] = typer.Option(None, "--extend", help="add --num-samples trials to this finished "
                                               "campaign (same Optuna study, same MLflow parent run)"),
          time_budget: Optional[str] = typer.Option(None, "--time-budget", help="launch no trial after this long "
@@ -96,7 +97,7 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          set_values: list[str] = SET,
          tracking_uri: Optional[str] = TRACKING_URI,
          optuna_storage: Optional[str] = OPTUNA_STORAGE,
-         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v: Tune's progress table")):
+         verbose: int = typer.Option(0, "--verbose", "-v", count=True, metavar=FLAG, help="-v: Tune's progress table")):
     """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export.
     Stop it with Ctrl-C, SIGTERM or `dualtune stop CAMPAIGN`; continue it with --resume."""
     from tuning.campaign.paths import RunsFolder
@@ -133,7 +134,10 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
             loaded.num_samples = num_samples
         if set_values:
             loaded = loaded.with_base_values(parse_assignments(set_values))
-        console.print(f"campaign on space [bold]{loaded.name}[/]: {loaded.description}")
+        epochs = loaded.base_config().schedule.epochs
+        console.print(f"campaign on space [bold]{loaded.name}[/] as it runs: {loaded.num_samples} trials x {epochs} "
+                      f"epochs, {loaded.sampler} + {loaded.scheduler.type}, ranked on {loaded.metric} (select)",
+                      soft_wrap=True)
         result = run_campaign(loaded, options, name=name, storage=storage)
     print_summary(result, console)
 
@@ -148,7 +152,7 @@ def stop(campaign: str = typer.Argument(..., help="campaign name (as printed by 
 
     pid = request_stop(RunsFolder(runs_dir), campaign)
     console.print(f"asked the driver of {campaign} (pid {pid}) to stop; it saves its state and exits. "
-                  f"Continue with: {resume_command(campaign, runs_dir)}")
+                  f"Continue with: {resume_command(campaign, runs_dir)}", soft_wrap=True)
 
 
 @app.command()
@@ -225,7 +229,7 @@ def data_write(source: Path = typer.Option(..., "--source", help="ImageFolder ro
                                                            "drawn with --seed"),
                seed: int = typer.Option(0, "--seed", help="seed of the --max-per-class draw"),
                workers: int = typer.Option(1, help="decode/encode processes"),
-               force: bool = typer.Option(False, "--force", help="overwrite an existing output")):
+               force: bool = typer.Option(False, "--force", metavar=FLAG, help="overwrite an existing output")):
     """Write a class-per-folder image tree as a .beton (+ class-index file); corrupt images are skipped."""
     from pipelines.image_folder import read_class_list, write_image_folder
 
@@ -242,30 +246,32 @@ def data_write(source: Path = typer.Option(..., "--source", help="ImageFolder ro
             console.print(f"  {path}: {reason}", markup=False)
 
 
-DATA_DIR = typer.Option(Path("runs/data"), "--out-dir", help="where the .beton files are written (once)")
+DATA_DIR = typer.Option(None, "--out-dir", help="where the .beton files are written (once); default: RUNS_DIR/data, "
+                        "the cache the campaigns of that runs folder read, so none writes them again")
 
 
-def _write_bundled(name: str, out_dir: Path, subset: int | None) -> None:
+def _write_bundled(name: str, out_dir: Path | None, runs_dir: Path, subset: int | None) -> None:
     from pipelines.beton import check_beton
     from pipelines.bundled import ensure_bundled_betons
+    from tuning.campaign.paths import RunsFolder
 
-    for path in ensure_bundled_betons(name, out_dir, subset):
+    for path in ensure_bundled_betons(name, out_dir or RunsFolder(runs_dir).data_dir, subset):
         info = check_beton(path)
-        console.print(f"{path}: {info.num_samples} images, {len(info.classes)} classes")
+        console.print(f"{path.resolve()}: {info.num_samples} images, {len(info.classes)} classes", soft_wrap=True)
 
 
 @data_app.command("digits")
-def data_digits(out_dir: Path = DATA_DIR):
+def data_digits(out_dir: Optional[Path] = DATA_DIR, runs_dir: Path = RUNS_DIR):
     """Write the bundled scikit-learn digits (train/test, 32 px RGB) as .beton files."""
-    _write_bundled("digits", out_dir, None)
+    _write_bundled("digits", out_dir, runs_dir, None)
 
 
 @data_app.command("fashion-mnist")
-def data_fashion_mnist(out_dir: Path = DATA_DIR,
+def data_fashion_mnist(out_dir: Optional[Path] = DATA_DIR, runs_dir: Path = RUNS_DIR,
                        subset: Optional[int] = typer.Option(None, "--subset", help="train images kept, the same "
                                                             "number a class (seeded); default: all 60,000")):
     """Write Fashion-MNIST (Debian package dataset-fashion-mnist; 28 px; test = the official test split)."""
-    _write_bundled("fashion-mnist", out_dir, subset)
+    _write_bundled("fashion-mnist", out_dir, runs_dir, subset)
 
 
 @app.command()
@@ -276,13 +282,14 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
           runs_dir: Path = RUNS_DIR,
           report: Path = typer.Option(Path("docs/reproduction.md"), "--report", help="the report to write; each "
                                       "part's outcome is saved in the folder beside it named after it"),
-          report_only: bool = typer.Option(False, "--report-only", help="rewrite the report from the saved "
-                                           "outcomes without running anything"),
+          report_only: bool = typer.Option(False, "--report-only", metavar=FLAG,
+                                           help="rewrite the report from the saved outcomes without running anything"),
           address: Optional[str] = ADDRESS,
           num_cpus: Optional[int] = typer.Option(None, help="logical CPUs of a local cluster"),
           tracking_uri: Optional[str] = TRACKING_URI,
           optuna_storage: Optional[str] = OPTUNA_STORAGE,
-          verbose: int = typer.Option(0, "--verbose", "-v", count=True)):
+          verbose: int = typer.Option(0, "--verbose", "-v", count=True, metavar=FLAG,
+                                      help="-v: Tune's progress table")):
     """Run a part of a study of the paper (the tuning arms of equal budget, every variant rerun over seeds,
     or a figure), save its outcome beside the report, and rewrite the report from every part saved."""
     from tuning.campaign.paths import RunsFolder
@@ -448,7 +455,8 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
 def export(campaign: str = typer.Argument(...), top: int = typer.Option(1, "--top", min=1),
            out_dir: Path = typer.Option(Path("exported"), "-o", "--out-dir"), runs_dir: Path = RUNS_DIR,
            tracking_uri: Optional[str] = TRACKING_URI):
-    """Write the top K completed trials of a campaign as runnable YAML configs."""
+    """Write the top K completed trials of a campaign as runnable YAML configs, ranked by their
+    linear probe on select (linear_probe_select_top1), as the campaign's own export picks its best."""
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.records.export import export_top, rerun_command
     from tuning.campaign.search.state import command_stores
@@ -506,8 +514,8 @@ def replay(campaign: Optional[str] = typer.Argument(None, help="a finished campa
 @app.command()
 def ui(runs_dir: Path = RUNS_DIR, host: str = typer.Option("127.0.0.1", help="interface to bind"),
        port: Optional[int] = typer.Option(None, help="default: 5000 (MLflow), 8080 (--optuna)"),
-       optuna: bool = typer.Option(False, "--optuna", help="optuna-dashboard on the campaigns' Optuna studies "
-                                   "(live: it reads the study storage while campaigns run)"),
+       optuna: bool = typer.Option(False, "--optuna", metavar=FLAG, help="optuna-dashboard on the campaigns' Optuna "
+                                   "studies (live: it reads the study storage while campaigns run)"),
        workers: int = typer.Option(1, min=1, help="MLflow server processes (one serves a person browsing; "
                                    "MLflow's default of 4 each import MLflow, slow to start on a small machine)"),
        tracking_uri: Optional[str] = TRACKING_URI,

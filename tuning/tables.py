@@ -129,15 +129,16 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
                       f"http://127.0.0.1:5000/{ui_path(result.experiment_id, shared_view)}")
     if not result.mlflow_synced:
         console.print(f"[bold yellow]MLflow could not be brought up to date; when it is back: "
-                      f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]")
+                      f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]", soft_wrap=True)
     if result.unfinished:
         console.print(f"[bold yellow]Campaign {result.name} stopped with {result.unfinished} trials unfinished "
-                      f"(their runs show as KILLED); continue it: {resume_command(result.name, result.runs_dir)}[/]")
+                      f"(their runs show as KILLED); continue it: {resume_command(result.name, result.runs_dir)}[/]",
+                      soft_wrap=True)
     waiting = [row.trial_id for row in result.rows if row.status == TrialStatus.NO_CAPACITY]
     if waiting:
         console.print(f"[bold yellow]{len(waiting)} trials found no room on the live nodes "
                       f"({TrialStatus.NO_CAPACITY}); once the cluster can hold them again: "
-                      f"{resume_command(result.name, result.runs_dir, retry_errored=True)}[/]")
+                      f"{resume_command(result.name, result.runs_dir, retry_errored=True)}[/]", soft_wrap=True)
     if result.exported:
         best = result.best
         chosen_on = fmt(best.linear_probe_select_top1)

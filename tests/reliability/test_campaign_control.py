@@ -117,6 +117,12 @@ def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
     assert {t["trial_id"] for t in stopped} <= {t["trial_id"] for t in finished}  # the stopped ones continued
     trial_runs = client.search_runs([experiment], f"tags.`{Tags.TRIAL_ID}` != ''")
     assert len(trial_runs) == 2 and all(r.info.status == "FINISHED" for r in trial_runs)  # one run per trial
+    for run in trial_runs:  # stopped mid-epoch and resumed: every epoch once, in Tune's records and in MLflow
+        logged = [m.step for m in client.get_metric_history(run.info.run_id, "epoch_time_s")]
+        assert sorted(logged) == [1, 2, 3], logged
+    for result_json in (runs / "ray").rglob("run_trial_*/result.json"):
+        epochs = [json.loads(line)["epoch"] for line in result_json.read_text().splitlines()]
+        assert epochs == [1, 2, 3], (result_json, epochs)
     assert all(Tags.RESUME not in r.data.tags for r in trial_runs)
 
     _edit_weight_decay(base, 0.5)
@@ -140,7 +146,7 @@ def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
     finished_resume = subprocess.run(_cli(runs, "tune", "--resume", NAME), capture_output=True, text=True,
                                      timeout=120)
     assert finished_resume.returncode == 2 and "has finished" in finished_resume.stdout
-    again_extended = subprocess.run(_as_printed(" ".join(finished_resume.stdout.split()), "add trials to it with:"),
+    again_extended = subprocess.run(_as_printed(finished_resume.stdout, "add trials to it with:"),
                                     capture_output=True, text=True, timeout=600, cwd=elsewhere)
     assert again_extended.returncode == 0, again_extended.stdout[-3000:]
     assert len(_status(runs)) == 3 + 4  # the printed --extend adds 4 trials

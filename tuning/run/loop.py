@@ -317,6 +317,8 @@ def pretrain(request: RunRequest, session: Session) -> None:
         # The run had finished when its driver or worker died: report its final epoch again.
         session.report(finished_metrics)
         return
+    if start_epoch and not session.recorded(start_epoch):
+        session.report(finished_metrics)  # its checkpoint's epoch never reached the records: no epoch is lost
     for epoch in range(start_epoch, cfg.schedule.epochs):
         epoch_start = time.perf_counter()
         totals = run.train_epoch(epoch)

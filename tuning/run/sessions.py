@@ -1,6 +1,6 @@
-"""Where the training loop runs.  The loop needs five things of its session (``Session``):
+"""Where the training loop runs.  The loop needs six things of its session (``Session``):
 its rank and world size, its device, a way to wrap the model, the checkpoint to resume
-from, and a way to report an epoch.
+from, a way to report an epoch, and whether an epoch's report is already on record.
 
 ``TrainWorkerSession`` is one rank of a Ray Train worker group (DDP, any number of
 workers); ``LocalSession`` is one process without Ray (tests, benchmarks).  The Tune
@@ -35,6 +35,11 @@ class Session(Protocol):
 
     def report(self, metrics: dict, checkpoint_dir: Path | None = None) -> None:
         """Report one epoch's metrics (and a checkpoint folder to keep)."""
+
+    def recorded(self, epoch: int) -> bool:
+        """Whether the records the reports feed already hold ``epoch`` (1-based): a run resumed
+        from a checkpoint whose report never reached them (it was saved as the campaign
+        stopped) reports that epoch again before it trains on."""
 
 
 @contextlib.contextmanager
@@ -79,6 +84,9 @@ class TrainWorkerSession:
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=checkpoint)
 
+    def recorded(self, epoch: int) -> bool:
+        return True  # Ray Train resumes a worker group from the checkpoint it recorded with its report
+
 
 class LocalSession:
     """One process, no Ray: reports are kept in ``reports``; checkpoints are copied into
@@ -107,3 +115,6 @@ class LocalSession:
         self.reports.append(dict(metrics))
         if checkpoint_dir is not None and self.checkpoint_root is not None:
             shutil.copytree(checkpoint_dir, self.checkpoint_root / f"checkpoint_{len(self.reports):06d}")
+
+    def recorded(self, epoch: int) -> bool:
+        return any(report.get("epoch") == epoch for report in self.reports)

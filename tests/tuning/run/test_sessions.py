@@ -30,3 +30,24 @@ def test_a_local_run_reports_every_epoch_and_resumes_from_its_checkpoint(request
     pretrain(request_of_two_epochs, again)  # finished already: its final report again, no training
     assert len(again.reports) == 1 and again.reports[0]["loss"] == last["loss"]
     assert again.reports[0]["linear_probe_test_top1"] == last["linear_probe_test_top1"]
+
+
+def test_a_run_resumed_from_a_checkpoint_its_records_lack_reports_that_epoch_first(request_of_two_epochs,
+                                                                                   tmp_path):
+    import dataclasses
+    import shutil
+
+    three = dataclasses.replace(request_of_two_epochs, config=request_of_two_epochs.config.model_copy(
+        update={"schedule": request_of_two_epochs.config.schedule.model_copy(update={"epochs": 3})}))
+    whole = LocalSession(checkpoint_root=tmp_path / "whole")
+    pretrain(three, whole)
+    assert [r["epoch"] for r in whole.reports] == [1, 2, 3]
+    for held, expected in (([1], [1, 2, 3]), ([1, 2], [1, 2, 3])):
+        root = tmp_path / f"held{len(held)}"
+        shutil.copytree(tmp_path / "whole", root)
+        shutil.rmtree(root / "checkpoint_000003")  # it stopped after saving epoch 2's checkpoint
+        session = LocalSession(checkpoint_root=root)
+        session.reports = [dict(whole.reports[e - 1]) for e in held]  # what reached the records
+        pretrain(three, session)
+        assert [r["epoch"] for r in session.reports] == expected  # epoch 2 once, whether or not it was held
+        assert session.reports[1]["loss"] == whole.reports[1]["loss"]

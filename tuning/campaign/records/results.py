@@ -117,6 +117,12 @@ def storage_filesystem(storage: str):
     return pyarrow.fs.FileSystem.from_uri(storage)
 
 
+def recorded_epochs(filesystem, trial_path: str) -> set[int]:
+    """The epochs a trial's result.json (Tune's record of its reports, in storage) holds."""
+    text = _read_text(filesystem, f"{trial_path}/result.json") or ""
+    return {json.loads(line).get(reports.EPOCH) for line in text.splitlines() if line.strip()}
+
+
 def _read_text(filesystem, path: str) -> str | None:
     try:
         with filesystem.open_input_stream(path) as stream:

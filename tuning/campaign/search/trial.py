@@ -20,6 +20,7 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 from torch import nn
 
+from tuning.campaign.records.results import recorded_epochs
 from tuning.campaign.services.capacity import DEFAULT_CAPACITY_WAIT_S, fit_while_it_fits
 from tuning.campaign.services.cluster import runs_in_trial_process
 from tuning.campaign.space import SearchSpace
@@ -63,6 +64,12 @@ class TuneTrialSession:
     def report(self, metrics: dict, checkpoint_dir: Path | None = None) -> None:
         checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         tune.report(metrics, checkpoint=checkpoint)
+
+    def recorded(self, epoch: int) -> bool:
+        """Whether the trial's result.json holds ``epoch``: an epoch reported as the campaign
+        stopped (or as its node went) may have its checkpoint stored but its report unrecorded."""
+        storage = tune.get_context().get_storage()
+        return epoch in recorded_epochs(storage.storage_filesystem, storage.trial_fs_path)
 
 
 def build_trainer(cfg: PretrainConfig, request: RunRequest, run_name: str, storage_path: str,
