@@ -102,6 +102,10 @@ class ImageFolderSource:
 
     def __getitem__(self, index: int):
         path, label = self.samples[index]
+        # FFCV's writer draws the JPEG-or-raw choice (write mode 'proportion') from numpy's global
+        # generator as it encodes the image just fetched: seeded from (seed, index), the choice is a
+        # property of the image, whichever worker writes it, and a second write gives the same file.
+        np.random.seed([self.seed, index])
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB")), label
 

@@ -227,7 +227,8 @@ def data_write(source: Path = typer.Option(..., "--source", help="ImageFolder ro
                                                           "'imagenet100' names the shipped ImageNet-100 list"),
                max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="at most N images a class, "
                                                            "drawn with --seed"),
-               seed: int = typer.Option(0, "--seed", help="seed of the --max-per-class draw"),
+               seed: int = typer.Option(0, "--seed", help="seed of the --max-per-class draw and of which images "
+                                        "are stored as JPEG: the same folder and settings give the same file"),
                workers: int = typer.Option(1, help="decode/encode processes"),
                force: bool = typer.Option(False, "--force", metavar=FLAG, help="overwrite an existing output")):
     """Write a class-per-folder image tree as a .beton (+ class-index file); corrupt images are skipped."""

@@ -127,3 +127,15 @@ def test_the_writer_defaults_are_ffcvs_imagenet_recipe_and_stated_in_help():
     assert out.exit_code == 0
     for text in ("500", "90", "0.5", "--classes-file", "--max-per-class", "imagenet100"):
         assert text in out.output, text
+
+
+def test_a_folder_written_twice_gives_the_same_file_and_another_seed_another(tmp_path):
+    from benchmarks.writer import make_photos
+
+    photos = make_photos(tmp_path / "photos", count=24, classes=3)
+    written = {}
+    for name, seed, workers in (("first", 0, 1), ("again", 0, 1), ("two_workers", 0, 2), ("other_seed", 5, 1)):
+        write_image_folder(photos, tmp_path / f"{name}.beton", seed=seed, workers=workers)  # half JPEG, half raw
+        written[name] = (tmp_path / f"{name}.beton").read_bytes()
+    assert written["first"] == written["again"] == written["two_workers"]  # the JPEG/raw choice is the image's
+    assert written["other_seed"] != written["first"]
