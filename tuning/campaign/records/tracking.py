@@ -20,6 +20,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from tuning.campaign.records.best import RANK_METRIC
 from tuning.campaign.records.results import TrialRecord, TrialRow, error_text, trial_status
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import VARIANT, SearchSpace
@@ -264,14 +265,16 @@ def ui_path(experiment_id: str, campaign: str | None) -> str:
 
 def share_campaign_view(client: MlflowClient, experiment_id: str, campaign: str, space: SearchSpace) -> str:
     """Store the UI view a campaign's link opens: its trial runs (the parent would fold them),
-    best by the space's metric first (as its ``mode`` says), with the searched params, the
-    metric, the probes' top-1 and the status as columns.  Returns the share key."""
+    best first by what picks the best (``RANK_METRIC``, the select linear probe, as export does),
+    with the searched params, that score, the search's metric, the probes' test top-1 and the
+    status as columns.  Returns the share key."""
     key = view_key(campaign)
-    shown = dict.fromkeys([space.metric, reports.ONLINE_TOP1, reports.LINEAR_PROBE_TEST_TOP1, reports.KNN_TEST_TOP1])
+    shown = dict.fromkeys([RANK_METRIC, space.metric, reports.ONLINE_TOP1, reports.LINEAR_PROBE_TEST_TOP1,
+                           reports.KNN_TEST_TOP1])
     columns = [*(f"params.`{p}`" for p in space.params), *(f"metrics.`{m}`" for m in shown),
                f"tags.`{Tags.TRIAL_STATUS}`"]
     view = {"searchFilter": f"tags.`{Tags.CAMPAIGN}` = '{campaign}' and tags.`{Tags.TRIAL_ID}` != ''",
-            "orderByKey": f"metrics.`{space.metric}`", "orderByAsc": space.mode == "min", "selectedColumns": columns}
+            "orderByKey": f"metrics.`{RANK_METRIC}`", "orderByAsc": False, "selectedColumns": columns}
     client.set_experiment_tag(experiment_id, f"{SHARED_VIEW_PREFIX}{key}", json.dumps(view))
     return key
 
