@@ -90,8 +90,9 @@ def rankme_follows(grid: Grid) -> str:
     rank = [grid.curve(c).report(1)[reports.FROZEN_RANKME] for c in done]
     parts = []
     for index, (name, values) in enumerate(grid.params.items()):
-        if all(isinstance(v, (int, float)) for v in values):
-            parts.append(f"{name} {spearman([c[index] for c in done], rank):+.2f}")
+        seen = [c[index] for c in done]
+        if all(isinstance(v, (int, float)) for v in values) and len(set(seen)) > 1:
+            parts.append(f"{name} {spearman(seen, rank):+.2f}")
     return ", ".join(parts)
 
 
