@@ -9,23 +9,28 @@ tests/tuning/campaign/replay/test_equivalence.py).  Each seed runs to the larges
 full-trial equivalents, 256 epochs); the smaller budgets read its anytime curve.  The incumbent
 is the trial export would pick (best select linear probe among the completed); reported are its
 test linear probe, its regret against the grid's best cell on select, and the speed-up over
-random + FIFO (compare.py), each with a 95% bootstrap interval over seeds.  Goal: the shipped
+random + FIFO (compare.py), each with a 95% bootstrap interval over seeds.  A defaults sweep
+(TPE + ASHA at grace 1 and 2, reduction factor 2, 3 and 4, and each rung-metric candidate) ranks
+the settings the shipped spaces take.  Goal: the shipped
 default reaches random + FIFO's final median incumbent in at least 3x fewer epochs (the
 interval's lower end at least 1.5x), and is no worse at any budget.  The per-seed histories are
 kept in ``benchmarks/results/search_replay.json``; the plot is ``benchmarks/search_replay.png``.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.metric_signal import CANDIDATES
 from tuning.campaign.replay.compare import Step, compare, value_at
 from tuning.campaign.replay.runs import best_cell_test, replay_table, table_space
-from tuning.campaign.replay.strategies import strategies
+from tuning.campaign.replay.strategies import Strategy, strategies
 from tuning.campaign.replay.table import load_table
+from tuning.campaign.space import SchedulerSpec
 
 TITLE = "Search strategies replayed over the recorded SSL learning-curve table (30 seeds each)"
 TABLE = Path(__file__).parent / "results" / "curve_table"
@@ -33,6 +38,17 @@ RAW = Path(__file__).parent / "results" / "search_replay.json"
 PLOT = Path(__file__).with_name("search_replay.png")
 SEEDS, BUDGETS = 30, (8, 16, 32)
 GOAL_SPEEDUP, GOAL_LOW = 3.0, 1.5
+SWEEP_GRACE, SWEEP_ETA = (1, 2), (2.0, 3.0, 4.0)
+"""The defaults sweep: TPE + ASHA at every grace period, reduction factor and rung metric (the
+candidates of benchmarks/metric_signal.py), 30 seeds each, ranked by speed-up at the largest
+budget; the shipped spaces take the best row."""
+
+
+def sweep(space) -> list[Strategy]:
+    """TPE + ASHA at every grace period, reduction factor and rung-metric candidate."""
+    return [Strategy(f"TPE + ASHA, grace {grace}, eta {eta:g}, {candidate.key}", "tpe",
+                     SchedulerSpec(type="asha", grace_period=grace, reduction_factor=eta), candidate.key)
+            for grace, eta, candidate in itertools.product(SWEEP_GRACE, SWEEP_ETA, CANDIDATES)]
 
 
 def run() -> dict:
@@ -41,10 +57,11 @@ def run() -> dict:
     for name, grid in grids.items():
         space = table_space(grid)
         most = max(BUDGETS) * grid.epochs
+        searched = [*strategies(space, grid.epochs), *sweep(space)]
         outcome[name] = {"epochs": grid.epochs, "best_test": best_cell_test(grid), "cells": len(grid.cells()),
                          "runs": {s.name: [[asdict(step) for step in replay_table(grid, space, s, seed, most)]
-                                           for seed in range(SEEDS)] for s in strategies(space, grid.epochs)}}
-    RAW.write_text(json.dumps(outcome))
+                                           for seed in range(SEEDS)] for s in searched}}
+        RAW.write_text(json.dumps(outcome))  # a grid at a time: an interrupted run keeps the grids it finished
     return outcome
 
 
@@ -62,6 +79,8 @@ def plot(outcome: dict) -> None:
     for axis, (name, grid) in zip(axes[0], outcome.items()):
         xs = np.arange(1, max(BUDGETS) * grid["epochs"] + 1)
         for strategy, raw in grid["runs"].items():
+            if strategy.startswith("TPE + ASHA, grace"):
+                continue  # the defaults sweep has its own table
             curves = np.asarray([[value_at(steps, x) for x in xs] for steps in _steps(raw)], dtype=np.float64)
             middle = np.nanmedian(curves, axis=0)
             low, high = np.nanpercentile(curves, [25, 75], axis=0)
@@ -76,11 +95,26 @@ def plot(outcome: dict) -> None:
     plt.close(figure)
 
 
+def sweep_lines(name: str, grid: dict, runs: dict) -> list[str]:
+    """The defaults sweep at the largest budget, best speed-up first."""
+    reference = next(iter(runs))
+    budget = max(BUDGETS) * grid["epochs"]
+    rows = sorted((compare(s, runs[reference], steps, budget, grid["best_test"]) for s, steps in runs.items()
+                   if s.startswith("TPE + ASHA, grace")), key=lambda c: -c.speedup)
+    lines = [f"Defaults sweep on {name} (TPE + ASHA; {max(BUDGETS)} full trials; best first):", "",
+             "| setting | speed-up (95% interval) | incumbent, test | regret |", "|---|---|---|---|"]
+    lines += [f"| {c.strategy} | {c.speedup:.2f}x ({c.speedup_interval[0]:.2f} to {c.speedup_interval[1]:.2f}) "
+              f"| {c.incumbent:.2f} | {c.regret:.2f} |" for c in rows]
+    return lines + [""]
+
+
 def report(outcome: dict) -> list[str]:
     plot(outcome)
     lines = []
     for name, grid in outcome.items():
         runs = {strategy: _steps(raw) for strategy, raw in grid["runs"].items()}
+        lines += sweep_lines(name, grid, runs)
+        runs = {strategy: steps for strategy, steps in runs.items() if not strategy.startswith("TPE + ASHA, grace")}
         reference, *_ = runs
         shipped = next(s for s in runs if "shipped" in s)
         lines += [f"**Grid {name}** ({grid['cells']} cells x {grid['epochs']} epochs; the best cell on select scores "
