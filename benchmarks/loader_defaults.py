@@ -25,24 +25,13 @@ from pathlib import Path
 import torch
 
 from benchmarks.loader import TwoCrops, consume, rate, torchvision_batches
+from benchmarks.reference_loaders import decode_only_loader, per_view_loader
 from benchmarks.writer import make_photos
 from pipelines.image_folder import write_image_folder
-from pipelines.loaders import Batches, per_view_loader, ssl_loader
+from pipelines.loaders import ssl_loader
 
 TITLE = "Loader at the writer's defaults: two views from one decode, 160 and 224 px, 1 and 2 workers"
 LOADERS = ("decode_only", "torchvision", "ffcv_before", "ffcv_one_decode", "ffcv_scaled")
-
-
-def decode_only_loader(path: str, batch_size: int, workers: int) -> Batches:
-    """Every image read and decoded once (JPEGs in full), no crop: the loader's ceiling."""
-    from ffcv.loader import Loader, OrderOption
-
-    from pipelines.seeded_crop import SeededCrops
-
-    loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=0,
-                    drop_last=True, os_cache=True,
-                    pipelines={"image": [SeededCrops((1, 1), (0.08, 1.0), (), scaled_decode=False)], "label": None})
-    return Batches(loader, torch.get_num_threads(), lambda batch: (batch[0], batch[0], None))
 
 
 def measure(folder: Path, beton: Path, resolution: int, workers: int, batch_size: int, epochs: int) -> dict:

@@ -95,32 +95,6 @@ def ssl_loader(path: str, batch_size: int, resolution: int, device: torch.device
     return Batches(loader, threads, arrange)
 
 
-def per_view_loader(path: str, batch_size: int, resolution: int, *, seed: int, workers: int = 1,
-                    crop_scale=(0.08, 1.0)) -> Batches:
-    """The SSL loader as it was before one decode served both views: a pipeline per view,
-    each decoding every image in full.  The same crops as ``ssl_loader``; kept as the
-    reference that the loader benchmark and the one-decode test compare against (CPU)."""
-    from ffcv.loader import Loader, OrderOption
-    from ffcv.pipeline import PipelineSpec
-
-    from pipelines.seeded_crop import SeededCrops
-
-    cpu = torch.device("cpu")
-
-    def view(stream: int) -> PipelineSpec:
-        crop = SeededCrops((resolution, resolution), crop_scale, (stream,), scaled_decode=False)
-        return PipelineSpec("image", crop, _image_tail(cpu))
-
-    first, second = ssl_view_streams(seed)
-    loader = Loader(path, batch_size=batch_size, num_workers=workers, order=OrderOption.RANDOM, seed=seed,
-                    drop_last=True, os_cache=True,
-                    pipelines={"view1": view(first), "view2": view(second), "image": None,
-                               "label": _label_pipeline(cpu)})
-    # FFCV yields the file's own fields first (label), then the added outputs (view1, view2).
-    return Batches(loader, torch.get_num_threads(),
-                   lambda batch: (channels_first(batch[1][:, 0]), channels_first(batch[2][:, 0]), batch[0].clone()))
-
-
 def eval_loader(path: str, batch_size: int, resolution: int, device: torch.device, *, train: bool,
                 seed: int = 0, workers: int = 1, center_crop_ratio: float = 0.875, crop_scale=(0.08, 1.0),
                 indices=None, torch_threads: int | None = None) -> Batches:

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from numba import njit
 from PIL import Image
 
+from benchmarks.reference_loaders import per_view_loader
 from pipelines.beton import ArraySource, write_beton
-from pipelines.loaders import per_view_loader, ssl_loader
+from pipelines.loaders import ssl_loader
 from pipelines.seeded_crop import (
     decode_denominator,
     image_key,
