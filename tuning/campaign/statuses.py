@@ -4,7 +4,7 @@
   ``Tags.TRIAL_STATUS`` tag on its MLflow run).
 - ``tuning.run.reports.RunState``: what the training loop says in each report.
 - ``MLFLOW_RUN_STATUS``: the MLflow run status that each trial status maps to.
-- ``TUNE_ENDED_STATES``: the Ray Tune trial states of a trial that has ended.
+- ``tuning.campaign.tune_results``: the Ray Tune trial states.
 """
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ class TrialStatus(enum.StrEnum):
 
 
 ENDED = tuple(status for status in TrialStatus if status.ended)
-MLFLOW_RUN_STATUS = {TrialStatus.FAILED: "FAILED", TrialStatus.NO_CAPACITY: "KILLED", TrialStatus.STOPPED: "KILLED"}
-"""MLflow's run status of a trial's run (FINISHED for every other ended status)."""
-TUNE_ENDED_STATES = frozenset({"TERMINATED", "ERROR"})
+MLFLOW_RUNNING, MLFLOW_FINISHED, MLFLOW_KILLED, MLFLOW_FAILED = "RUNNING", "FINISHED", "KILLED", "FAILED"
+MLFLOW_RUN_STATUS = {TrialStatus.FAILED: MLFLOW_FAILED, TrialStatus.NO_CAPACITY: MLFLOW_KILLED,
+                     TrialStatus.STOPPED: MLFLOW_KILLED}
+"""MLflow's run status of a trial's run (``MLFLOW_FINISHED`` for every other ended status)."""
 
 
 def extend_command(campaign: str, runs_dir: str | Path, num_samples: int = 4) -> str:

@@ -20,6 +20,7 @@ from rich.table import Table
 from tuning.campaign.private_apis import ray_driver_messages_to
 from tuning.campaign.records.results import TrialRecord, error_text, read_trial_records, trial_status
 from tuning.campaign.statuses import ENDED
+from tuning.campaign.tune_results import epoch_of
 from tuning.run import reports
 
 
@@ -37,7 +38,7 @@ class CampaignProgress:
     best: tuple[float, str] | None = None
 
     def result(self, trial_id: str, result: dict) -> None:
-        self.epochs[trial_id] = int(result.get(reports.EPOCH, result.get("training_iteration", 0)))
+        self.epochs[trial_id] = epoch_of(result)
         value = result.get(self.metric)
         better = (lambda a, b: a > b) if self.mode == "max" else (lambda a, b: a < b)
         if isinstance(value, (int, float)) and (self.best is None or better(value, self.best[0])):

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tuning.campaign.services.capacity import is_no_capacity
-from tuning.campaign.statuses import TUNE_ENDED_STATES, TrialStatus
+from tuning.campaign.statuses import TrialStatus
+from tuning.campaign.tune_results import ENDED_STATES, RESULT_FILE, TIME_TOTAL_S
 from tuning.run import reports
 from tuning.run.checkpoints import newest_checkpoint
 
@@ -119,7 +120,7 @@ def storage_filesystem(storage: str):
 
 def recorded_epochs(filesystem, trial_path: str) -> set[int]:
     """The epochs a trial's result.json (Tune's record of its reports, in storage) holds."""
-    text = _read_text(filesystem, f"{trial_path}/result.json") or ""
+    text = _read_text(filesystem, f"{trial_path}/{RESULT_FILE}") or ""
     return {json.loads(line).get(reports.EPOCH) for line in text.splitlines() if line.strip()}
 
 
@@ -141,11 +142,11 @@ def read_trial_records(tune_results: str) -> list[TrialRecord]:
     filesystem, _ = storage_filesystem(tune_results)
     records = []
     for launch_index, trial in enumerate(ExperimentAnalysis(tune_results).trials):
-        text = _read_text(filesystem, f"{trial.path}/result.json") or ""
+        text = _read_text(filesystem, f"{trial.path}/{RESULT_FILE}") or ""
         record = TrialRecord(trial_id=trial.trial_id, config=dict(trial.config),
                              results=[json.loads(line) for line in text.splitlines() if line.strip()],
                              error=_read_text(filesystem, f"{trial.path}/error.txt"), path=trial.path,
-                             ended=trial.status in TUNE_ENDED_STATES, launch_index=launch_index)
+                             ended=trial.status in ENDED_STATES, launch_index=launch_index)
         if record.results or record.error:
             records.append(record)
     return sorted(records, key=lambda r: r.trial_id)
@@ -164,7 +165,7 @@ def trial_rows(records: list[TrialRecord], campaign: str, run_ids: dict[str, str
         rows.append(TrialRow(
             trial_id=record.trial_id, status=record.status, sampled=record.config,
             params={p: record.config[p] for p in param_names if p in record.config},
-            duration_s=last.get("time_total_s"), run_id=run_ids.get(record.trial_id),
+            duration_s=last.get(TIME_TOTAL_S), run_id=run_ids.get(record.trial_id),
             error=record.error.strip().splitlines()[-1] if record.error else None, checkpoint=checkpoint,
             **{m: last.get(m) for m in SUMMARY_METRICS}))
     return rows

@@ -24,7 +24,8 @@ from tuning.campaign.records.best import RANK_METRIC
 from tuning.campaign.records.results import TrialRecord, TrialRow, error_text, trial_status
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import VARIANT, SearchSpace
-from tuning.campaign.statuses import MLFLOW_RUN_STATUS, TrialStatus, resume_command
+from tuning.campaign.statuses import MLFLOW_FINISHED, MLFLOW_RUN_STATUS, MLFLOW_RUNNING, TrialStatus, resume_command
+from tuning.campaign.tune_results import TUNE_KEYS, epoch_of, reported_at
 from tuning.config import PretrainConfig, dump_config, flatten
 from tuning.errors import StoreError
 from tuning.run import reports
@@ -51,9 +52,7 @@ class Tags:
 
 CHECKPOINT_ANALYSES = ("eval", "duality", "analysis")  # prefixes of what is logged later on a trial's saved checkpoint
 MAX_METRICS_PER_BATCH = 1000  # MLflow refuses larger log_batch requests
-NON_METRIC_KEYS = {*reports.NOT_SCORES, "trial_id", "training_iteration", "timestamp", "time_this_iter_s",
-                   "time_since_restore", "iterations_since_restore", "pid", "node_ip",
-                   "done", "checkpoint_dir_name", "date", "hostname", "experiment_tag", "config"}  # and Tune's own keys
+NON_METRIC_KEYS = reports.NOT_SCORES | TUNE_KEYS
 
 
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"  # not MLflow 3's GenAI view
@@ -154,8 +153,8 @@ class CampaignRuns:
         (in batches of MLflow's limit of 1000 metrics)."""
         metrics = []
         for result in results:
-            step = int(result.get(reports.EPOCH, result.get("training_iteration", 0)))
-            timestamp = int(1000 * result.get(reports.REPORTED_AT, result.get("timestamp", 0)))
+            step = epoch_of(result)
+            timestamp = int(1000 * (reported_at(result) or 0))
             metrics += [Metric(k, v, timestamp, step) for k, v in numeric_metrics(result).items()]
         client = self.client
         for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
@@ -170,7 +169,7 @@ class CampaignRuns:
         if status == TrialStatus.NO_CAPACITY:
             tags.append(RunTag(Tags.RESUME, resume_command(self.campaign, self.runs_dir, retry_errored=True)))
         client.log_batch(run_id, tags=tags)
-        run_status = MLFLOW_RUN_STATUS.get(status, "FINISHED")
+        run_status = MLFLOW_RUN_STATUS.get(status, MLFLOW_FINISHED)
         if client.get_run(run_id).info.status != run_status:
             client.set_terminated(run_id, run_status, end_time=int(1000 * ended_at) if ended_at else None)
 
@@ -187,8 +186,8 @@ def mark_stopped(client: MlflowClient, run_id: str, campaign: str, runs_dir: Pat
 def reopen(client: MlflowClient, run_id: str) -> None:
     """A resumed trial's (or campaign's) run is running again."""
     run = client.get_run(run_id)
-    if run.info.status != "RUNNING":
-        client.update_run(run_id, "RUNNING")
+    if run.info.status != MLFLOW_RUNNING:
+        client.update_run(run_id, MLFLOW_RUNNING)
         client.log_batch(run_id, tags=[RunTag(Tags.TRIAL_STATUS, TrialStatus.RUNNING)])
     if Tags.RESUME in run.data.tags:
         client.delete_tag(run_id, Tags.RESUME)
@@ -318,7 +317,7 @@ def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: 
         for key in (reports.LINEAR_PROBE_TEST_TOP1, reports.ONLINE_TOP1):
             if getattr(best, key) is not None:
                 client.log_metric(run_id, f"best_{key}", float(getattr(best, key)))
-    client.set_terminated(run_id, "FINISHED")
+    client.set_terminated(run_id, MLFLOW_FINISHED)
 
 
 def log_best_model(client: MlflowClient, best: TrialRow, exported: Path | None) -> None:
@@ -341,7 +340,7 @@ def sync_trial_runs(runs: CampaignRuns, records: list[TrialRecord]) -> dict[str,
         run_id = runs.run_for(record.trial_id, record.config, str(record.path))
         runs.log_results(run_id, record.results)
         if record.ended:
-            runs.close(run_id, record.status, record.last.get("reported_at", record.last.get("timestamp")))
+            runs.close(run_id, record.status, reported_at(record.last))
     return {record.trial_id: runs.run_ids[record.trial_id] for record in records}
 
 

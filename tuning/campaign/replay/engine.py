@@ -27,9 +27,9 @@ from tuning.campaign.replay.table import Curve
 from tuning.campaign.search.searcher import build_scheduler, campaign_search
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.statuses import TrialStatus
+from tuning.campaign.tune_results import TRAINING_ITERATION
 from tuning.run import reports
 
-TIME_ATTR = "training_iteration"
 COST_KEYS = ("epoch_time_s", "select_time_s", "rung_probes_time_s")
 """What one recorded epoch cost, in seconds; the last epoch adds ``eval_time_s``."""
 
@@ -156,7 +156,7 @@ def replay(space: SearchSpace, curve_of: CurveOf, epochs: int, *, max_epochs: in
         clock.append((now, spent))
         done = event.replayed
         done.epochs += 1
-        result = {**event.curve.report(done.epochs), TIME_ATTR: done.epochs, "trial_id": done.trial_id}
+        result = {**event.curve.report(done.epochs), TRAINING_ITERATION: done.epochs, "trial_id": done.trial_id}
         done.last = result
         decision = tune_scheduler.on_trial_result(None, event.trial, result)
         if decision != TrialScheduler.STOP:

@@ -53,7 +53,8 @@ from tuning.campaign.services import cluster
 from tuning.campaign.services.capacity import DEFAULT_CAPACITY_WAIT_S, CapacityWatch
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import SearchSpace, load_preset
-from tuning.campaign.statuses import extend_command, resume_command
+from tuning.campaign.statuses import MLFLOW_RUNNING, extend_command, resume_command
+from tuning.campaign.tune_results import epoch_of
 from tuning.config import validate_config, with_overrides
 from tuning.errors import ConfigError, StoreError
 from tuning.run.baselines import cached_baselines
@@ -104,7 +105,7 @@ class EpochBudget(tune.Stopper):
         self.max_total_epochs, self.epochs = max_total_epochs, set()
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self.epochs.add((trial_id, result.get("epoch", result.get("training_iteration"))))
+        self.epochs.add((trial_id, epoch_of(result)))
         return False
 
     def stop_all(self) -> bool:
@@ -410,7 +411,7 @@ def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:
     show as killed but resumable."""
     client, experiment_id = open_store(state.stores, state.space.name)
     started = client.search_runs([experiment_id], f"tags.`{Tags.CAMPAIGN}` = '{state.name}' and "
-                                                  "attributes.status = 'RUNNING'")
+                                                  f"attributes.status = '{MLFLOW_RUNNING}'")
     for run_id in {*run_ids, *(run.info.run_id for run in started)}:
         mark_stopped(client, run_id, state.name, state.runs.root)
 

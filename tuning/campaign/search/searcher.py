@@ -24,6 +24,7 @@ from tuning.campaign.search.control import launch_deadline
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.statuses import TrialStatus
+from tuning.campaign.tune_results import TRAINING_ITERATION
 
 STATUS_ATTR = "dualtune_status"
 OPTUNA_STATES = {TrialStatus.COMPLETED: TrialState.COMPLETE, TrialStatus.EARLY_STOPPED: TrialState.PRUNED,
@@ -93,7 +94,7 @@ def build_scheduler(space: SearchSpace, epochs: int) -> TrialScheduler:
     spec = space.scheduler
     if not spec.stops_early or not space.params:
         return FIFOScheduler()
-    return AsyncHyperBandScheduler(metric=space.metric, mode=space.mode, time_attr="training_iteration", max_t=epochs,
+    return AsyncHyperBandScheduler(metric=space.metric, mode=space.mode, time_attr=TRAINING_ITERATION, max_t=epochs,
                                    grace_period=min(spec.grace_period, epochs),
                                    reduction_factor=spec.reduction_factor,
                                    brackets=spec.brackets if spec.type == "hyperband" else 1)

@@ -21,6 +21,7 @@ from ray import tune
 
 from tuning.campaign.services import cluster
 from tuning.campaign.statuses import TrialStatus, resume_command
+from tuning.campaign.tune_results import LIVE_STATES
 from tuning.errors import ClusterError
 
 logger = logging.getLogger("dualtune")
@@ -97,7 +98,7 @@ class CapacityWatch(tune.Callback):
         self._next_check = time.monotonic() + self.every_s
         nodes = cluster.alive_nodes()
         for trial in trials:
-            if trial.status not in ("RUNNING", "PENDING"):
+            if trial.status not in LIVE_STATES:
                 self.waiting.discard(trial.trial_id)
                 continue
             cfg = self.trial_config(trial.config)
