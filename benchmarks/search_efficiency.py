@@ -24,6 +24,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from tuning.campaign.records.best import best_completed
 from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
@@ -59,14 +60,18 @@ def _campaign(arm: str, seed: int, budget: int, runs_dir: Path):
 def curve(records) -> list[tuple[int, float]]:
     """(epochs trained so far, the incumbent's test linear probe) whenever the incumbent (the
     completed trial with the best select linear probe) changes; the choice never reads test."""
-    ordered = sorted((r["reported_at"], r) for record in records for r in record.results)
-    points, trained, incumbent = [], 0, None
-    for _, report in ordered:
+    ordered = sorted((r["reported_at"], record.trial_id, r) for record in records for r in record.results)
+    points, trained, finished, tests = [], 0, [], {}
+    for _, trial_id, report in ordered:
         trained += 1
         select = report.get(reports.LINEAR_PROBE_SELECT_TOP1)
-        if select is not None and (incumbent is None or select > incumbent[reports.LINEAR_PROBE_SELECT_TOP1]):
-            incumbent = report
-            points.append((trained, report[reports.LINEAR_PROBE_TEST_TOP1]))
+        if select is None:
+            continue
+        finished.append((trial_id, TrialStatus.COMPLETED, select))
+        tests[trial_id] = report[reports.LINEAR_PROBE_TEST_TOP1]
+        best = best_completed(finished)  # export's own rule, its tie-break included
+        if not points or tests[best] != points[-1][1]:
+            points.append((trained, tests[best]))
     return points
 
 
