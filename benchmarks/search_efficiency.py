@@ -24,7 +24,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tuning.campaign.records.best import best_completed
+from tuning.campaign.records.best import Scored, best_of
 from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
@@ -67,9 +67,9 @@ def curve(records) -> list[tuple[int, float]]:
         select = report.get(reports.LINEAR_PROBE_SELECT_TOP1)
         if select is None:
             continue
-        finished.append((trial_id, TrialStatus.COMPLETED, select))
+        finished.append(Scored(trial_id, TrialStatus.COMPLETED, select, None))
         tests[trial_id] = report[reports.LINEAR_PROBE_TEST_TOP1]
-        best = best_completed(finished)  # export's own rule, its tie-break included
+        best = best_of(finished)  # export's own rule, its tie-break included
         if not points or tests[best] != points[-1][1]:
             points.append((trained, tests[best]))
     return points

@@ -36,7 +36,8 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 STATUS_METRICS = (reports.ONLINE_TOP1, RANK_METRIC, reports.LINEAR_PROBE_TEST_TOP1, reports.KNN_TEST_TOP1)
 """The scores ``dualtune status`` shows of every trial, beside the campaign's rung metric."""
-BEST_NOTE = f"* the best trial, as export picks it: the completed one with the highest {RANK_METRIC}"
+BEST_NOTE = (f"* the best trial, as export picks it: the completed one with the highest {RANK_METRIC} (until one "
+             "completes, the best by the search's metric)")
 
 
 def filled_table(title: str, headers: list[str], rows: list[list[str]], caption: str | None = None) -> Table:

@@ -2,7 +2,7 @@
 replay): the completed trial with the highest select linear probe, a tie to the smaller trial id."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from tuning.campaign.records.results import TrialRow
 from tuning.campaign.statuses import TrialStatus
@@ -18,22 +18,29 @@ def ranking(value: float, trial_id: str, mode: str = "max") -> tuple[float, str]
     return (-value if mode == "max" else value), trial_id
 
 
-def best_completed(trials: Iterable[tuple[str, str, float | None]]) -> str | None:
-    """The id of the best of ``trials`` (trial id, status, ``RANK_METRIC``): the completed one with
-    the highest score, a tie to the smaller id; None when no completed trial has a score."""
-    scored = [(score, trial_id) for trial_id, status, score in trials
-              if status == TrialStatus.COMPLETED and score is not None]
-    return min(scored, key=lambda pair: ranking(*pair))[1] if scored else None
+class Scored(NamedTuple):
+    """A trial as the rule reads it: its id, its status, its ``RANK_METRIC`` and its campaign's metric."""
+    trial_id: str
+    status: str
+    rank_score: float | None
+    metric_score: float | None
+
+
+def best_of(trials: Iterable[Scored], metric_mode: str = "max") -> str | None:
+    """The id of the best trial: the completed one with the highest ``RANK_METRIC`` (a tie to the
+    smaller id); while none has one, the best by the campaign's metric (``metric_mode``) among the
+    completed, else among all; None when nothing is scored."""
+    trials = list(trials)
+    completed = [t for t in trials if t.status == TrialStatus.COMPLETED]
+    scored = [(t.rank_score, t.trial_id) for t in completed if t.rank_score is not None]
+    if scored:
+        return min(scored, key=lambda pair: ranking(*pair))[1]
+    fallback = [(t.metric_score, t.trial_id) for t in (completed or trials) if t.metric_score is not None]
+    return min(fallback, key=lambda pair: ranking(*pair, metric_mode))[1] if fallback else None
 
 
 def best_row(rows: list[TrialRow], fallback_metric: str, fallback_mode: str = "max") -> TrialRow | None:
-    """The completed trial with the highest linear-probe top-1 (else the best
-    ``fallback_metric``, as ``fallback_mode`` says: the campaign's metric and mode)."""
-    chosen = best_completed((r.trial_id, r.status, r.metric(RANK_METRIC)) for r in rows)
-    if chosen is not None:
-        return next(r for r in rows if r.trial_id == chosen)
-    completed = [r for r in rows if r.status == TrialStatus.COMPLETED]
-    candidates = [r for r in (completed or rows) if r.metric(fallback_metric) is not None]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda r: ranking(r.metric(fallback_metric), r.trial_id, fallback_mode))
+    """The best of ``rows`` by ``best_of``, the campaign's metric and mode as its fallback."""
+    chosen = best_of((Scored(r.trial_id, r.status, r.metric(RANK_METRIC), r.metric(fallback_metric)) for r in rows),
+                     fallback_mode)
+    return next(r for r in rows if r.trial_id == chosen) if chosen is not None else None

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tuning.campaign.records.best import RANK_METRIC, best_completed
+from tuning.campaign.records.best import RANK_METRIC, Scored, best_of
 from tuning.campaign.records.tracking import CHECKPOINT_ANALYSES, Tags
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.tune_results import TIME_TOTAL_S
@@ -45,10 +45,13 @@ class CampaignOverview:
     trials: list[TrialSummary]
     rung_metric: str | None = None
     baselines: dict[str, float] = field(default_factory=dict)
+    rung_mode: str = "max"
 
     @property
     def best(self) -> str | None:
-        return best_completed((t.trial_id, t.status, t.metric(RANK_METRIC)) for t in self.trials)
+        metric = self.rung_metric or RANK_METRIC
+        return best_of((Scored(t.trial_id, t.status, t.metric(RANK_METRIC), t.metric(metric)) for t in self.trials),
+                       self.rung_mode)
 
 
 def campaign_runs(stores: Stores, campaign: str) -> tuple[MlflowClient, list]:
@@ -89,6 +92,7 @@ def campaign_overview(stores: Stores, campaign: str) -> CampaignOverview:
     baselines = {key: value for run in parents for key, value in run.data.metrics.items()
                  if key.startswith(reports.BASELINE_PREFIX)}
     rung_metric = next((run.data.params["metric"] for run in parents if "metric" in run.data.params), None)
+    rung_mode = next((run.data.params["mode"] for run in parents if "mode" in run.data.params), "max")
     trials = []
     for run in runs:
         metrics = run.data.metrics
@@ -99,7 +103,7 @@ def campaign_overview(stores: Stores, campaign: str) -> CampaignOverview:
             run_id=run.info.run_id, params={name: typed(value) for name, value in run.data.params.items()},
             metrics=dict(metrics), epochs=len(steps),
             duration_s=metrics.get(TIME_TOTAL_S, (end - run.info.start_time) / 1000)))
-    return CampaignOverview(campaign, sorted(trials, key=lambda s: s.trial_id), rung_metric, baselines)
+    return CampaignOverview(campaign, sorted(trials, key=lambda s: s.trial_id), rung_metric, baselines, rung_mode)
 
 
 def varying_params(params_per_trial: list[dict[str, Any]]) -> list[str]:
