@@ -301,7 +301,8 @@ def log_baselines(client: MlflowClient, run_id: str, baselines: dict[str, float]
     """The campaign's baselines (tuning.run.baselines) as metrics of its parent run."""
     if baselines:
         now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(key, float(value), now, 0) for key, value in baselines.items()])
+        metrics = [Metric(key, value, now, 0) for key, value in numeric_metrics(baselines).items()]
+        client.log_batch(run_id, metrics=metrics)
 
 
 def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: TrialRow | None,
