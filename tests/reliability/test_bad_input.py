@@ -116,7 +116,8 @@ CASES = {
                                            "were written with different classes (2 vs 3"),
     "user train data probed on the bundled digits": (
         lambda t, b: ["pretrain", "--preset", "digits-simclr", "--data", str(b / "good.beton")],
-        "mix a bundled data set with another data set: give both as .beton files (--data and --test-data)"),
+        "mix a bundled data set with another data set: give both as .beton files (data.train and data.test; "
+        "pretrain's --data and --test-data)"),
     "image folder without images": (lambda t, b: _image_folder_without_images(t),
                                     "has class folders but no image files"),
     "unknown .beton write mode": (lambda t, b: _write_image_folder(t, "--write-mode", "png"),
