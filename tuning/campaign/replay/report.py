@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.replay.compare import compare
@@ -13,6 +15,7 @@ from tuning.campaign.replay.strategies import strategies
 from tuning.campaign.replay.table import TableError, load_table
 from tuning.campaign.search.state import CampaignState
 from tuning.campaign.space import SchedulerSpec
+from tuning.errors import ConfigError
 from tuning.run import reports
 
 
@@ -20,9 +23,23 @@ def _interval(low: float, high: float) -> str:
     return f"{low:.2f} to {high:.2f}"
 
 
+def scheduler_specs(scheduler: str, graces: list[int], etas: list[float], brackets: int) -> list[SchedulerSpec]:
+    """Every (grace, eta) setting of ``scheduler``; ConfigError naming the bad flag's value."""
+    try:
+        return [SchedulerSpec(type=scheduler, grace_period=grace, reduction_factor=eta, brackets=brackets)
+                for grace, eta in itertools.product(graces, etas)]
+    except ValidationError as error:
+        first = error.errors()[0]
+        flag = {"type": "--scheduler", "grace_period": "--grace", "reduction_factor": "--eta",
+                "brackets": "--brackets"}[first["loc"][0]]
+        raise ConfigError(f"replay {flag} {first['input']!r}: {first['msg']}") from None
+
+
 def campaign_replay_lines(campaign: str, runs_dir: Path, scheduler: str, graces: list[int], etas: list[float],
                           brackets: int) -> list[str]:
-    """One row per (grace, eta): epochs spent against the campaign's own, the best's survival, regret."""
+    """One row per (grace, eta): epochs spent against the campaign's own, the best's survival, regret.
+    Bad settings are refused (ConfigError) before the campaign is read."""
+    specs = scheduler_specs(scheduler, graces, etas, brackets)
     state = CampaignState.load(RunsFolder(runs_dir), campaign)
     records = [record for experiment in state.all_tune_results
                for record in sorted(read_trial_records(experiment), key=lambda r: r.launch_index)]
@@ -30,8 +47,8 @@ def campaign_replay_lines(campaign: str, runs_dir: Path, scheduler: str, graces:
              "(exact for the epochs they recorded; a sampler that learns might have chosen other trials).", "",
              "| scheduler | grace | eta | epochs (campaign's own) | saved | its best survives | regret, select "
              "| regret, test | curves too short to tell |", "|---|---|---|---|---|---|---|---|---|"]
-    for grace, eta in itertools.product(graces, etas):
-        spec = SchedulerSpec(type=scheduler, grace_period=grace, reduction_factor=eta, brackets=brackets)
+    for spec in specs:
+        grace, eta = spec.grace_period, spec.reduction_factor
         outcome = replay_campaign(state.space, records, spec)
         spent = outcome.replayed.epochs
         select = outcome.regret(reports.LINEAR_PROBE_SELECT_TOP1)

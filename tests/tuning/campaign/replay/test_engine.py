@@ -113,3 +113,25 @@ def test_a_campaign_with_a_trial_that_recorded_nothing_is_refused(on_grid):
     records = [TrialRecord("t_00000", {}, [], None, "", True)]
     with pytest.raises(TableError, match=r"trials \['t_00000'\] recorded no epoch"):
         replay_campaign(on_grid, records, FIFO)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--scheduler", "median"], "replay --scheduler 'median': Input should be 'asha', 'fifo' or 'hyperband'"),
+    (["--eta", "1"], "replay --eta 1.0: Input should be greater than 1"),
+])
+def test_dualtune_replay_refuses_bad_settings_before_reading_the_campaign(tmp_path, flags, message):
+    from typer.testing import CliRunner
+
+    from tuning.cli import app
+
+    out = CliRunner().invoke(app, ["replay", "no-such-campaign", "--runs-dir", str(tmp_path), *flags])
+    assert out.exit_code == 2 and message in " ".join(out.output.split())
+
+
+def test_dualtune_replay_refuses_a_folder_that_is_no_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from tuning.cli import app
+
+    out = CliRunner().invoke(app, ["replay", "--table", str(tmp_path)])
+    assert out.exit_code == 2 and "is not a learning-curve table: it has no table.json" in " ".join(out.output.split())
