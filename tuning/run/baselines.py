@@ -99,7 +99,7 @@ def cached_baselines(cfg: PretrainConfig, data: PreparedData, cache_dir: Path,
     path = Path(cache_dir) / f"baselines-{cache_key(cfg, data)}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    results = measure_baselines(cfg, data, device)
+    results = reports.tidy(measure_baselines(cfg, data, device))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(results))

@@ -357,7 +357,8 @@ def _final_metrics(run: Pretraining) -> dict:
 def _report(session: Session, metrics: dict, run: Pretraining, epoch: int, save: bool) -> None:
     # The report's own time, saved with its checkpoint: a re-delivered final epoch (after a
     # driver restart) then logs to MLflow with the same timestamp and is de-duplicated.
-    metrics[reports.REPORTED_AT] = time.time()
+    metrics.update(reports.tidy(metrics))
+    metrics[reports.REPORTED_AT] = time.time()  # whole: it tells reports apart
     if not save:
         session.report(metrics)
         return

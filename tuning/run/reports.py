@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,13 @@ EPOCH = "epoch"
 RUN_STATE = "status"
 LOSS = "loss"
 REPORTED_AT = "reported_at"
+
+
+def tidy(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A report's floats in 10 significant digits, as every record of it keeps them (Tune,
+    result.json, the checkpoint, MLflow): a percentage over n images reads 79.1, not
+    79.10000000000001; anything else as it is."""
+    return {key: float(f"{value:.10g}") if isinstance(value, float) else value for key, value in metrics.items()}
 
 
 def online_top(k: int, probe: str = "online", split: Literal["train", "select"] = "select") -> str:

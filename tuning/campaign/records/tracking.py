@@ -98,9 +98,8 @@ def config_params(cfg: PretrainConfig) -> list[Param]:
 
 def numeric_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The finite numeric entries of a Tune result that are training metrics (with Tune's
-    ``time_total_s``, the trial's own running time), in 10 significant digits: a percentage over
-    n images reads 79.1, not 79.10000000000001."""
-    return {k: float(f"{float(v):.10g}") for k, v in result.items()
+    ``time_total_s``, the trial's own running time)."""
+    return {k: float(v) for k, v in result.items()
             if k not in NON_METRIC_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
             and math.isfinite(float(v))}
 
