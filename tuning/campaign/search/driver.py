@@ -53,7 +53,7 @@ from tuning.campaign.services import cluster
 from tuning.campaign.services.capacity import DEFAULT_CAPACITY_WAIT_S, CapacityWatch
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import SearchSpace, load_preset
-from tuning.campaign.statuses import MLFLOW_RUNNING, extend_command, resume_command
+from tuning.campaign.statuses import MLFLOW_RUNNING, TrialStatus, extend_command, resume_command
 from tuning.campaign.tune_results import epoch_of
 from tuning.config import validate_config, with_overrides
 from tuning.errors import ConfigError, StoreError
@@ -273,7 +273,7 @@ def resume_campaign(campaign: str, options: CampaignOptions = CampaignOptions(),
     if they moved; ``options.capacity_wait_s``: a new wait for room on the live nodes."""
     started = time.perf_counter()
     state = _load_state(options, campaign)
-    if _finished(state):
+    if _finished(state, retry_errored):
         raise StoreError(f"campaign {campaign!r} has finished: every trial ended, nothing to resume; add trials to "
                          f"it with: {extend_command(campaign, state.runs.root)}")
     _warn_base_changed(state)
@@ -337,11 +337,13 @@ def _reopen_parent_run(state: CampaignState) -> None:
         reopen(open_store(state.stores, state.space.name)[0], state.parent_run_id)
 
 
-def _finished(state: CampaignState) -> bool:
-    """Every trial ended, and the campaign launched all it was to (its num_samples, or its epoch
-    budget spent); an extended campaign counts as finished once its trials have all ended."""
+def _finished(state: CampaignState, retry_errored: bool = False) -> bool:
+    """Every trial ended for good (none waits for room: no_capacity; none failed, when errored
+    trials are to be retried), and the campaign launched all it was to (its num_samples, or its
+    epoch budget spent); an extended campaign counts as finished once its trials have all ended."""
     records = _records(state)
-    if not records or not all(record.ended for record in records):
+    resumable = {TrialStatus.NO_CAPACITY, *([TrialStatus.FAILED] if retry_errored else [])}
+    if not records or not all(record.ended and record.status not in resumable for record in records):
         return False
     budget = state.space.max_total_epochs
     return (state.extensions > 0 or len(records) >= state.space.num_samples
