@@ -61,9 +61,9 @@ def replay_campaign(space: SearchSpace, records: list[TrialRecord], scheduler: S
                           replayed.incumbent())
 
 
-def table_space(grid: Grid, space: SearchSpace | None = None) -> SearchSpace:
-    """The space a grid replays: ``space`` (default: the one the grid was recorded for) on the grid."""
-    return grid_space(space or load_space(grid.space), grid, grid.overrides)
+def table_space(grid: Grid) -> SearchSpace:
+    """The space a grid replays: the one it was recorded for, on the grid."""
+    return grid_space(load_space(grid.space), grid, grid.overrides)
 
 
 def replay_table(grid: Grid, space: SearchSpace, strategy: Strategy, seed: int, max_epochs: int) -> list[Step]:
