@@ -126,18 +126,22 @@ def recorded(path: Path) -> set[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", required=True, choices=PARTS)
-    part = parser.parse_args().part
+    parser.add_argument("--from-end", action="store_true",
+                        help="take the part's runs last first, so a second process can share the part with one "
+                             "going forward (each checks the file before every run, so they meet in the middle)")
+    args = parser.parse_args()
     write_header()
-    out = FOLDER / f"{part}.jsonl"
-    done = recorded(out)
-    todo = [run for run in runs_of(part) if json.dumps(list(run), sort_keys=True) not in done]
-    print(f"part {part}: {len(done)} runs recorded, {len(todo)} to go", flush=True)
-    for index, (grid, cell, seed) in enumerate(todo, 1):
+    out = FOLDER / f"{args.part}.jsonl"
+    runs = runs_of(args.part)[::-1] if args.from_end else runs_of(args.part)
+    print(f"part {args.part}: {len(recorded(out))} runs recorded of {len(runs)}", flush=True)
+    for grid, cell, seed in runs:
+        if json.dumps([grid, cell, seed], sort_keys=True) in recorded(out):
+            continue
         start = time.perf_counter()
         row = record(grid, cell, seed)
         with out.open("a") as f:
             f.write(json.dumps(row, separators=(",", ":")) + "\n")
-        print(f"[{index}/{len(todo)}] {grid} {cell} seed {seed}: test linear probe "
+        print(f"[{len(recorded(out))}/{len(runs)}] {grid} {cell} seed {seed}: test linear probe "
               f"{row['final'].get(reports.LINEAR_PROBE_TEST_TOP1, 'diverged')} ({time.perf_counter() - start:.0f} s)",
               flush=True)
 
