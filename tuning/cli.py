@@ -355,10 +355,10 @@ def duality_check(checkpoint: Path = typer.Option(..., "--checkpoint", help="a t
                   run_id: Optional[str] = RUN_ID,
                   tracking_uri: Optional[str] = TRACKING_URI):
     """The paper's Table S4 for a checkpoint: L_c, L_nc, four-norm sums, Lemma 3.4 bounds; logged to MLflow."""
+    from tuning.analysis.duality_check import run_duality_check
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.records.tracking import log_checkpoint_metrics
     from tuning.campaign.search.state import command_stores
-    from tuning.run.duality_check import run_duality_check
 
     runs = RunsFolder(runs_dir)
     stores = command_stores(runs, tracking_uri, None, checkpoint=checkpoint)
@@ -382,10 +382,10 @@ def analyze(checkpoint: list[Path] = typer.Option(..., "--checkpoint", help="a t
             tracking_uri: Optional[str] = TRACKING_URI):
     """The paper's representation analyses of checkpoints: spectra (Fig. S5), negative-pair cosines (Fig. S4),
     Gram/covariance (Fig. S8), Table S4, linear CKA (Fig. S2); logged on each checkpoint's MLflow run."""
+    from tuning.analysis.side_by_side import analyze_checkpoints
     from tuning.campaign.paths import RunsFolder, timestamped
     from tuning.campaign.records.tracking import log_checkpoint_metrics
     from tuning.campaign.search.state import command_stores
-    from tuning.run.analysis_report import analyze_checkpoints
 
     runs = RunsFolder(runs_dir)
     stores = command_stores(runs, tracking_uri, None, checkpoint=checkpoint[0])

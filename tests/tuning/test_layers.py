@@ -1,5 +1,5 @@
 """The layer rule over every package of tuning/: a module imports only from its own layer
-or the layers below it, lowest first: one pretraining, a campaign's shared definitions,
+or the layers below it, lowest first: one pretraining, the analysis of its checkpoints, a campaign's shared definitions,
 its services, its records, the search, replay, the paper's reproduction, the command line.  And
 tuning/run/ (one pretraining) uses none of a campaign's services: Optuna, MLflow, Ray Tune,
 the search spaces."""
@@ -12,6 +12,7 @@ import tuning
 
 LAYERS = (  # lowest first; a module's layer is its longest matching prefix
     "tuning.run",
+    "tuning.analysis",  # reads what one pretraining wrote: its checkpoints
     "tuning.campaign",  # space, statuses, paths: what every room uses
     "tuning.campaign.services",
     "tuning.campaign.records",
@@ -67,6 +68,8 @@ def test_no_module_of_tuning_imports_from_a_layer_above_its_own():
     ("tuning/campaign/search/probe.py", "from tuning.campaign.replay.engine import replay"),
     ("tuning/campaign/replay/probe.py", "from tuning.reproduction.reruns import run_study"),
     ("tuning/run/probe.py", "import tuning.campaign.space"),
+    ("tuning/run/probe.py", "from tuning.analysis.checkpoint import analyze"),
+    ("tuning/analysis/probe.py", "from tuning.campaign.records.tracking import log_checkpoint_metrics"),
 ])
 def test_the_rule_catches_an_import_that_reaches_up(tmp_path, monkeypatch, module, statement):
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
@@ -82,12 +85,13 @@ def _uses_a_campaign_service(name: str) -> bool:
     return any(name == service or name.startswith(f"{service}.") for service in CAMPAIGN_SERVICES)
 
 
-def test_the_run_layer_uses_no_campaign_service():
-    files = sorted((ROOT / "tuning" / "run").glob("*.py"))
-    assert len(files) >= 7
+@pytest.mark.parametrize("package", ["run", "analysis"])
+def test_one_pretraining_and_its_analysis_use_no_campaign_service(package):
+    files = sorted((ROOT / "tuning" / package).glob("*.py"))
+    assert len(files) >= 4
     offending = sorted(f"{path.name}: {name}" for path in files for name in imported(path)
                        if _uses_a_campaign_service(name))
-    assert not offending, f"tuning/run/ uses a campaign's services: {offending}"
+    assert not offending, f"tuning/{package}/ uses a campaign's services: {offending}"
 
 
 def test_the_service_rule_catches_each_service_and_lets_ray_train_pass(tmp_path):

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuning.analysis.side_by_side import analyze_checkpoints
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.records.tracking import log_checkpoint_metrics
 from tuning.campaign.search.state import command_stores
 from tuning.campaign.statuses import TrialStatus
-from tuning.run.analysis_report import analyze_checkpoints
 
 ANALYSIS_IMAGES = 1024  # Table S4's N
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from pipelines.bundled import ensure_bundled_betons
+from tuning.analysis.checkpoint import checkpoint_outputs
+from tuning.analysis.side_by_side import analyze_checkpoints
 from tuning.config import validate_config
 from tuning.errors import ConfigError, StoreError
-from tuning.run.analysis import checkpoint_outputs
-from tuning.run.analysis_report import analyze_checkpoints
 from tuning.run.data import PreparedData
 from tuning.run.loop import RunRequest, pretrain
 from tuning.run.sessions import LocalSession
@@ -110,7 +110,7 @@ def test_negative_pairs_are_read_on_what_the_loss_compares():
     compares centred embeddings, whose negative-pair cosines sit near 0 (Fig. S4)."""
     import torch
 
-    from tuning.run.analysis import seen_by_loss
+    from tuning.analysis.checkpoint import seen_by_loss
 
     generator = torch.Generator().manual_seed(0)
     z = torch.randn(256, 32, generator=generator, dtype=torch.float64) + 10.0
@@ -127,7 +127,7 @@ def test_negative_pairs_are_read_on_what_the_loss_compares():
 
 
 def test_the_sample_is_at_least_as_wide_as_the_widest_network():
-    from tuning.run.analysis import sample_size
+    from tuning.analysis.checkpoint import sample_size
 
     narrow = validate_config({"model": {"projector": "64-32"}})  # small_cnn: 256-d representations
     wide = validate_config({"model": {"projector": "512-512-d", "embedding_dim": 2048}})

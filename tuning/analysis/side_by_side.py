@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
+from tuning.analysis.checkpoint import Analysis, analyze, checkpoint_outputs, cka_matrix, sample_size
+from tuning.analysis.plots import render
 from tuning.errors import ConfigError
 from tuning.run import checkpoints
-from tuning.run.analysis import Analysis, analyze, checkpoint_outputs, cka_matrix, sample_size
-from tuning.run.analysis_plots import render
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.duality import duality_report
-from tuning.run.analysis import checkpoint_outputs
+from tuning.analysis.checkpoint import checkpoint_outputs
 
 
 def run_duality_check(checkpoint_dir: Path, data_dir: Path, batch_size: int = 256) -> dict[str, float]:

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from tuning.run.analysis import Analysis  # noqa: E402
+from tuning.analysis.checkpoint import Analysis  # noqa: E402
 
 SPECTRA = "spectra.png"
 NEGATIVES = "negative_cosines.png"
