@@ -1,6 +1,6 @@
 """The shipped search spaces (``NAME.yaml``), presets (``presets/NAME.yaml``) and studies
 (``studies/NAME.yaml``) as data, and their lookup by name or path.  Their models and checks
-live in tuning.campaign.space and tuning.reproduction.reruns."""
+live in tuning.campaign.space and tuning.reproduction.study."""
 from __future__ import annotations
 
 from pathlib import Path

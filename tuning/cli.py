@@ -296,56 +296,14 @@ def study(name: str = typer.Argument(..., help="study name (e.g. paper-fmnist) o
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.search.driver import CampaignOptions
     from tuning.campaign.services.stores import Stores
-    from tuning.reproduction.parts import outcome_path, run_part, saved_parts
-    from tuning.reproduction.report import results_folder, write_report
-    from tuning.reproduction.reruns import (
-        ANALYSES,
-        MAIN,
-        TUNE,
-        StudyOutcome,
-        load_study,
-        run_analyses,
-        run_study,
-        run_tuning,
-        saved_main,
-        saved_tuning,
-    )
+    from tuning.reproduction.study import conduct, load_study
 
-    chosen = load_study(name)
-    results = results_folder(report)
-    if not report_only:
-        if part not in {*chosen.part_names(), ANALYSES, "all"}:
-            raise ConfigError(f"--part {part!r}: study {chosen.name!r} has the parts "
-                              f"{', '.join(chosen.part_names())}, all (each in order) and {ANALYSES} (the main "
-                              "part's analyses again)")
-        chosen_parts = chosen.part_names() if part == "all" else [part]
-        if MAIN in chosen_parts and TUNE not in chosen_parts:
-            saved_tuning(chosen, results)  # refused now, not after the figure parts ran
-        if ANALYSES in chosen_parts:
-            saved_main(chosen, results)
-        results.mkdir(parents=True, exist_ok=True)
-        stores = Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage)
-        options = CampaignOptions(runs_dir=runs_dir, address=address, num_cpus=num_cpus, stores=stores,
-                                  verbose=verbose, show_progress=True)
-        for each in chosen_parts:
-            if each == TUNE:
-                run_tuning(chosen, options, results, announce=console.print)
-            elif each == MAIN:
-                run_study(chosen, options, results, announce=console.print)
-            elif each == ANALYSES:
-                run_analyses(chosen, options, results, announce=console.print)
-            else:
-                run_part(chosen, each, options, results, announce=console.print)
-            console.print(f"part {each}: {outcome_path(results, MAIN if each == ANALYSES else each)}")
-    main = outcome_path(results, MAIN)
-    if not main.is_file():
-        console.print(f"no main part of {chosen.name} saved in {results}/ yet; run --part {MAIN} to write the report")
-        return
-    outcome = StudyOutcome.load(main)
-    parts = saved_parts(results, chosen.name, list(chosen.parts))
-    pending = [name for name in chosen.parts if name not in {p.part for p in parts}]
-    paper_cells = {p.part: chosen.part_paper_cells(p) for p in parts if p.part in chosen.paper_rows}
-    console.print(f"report: {write_report(outcome, report, parts, pending, paper_cells)}")
+    options = None if report_only else CampaignOptions(
+        runs_dir=runs_dir, address=address, num_cpus=num_cpus, verbose=verbose, show_progress=True,
+        stores=Stores.choose(RunsFolder(runs_dir), tracking_uri, optuna_storage))
+    written = conduct(load_study(name), report, None if report_only else part, options, announce=console.print)
+    if written is not None:
+        console.print(f"report: {written}")
 
 
 @app.command("duality-check")

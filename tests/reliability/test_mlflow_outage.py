@@ -11,10 +11,10 @@ import threading
 import time
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+from tests.spaces import write_tiny_space
 from tuning.campaign.records.tracking import Tags
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
@@ -44,13 +44,8 @@ def _hold_store(db, locked: threading.Event, release: threading.Event):
 
 def test_mlflow_outage_loses_nothing_and_sync_back_fills(ray_cluster, tmp_path):
     space_file = tmp_path / "outage.yaml"
-    space_file.write_text(yaml.safe_dump({
-        "name": "outage", "base": "digits-simclr", "num_samples": 2, "max_concurrent_trials": 1,
-        "scheduler": {"type": "fifo"},
-        "overrides": {"schedule.epochs": 1, "data.batch_size": 128, "probe.offline_epochs": 5, "probe.knn": False,
-                      "resources.workers": 1},
-        "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}},
-    }))
+    write_tiny_space(space_file, "outage", num_samples=2, max_concurrent_trials=1,
+                     overrides={"probe.offline_epochs": 5})
     runs_dir = tmp_path / "runs"
     locked, release = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold_store, args=(runs_dir / "mlflow.db", locked, release))

@@ -18,10 +18,10 @@ import time
 
 import optuna
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.ray_nodes import kill_node, nodes_running, ray_head, worker_node
+from tests.spaces import write_tiny_space
 from tuning.campaign.records.tracking import Tags
 
 pytestmark = pytest.mark.slow
@@ -29,13 +29,9 @@ RAY_INTERNALS = ("(raylet)", "Traceback", "ActorDiedError", "ActorUnavailableErr
 
 
 def _space(path, name, resources, epochs, trials):
-    path.write_text(yaml.safe_dump({
-        "name": name, "base": "digits-simclr", "num_samples": trials, "max_concurrent_trials": 2, "seed": 1,
-        "scheduler": {"type": "fifo"},
-        "overrides": {"schedule.epochs": epochs, "data.batch_size": 128, "probe.offline_epochs": 2,
-                      "probe.knn": False, **{f"resources.{k}": v for k, v in resources.items()}},
-        "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}}}))
-    return path
+    return write_tiny_space(path, name, num_samples=trials, max_concurrent_trials=2, seed=1,
+                            overrides={"schedule.epochs": epochs,
+                                       **{f"resources.{k}": v for k, v in resources.items()}})
 
 
 def _trials_reported(db) -> int:

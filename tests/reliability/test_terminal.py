@@ -8,7 +8,8 @@ import sys
 import time
 
 import pytest
-import yaml
+
+from tests.spaces import write_tiny_space
 
 pytestmark = pytest.mark.slow
 NOISE = ("Traceback", "Exception ignored", "(raylet)", "bottleneck", "KeyError", "INFO", "WARNING")
@@ -16,12 +17,7 @@ NOISE = ("Traceback", "Exception ignored", "(raylet)", "bottleneck", "KeyError",
 
 def test_a_campaign_on_a_terminal_shows_only_the_panel_and_the_summary(tmp_path):
     space = tmp_path / "tty.yaml"
-    space.write_text(yaml.safe_dump({
-        "name": "tty", "base": "digits-simclr", "num_samples": 2, "max_concurrent_trials": 2, "seed": 2,
-        "scheduler": {"type": "fifo"},
-        "overrides": {"schedule.epochs": 1, "data.batch_size": 128, "probe.offline_epochs": 2, "probe.knn": False,
-                      "resources.workers": 1},
-        "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}}}))
+    write_tiny_space(space, "tty", num_samples=2, max_concurrent_trials=2, seed=2)
     primary, secondary = pty.openpty()
     driver = subprocess.Popen([sys.executable, "-m", "tuning.cli", "tune", "--space", str(space), "--name", "tty",
                                "--runs-dir", str(tmp_path / "runs"), "--num-cpus", "3"],

@@ -57,7 +57,7 @@ def test_the_analyses_part_is_refused_without_the_main_part_or_after_its_recipes
     assert out.exit_code == 2 and "run `dualtune study paper_fmnist --part main` first" in " ".join(out.output.split())
 
     shutil.copy(ROOT / "docs" / "reproduction" / "main.json", results)  # shipped: rerun with the study's recipes
-    from tuning.reproduction.reruns import load_study, saved_main
+    from tuning.reproduction.study import load_study, saved_main
     assert saved_main(load_study("paper-fmnist"), results).study == "paper_fmnist"
     study = yaml.safe_load((ROOT / "search_spaces" / "studies" / "paper_fmnist.yaml").read_text())
     study["variants"]["SimCLR-Orig"]["set"] = {"optim.base_lr": 0.5}

@@ -66,6 +66,9 @@ class FloatParam(_Param):
     def candidates(self) -> list[Any]:
         return [self.low, self.high]
 
+    def describe(self) -> str:
+        return f"{self.low:g}-{self.high:g}{' (log)' if self.log else ''}"
+
     def suggest(self, trial, name: str):
         return trial.suggest_float(name, self.low, self.high, log=self.log)
 
@@ -86,6 +89,9 @@ class IntParam(_Param):
     def candidates(self) -> list[Any]:
         return [self.low, self.high]
 
+    def describe(self) -> str:
+        return f"{self.low}-{self.high}{' (log)' if self.log else ''}"
+
     def suggest(self, trial, name: str):
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
@@ -96,6 +102,9 @@ class CategoricalParam(_Param):
 
     def candidates(self) -> list[Any]:
         return list(self.choices)
+
+    def describe(self) -> str:
+        return " / ".join(map(str, self.choices))
 
     def suggest(self, trial, name: str):
         return trial.suggest_categorical(name, self.choices)
@@ -110,6 +119,9 @@ class OrdinalParam(_Param):
 
     def candidates(self) -> list[Any]:
         return list(self.values)
+
+    def describe(self) -> str:
+        return f"{len(self.values)} ordered values {self.values[0]}-{self.values[-1]}"
 
     def suggest(self, trial, name: str):
         return self.values[trial.suggest_int(ordinal_index(name), 0, len(self.values) - 1)]

@@ -13,6 +13,7 @@ from models.projector import parse_projector_spec
 
 TableS5Row = Literal["VICReg", "VICReg-exp", "VICReg-ctr", "SimCLR-Orig", "SimCLR-Tuned"]
 DIMS = (256, 512, 1024, 2048, 8192)
+CELL_AXES = ("loss.method", "model.projector", "model.embedding_dim")  # the config values that name a cell
 # Table S5 as ../shared/reference/paper_digest.md rebuilt it: row -> projector family -> top-1 per d in DIMS.
 TABLE_S5: dict[str, dict[str, tuple[float, ...]]] = {
     "VICReg": {"d-d-d": (61.36, 63.50, 65.35, 66.74, 68.13), "8192-8192-d": (65.01, 66.72, 68.06, 68.07, 68.13),
@@ -59,3 +60,10 @@ def paper_cell(row: str, projector: str, dim: int | None, scale: int) -> PaperCe
     if d not in DIMS or family not in TABLE_S5[row]:
         return None
     return PaperCell(row, family, d, TABLE_S5[row][family][DIMS.index(d)])
+
+
+def row_gap(a: str, b: str, family: str) -> tuple[float, float]:
+    """The smallest and largest difference row ``a`` - row ``b`` over the cells of ``family``
+    (the same projector and d on both sides)."""
+    gaps = [x - y for x, y in zip(TABLE_S5[a][family], TABLE_S5[b][family])]
+    return min(gaps), max(gaps)

@@ -1,247 +1,87 @@
 """A study's report, written from the outcomes its parts saved in its results folder: our
 numbers beside the paper's Table S5 cells, a verdict per claim of the paper measured on the
-study's own runs, the analyses of one checkpoint per variant and a section per figure part."""
+study's own runs, the analyses of one checkpoint per variant and a section per figure part.
+Each section has its writer; ``write_report`` sets them in order."""
 from __future__ import annotations
 
-import statistics
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import torch
+from scipy import stats
 
-from models.duality import duality_report
-from models.projector import parse_projector_spec
-from tuning.campaign.statuses import TrialStatus
 from tuning.reproduction.analyses import StudyAnalysis
+from tuning.reproduction.claims import (
+    JUDGED_BY,
+    Summary,
+    claims,
+    judged_claims,
+    main_table_claims,
+    projector_note,
+    recipe_order_notes,
+    summaries,
+)
+from tuning.reproduction.outcomes import MAIN, TUNE, CellOutcome, PartOutcome, StudyOutcome, results_folder
 from tuning.reproduction.paper_table import PaperCell
-from tuning.reproduction.parts import PartOutcome, part_section
-from tuning.reproduction.reruns import CELL_AXES, MAIN, TUNE, RerunOutcome, StudyOutcome
-from tuning.reproduction.verdicts import MATCH_MARGIN, Outcome, Verdict, helps, matches
+from tuning.reproduction.verdicts import MATCH_MARGIN, Outcome, Verdict, holm
 from tuning.run import reports
 
-JUDGED_BY = reports.LINEAR_PROBE_TEST_TOP1  # the offline probe: at CPU scale the online probe lags it (RESULTS.md)
-CENTRED = 0.05  # |mean negative-pair cosine| below which a histogram counts as centred at 0
-S4_FACTOR = 3.0  # Table S4: "within a factor of about 3" of the lower bound
-S4_CHANCE = 0.05  # a variant is beyond chance when its ratio exceeds the Gaussian control's by more than this
-GATHER = "loss.gather"  # the axis of the part that judges footnote 1's gather bug
-_, PROJECTOR, DIM = CELL_AXES  # the axes that name a projector and its output dimension
-LARS_NOTE = ("A constant gradient scale is mostly undone by LARS, whose per-layer trust ratio divides by the "
-             "gradient's norm: only the biases and norm parameters (which LARS does not adapt) and the relative "
-             "strength of the weight decay see the division, so a small effect under LARS is expected; the bug "
-             "matters more with optimisers that use the gradient's scale, and at the paper's world size (8 GPUs) "
-             "than at 2.")
+
+@dataclass(frozen=True)
+class ArmSearch:
+    """What a tuning arm searched: each parameter's range, and whether its best config is its start point."""
+    params: dict[str, str]
+    kept_start: bool = False
 
 
 @dataclass(frozen=True)
-class Summary:
-    """One variant's numbers over its seeds."""
-    variant: str
-    paper: PaperCell | None
-    runs: list[RerunOutcome]
-
-    def values(self, metric: str) -> list[float]:
-        return [getattr(r, metric) for r in self.runs
-                if r.status == TrialStatus.COMPLETED and getattr(r, metric) is not None]
-
-    def mean(self, metric: str = JUDGED_BY) -> float | None:
-        values = self.values(metric)
-        return statistics.fmean(values) if values else None
-
-    def std(self, metric: str = JUDGED_BY) -> float:
-        values = self.values(metric)
-        return statistics.stdev(values) if len(values) > 1 else 0.0
-
-    def cell(self, metric: str) -> str:
-        mean = self.mean(metric)
-        if mean is None:
-            return "-"
-        values = self.values(metric)
-        return f"{mean:.2f} ± {self.std(metric):.2f} ({min(values):.2f}-{max(values):.2f})"
+class ReportInputs:
+    """What a report is written from: the main part's outcome, each variant's Table S5 row, the
+    figure parts saved (each cell's paper cell, for the parts the study names rows for) and those
+    not yet run; from the study: what each arm searched, the rung metric they stopped on, each
+    figure part's Table S5 row per method, and a note on a variant's paper cell."""
+    main: StudyOutcome
+    rows: dict[str, str | None]
+    parts: list[PartOutcome]
+    pending: list[str]
+    paper_cells: dict[str, list[PaperCell | None]]
+    arms: dict[str, ArmSearch] = field(default_factory=dict)
+    rung_metric: str | None = None
+    part_rows: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
 
 
-def summaries(outcome: StudyOutcome) -> dict[str, Summary]:
-    return {name: Summary(name, paper, sorted((r for r in outcome.reruns if r.variant == name), key=lambda r: r.seed))
-            for name, paper in outcome.paper.items()}
-
-
-def _scores(summary: Summary | None) -> list[float]:
-    return summary.values(JUDGED_BY) if summary else []
-
-
-def judged_claims(by_name: dict[str, Summary], parts: list[PartOutcome] = ()) -> list[Verdict]:
-    """The paper's claims about the main table (and footnote 1's, from a part with a gather
-    axis among ``parts``), each judged by a test that could have gone the other way."""
-    orig, tuned, vicreg = by_name.get("SimCLR-Orig"), by_name.get("SimCLR-Tuned"), by_name.get("VICReg")
-    family = [s for n, s in by_name.items() if n.startswith("VICReg")]
-    judged = []
-    if orig:
-        judged += [helps(f"**Premise: {s.variant} beats SimCLR-Orig** (paper: 66.33 against 67.92-68.13; "
-                         f"{s.variant} - SimCLR-Orig)", _scores(s), _scores(orig)) for s in family]
-    if orig and tuned:
-        judged.append(helps("**Tuning SimCLR helps** (paper: SimCLR-Orig 66.33 -> SimCLR-Tuned 68.68, +2.35; "
-                            "SimCLR-Tuned - SimCLR-Orig)", _scores(tuned), _scores(orig)))
-    if tuned:  # Orig's other forms: its own small-batch lr rule, its settings at the tuned projector and d
-        judged += [helps(f"**Tuning SimCLR helps over {s.variant}** (SimCLR-Tuned - {s.variant})", _scores(tuned),
-                         _scores(s)) for n, s in by_name.items() if n.startswith("SimCLR-Orig-")]
-    if tuned and vicreg:
-        judged.append(matches("**Tuned SimCLR matches VICReg** (paper: 68.68 against 68.13; SimCLR-Tuned - VICReg)",
-                              _scores(tuned), _scores(vicreg)))
-    judged += [matches(f"**The dimension-contrastive variants are on par: {a.variant} and {b.variant}** (paper: "
-                       f"67.92-68.13 at their best cells; {a.variant} - {b.variant})", _scores(a), _scores(b))
-               for i, a in enumerate(family) for b in family[i + 1:]]
-    gather = next((part for part in parts if GATHER in part.axes), None)
-    if gather is not None:
-        judged.append(helps(f"**The footnote-1 gather bug hurts** (paper: 'a significant impact', no number; part "
-                            f"`{gather.part}`, summed - divided gather)", _gather_scores(gather, "summed"),
-                            _gather_scores(gather, "divided")))
-    for claim in CELL_CLAIMS:
-        judged += [verdict for part in parts for verdict in claim.judge(part)]
-    return judged
-
-
-@dataclass(frozen=True)
-class CellClaim:
-    """A figure's claim that SimCLR's variants along one axis of a figure part perform as the
-    reference value does, judged paired over the part's other axes (projector x d): each pair is
-    the same network but for that axis (``network_of``: a network named twice on the grid counts
-    once). A part whose axis holds the reference and a variant is judged."""
-    figure: str
-    axis: str
-    reference: str
-    paper: dict[str, str]  # each variant judged -> what the paper says of it
-
-    def judge(self, part: PartOutcome) -> list[Verdict]:
-        if self.axis not in part.axes:
-            return []
-        others = [axis for axis in part.axes if axis != self.axis]
-        scores = {(c.values[self.axis], *network_of(c.values, others)): c.linear_probe_test_top1
-                  for c in part.cells if c.status == TrialStatus.COMPLETED and c.linear_probe_test_top1 is not None}
-        values = {c.values[self.axis] for c in part.cells}
-        verdicts = []
-        for variant in (v for v in self.paper if {v, self.reference} <= values):
-            shared = sorted(key[1:] for key in scores if key[0] == variant and (self.reference, *key[1:]) in scores)
-            verdicts.append(matches(
-                f"**{self.figure}: SimCLR with {variant} matches SimCLR** (paper: {self.paper[variant]}; part "
-                f"`{part.part}`, {variant} - {self.reference}, each network against the same {' x '.join(others)} one)",
-                [scores[(variant, *k)] for k in shared], [scores[(self.reference, *k)] for k in shared], paired=True))
-        return verdicts
-
-
-def network_of(values: dict[str, Any], axes: list[str]) -> tuple:
-    """A cell's place on ``axes``, with its projector and d read as the widths they build, so
-    that one network named two ways (d-d-d at d = 128 is 128-128-d at d = 128) is one cell."""
-    shape = [str(values[a]) for a in axes if a not in (PROJECTOR, DIM)]
-    if PROJECTOR in axes and DIM in axes:
-        shape.append("-".join(map(str, parse_projector_spec(values[PROJECTOR], int(values[DIM])))))
-    return tuple(shape)
-
-
-CELL_CLAIMS = (
-    CellClaim("Fig. 2", "loss.params.normalization", "embedding", dict.fromkeys(
-        ("centering", "standardization"), "the normalisations 'do not impact performance at all', the same peak")),
-    CellClaim("Fig. S3", "loss.method", "simclr", {"simclr-sq": "SimCLR-sq 'did not impact performance'",
-                                                   "simclr-abs": "SimCLR-abs 68.71 against SimCLR's 68.61"}),
-)
-
-
-def _gather_scores(part: PartOutcome, gradient: str) -> list[float]:
-    """The test linear probe of ``part``'s completed cells with ``loss.gather`` = ``gradient``, one a seed."""
-    return [c.linear_probe_test_top1 for c in part.cells if c.values[GATHER] == gradient
-            and c.status == TrialStatus.COMPLETED and c.linear_probe_test_top1 is not None]
-
-
-def claims(judged: list[Verdict], analysis: StudyAnalysis | None, methods: dict[str, str]) -> list[str]:
-    """One sentence per claim of the paper: the judged ones (``judged_claims``), then the analyses'
-    (``methods``: each variant's loss)."""
-    lines = [verdict.sentence() for verdict in judged]
-    if any("gather" in verdict.claim for verdict in judged):
-        lines.append(LARS_NOTE)
-    if analysis is not None:
-        lines += _analysis_claims(analysis, methods)
-    return lines
-
-
-def gaussian_control(images: int, dim: int, seed: int = 0) -> float:
-    """Table S4's statistic (column-normalised sum of row norms^4 over its lower bound N^2/M)
-    for random Gaussian embeddings of the same shape: how close chance alone sits to the bound."""
-    generator = torch.Generator().manual_seed(seed)
-    measured = duality_report(torch.randn(images, dim, generator=generator, dtype=torch.float64))
-    return measured["colnorm_sum_row_norm4"] / measured["colnorm_lower_bound"]
-
-
-def _analysis_claims(analysis: StudyAnalysis, methods: dict[str, str]) -> list[str]:
-    names, metrics = analysis.names, analysis.metrics
-    lines = []
-    if analysis.cka is not None:
-        pairs = {(names[i], names[j]): analysis.cka[i][j] for i in range(len(names))
-                 for j in range(i + 1, len(names))}
-        across = {pair: value for pair, value in pairs.items() if methods[pair[0]] != methods[pair[1]]}
-        within = {pair: value for pair, value in pairs.items() if pair not in across}
-        pair = pairs.get(("SimCLR-Tuned", "VICReg"))
-        lines.append(
-            "**The two families learn similar representations** (Fig. S2: linear CKA 0.87-0.91 between methods, "
-            "0.89 VICReg vs SimCLR): here "
-            + (f"{min(across.values()):.2f}-{max(across.values()):.2f} between variants of different methods"
-               if across else "no pair of different methods")
-            + (f", {pair:.2f} SimCLR-Tuned vs VICReg" if pair is not None else "")
-            + ("; pairs of the same method, left out of that range (a same-seed twin such as a gather ablation "
-               "sits near 1 by construction): " + ", ".join(f"{a} vs {b} {v:.2f}" for (a, b), v in within.items())
-               if within else "") + ".")
-    lines.append("**Spectra differ** (Fig. S5): singular values of the embeddings' covariance above 1e-5 of the "
-                 f"largest, of d (RankMe in brackets), on {metrics[0]['spectrum_images']:.0f} train images each "
-                 "variant fitted on: " + ", ".join(
-        f"{n} {m['embedding_spectrum_rank']:.0f}/{m['embedding_dim']:.0f} ({m['embedding_rankme']:.0f})"
-        for n, m in zip(names, metrics)) + ".")
-    centred = [n for n, m in zip(names, metrics) if abs(m["negative_cosine_mean"]) < CENTRED]
-    lines.append("**Negative pairs are centred near 0 with different spreads** (Fig. S4): mean ± std of the "
-                 "negative-pair cosine: " + ", ".join(f"{n} {m['negative_cosine_mean']:.3f} ± "
-                                                      f"{m['negative_cosine_std']:.3f}" for n, m in zip(names, metrics))
-                 + f"; centred (|mean| < {CENTRED}) for {', '.join(centred) or 'none'}: "
-                 + ("held for every variant." if len(centred) == len(names) else "held for those only."))
-    ratios = [m["table_s4_colnorm_sum_row_norm4"] / m["table_s4_colnorm_lower_bound"] for m in metrics]
-    images = int(metrics[0]["table_s4_N"])
-    controls = {int(m["embedding_dim"]): gaussian_control(images, int(m["embedding_dim"])) for m in metrics}
-    near = max(ratios) <= S4_FACTOR
-    beyond_chance = min(ratios) > max(controls.values()) * (1 + S4_CHANCE)
-    lines.append(
-        f"**Norm sums sit near Lemma 3.4's lower bound** (Table S4: within a factor of about {S4_FACTOR:g}; N = "
-        f"{images} test images): the column-normalised sum of row norms^4 is {min(ratios):.2f}-{max(ratios):.2f} "
-        f"times its lower bound N^2/M; the control, random Gaussian embeddings of the same shape, sits at "
-        + ", ".join(f"{v:.3f} (d = {d})" for d, v in sorted(controls.items()))
-        + (f": **held**, and beyond chance (every variant more than {S4_CHANCE:.0%} above the control), so the "
-           "closeness is a property of these embeddings that chance does not share." if near and beyond_chance else
-           ": **held, but not beyond chance**: random embeddings sit as close to the bound, so at this scale the "
-           "claim cannot tell trained embeddings from noise." if near else ": **did not hold**."))
-    return lines
-
-
-def results_folder(report: Path) -> Path:
-    """A study's results folder: beside its report, named after it (docs/reproduction/ for
-    docs/reproduction.md); it holds each part's saved outcome and the analyses' figures."""
-    return Path(report).parent / Path(report).stem
-
-
-def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (), pending: list[str] = (),
-                 paper_cells: dict[str, list[PaperCell | None]] | None = None) -> Path:
+def write_report(inputs: ReportInputs, path: Path) -> Path:
     """``path`` (markdown) with the main part's tables, verdicts and analyses (figures in
-    ``results_folder(path)``), a section for each figure part in ``parts`` and the names of
-    those not yet run (``pending``), each set beside the paper's cells where ``paper_cells``
-    (part -> one per cell) gives them."""
+    ``results_folder(path)``), a section for each figure part saved and the names of those not
+    yet run, each set beside the paper's cells where the study names them."""
     path = Path(path)
-    figures_dir = results_folder(path)
-    analysis = outcome.analysis
-    by_name = summaries(outcome)
-    config = next(iter(outcome.configs.values()))
-    data = config.data
-    lines = [
+    folder = results_folder(path).name
+    by_name = summaries(inputs.main, inputs.rows)
+    judged = judged_claims(by_name, inputs.parts)
+    lines = [*_opening(inputs.main, folder), *_what_ran(inputs), *_main_table(inputs, by_name),
+             *_recipes(inputs.main, folder), *_claims(inputs, by_name, judged),
+             *_verdicts(judged, main_table_claims(by_name)),
+             *_analyses(inputs.main, by_name, folder), *_figure_parts(inputs), *_every_rerun(inputs.main),
+             *_rerun_it(inputs.main, folder)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _opening(outcome: StudyOutcome, folder: str) -> list[str]:
+    return [
         f"# Reproduction: {outcome.description}", "",
         f"Written by `dualtune study {outcome.study}` (`make reproduce`) from the outcomes its parts saved in "
-        f"`{figures_dir.name}/`. The main part (the reruns campaign `{outcome.reruns_campaign}` and the analyses) "
+        f"`{folder}/`. The main part (the reruns campaign `{outcome.reruns_campaign}` and the analyses) "
         f"started {outcome.started} and took {outcome.wall_time_s / 60:.0f} minutes on {outcome.machine}; the "
         f"tuning arms took {sum(a.wall_time_s for a in outcome.arms) / 60:.0f} minutes; each figure part gives its "
-        f"own. Report written {time.strftime('%Y-%m-%d %H:%M %Z')}.", "",
+        "own.", ""]
+
+
+def _what_ran(inputs: ReportInputs) -> list[str]:
+    outcome = inputs.main
+    config = next(iter(outcome.configs.values()))
+    data = config.data
+    return [
         "## What ran", "",
         f"- Data: `{data.train}`, {_subset(data.train_subset)}, of which {data.select_per_class} images a class are "
         f"held out as the select split that every choice is scored on; test: `{data.test}` (for bundled data, its "
@@ -250,14 +90,39 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
         f"- Backbone {config.model.backbone}, {config.schedule.epochs} epochs, LARS, warm-up + cosine.",
         *[f"- Tuning arm {a.arm}: campaign `{a.campaign}`, {a.trials} trials ({a.completed} to the end), "
           f"{a.epochs} epochs trained, {a.wall_time_s / 60:.0f} minutes; its best config, chosen on select, is "
-          f"the base `tuned:{a.arm}`." for a in outcome.arms],
-        "- The arms share one budget (trials, sampler, scheduler, rung metric and scale are the study's): none is "
-        "tuned harder than another." if len(outcome.arms) > 1 else "- One tuning arm.",
+          f"the base `tuned:{a.arm}`" + (", and it is the arm's start point (the space's first point, Table S6's "
+                                         "recipe): no other trial beat it on select, so this row is that recipe, "
+                                         "not a tuned one." if a.arm in inputs.arms and inputs.arms[a.arm].kept_start
+                                         else ".") for a in outcome.arms],
+        *_equal_arms(inputs),
         f"- Each variant rerun with seeds {outcome.seeds} in the campaign `{outcome.reruns_campaign}`, every rerun "
         f"on {_workers(config.resources.workers)}.",
         f"- Judged by the offline linear probe ({JUDGED_BY}: its lr chosen on select, scored on "
         "test); at this scale the online probe lags it (benchmarks/RESULTS.md), so it is shown "
-        "but not judged by.", "",
+        "but not judged by.", ""]
+
+
+def _equal_arms(inputs: ReportInputs) -> list[str]:
+    """What equal arms means here: equal compute, not equal searches; and the rung metric's origin."""
+    if len(inputs.main.arms) < 2:
+        return ["- One tuning arm."]
+    searched = "; ".join(f"{arm} {len(search.params)} ("
+                         + ", ".join(f"{name} {described}" for name, described in search.params.items()) + ")"
+                         for arm, search in inputs.arms.items())
+    lines = ["- The arms get equal compute: the same trials, sampler, scheduler, rung metric and scale. They do not "
+             "search alike: " + (f"they search different parameters over different ranges: {searched}."
+                                 if searched else "each searches its own space's parameters.")]
+    if inputs.rung_metric:
+        lines.append(f"- Every arm's ASHA stopped trials, and TPE learned, on `{inputs.rung_metric}`, a rung metric "
+                     "chosen on SimCLR trials alone (benchmarks/RESULTS.md, 'Rung metric'); the learning-curve "
+                     "table's VICReg grid checks how it ranks VICReg trials (benchmarks/RESULTS.md, 'Rung metrics "
+                     "on the learning-curve table').")
+    return lines
+
+
+def _main_table(inputs: ReportInputs, by_name: dict[str, Summary]) -> list[str]:
+    outcome = inputs.main
+    lines = [
         "## Main table", "",
         "Mean ± standard deviation over seeds (min-max), on test. The paper's column is the Table S5 cell "
         "(ImageNet, ResNet-50, 100 epochs, online top-1) of the variant's row at its projector and d scaled up by "
@@ -275,56 +140,121 @@ def write_report(outcome: StudyOutcome, path: Path, parts: list[PartOutcome] = (
     for s in by_name.values():
         workers = outcome.configs[s.variant].resources.workers
         compute = sum(r.duration_s or 0 for r in s.runs) * workers / 60
-        lines.append(f"| {s.variant} | {s.paper.label() if s.paper else '-'} | {s.cell(JUDGED_BY)} | "
+        marker = "*" * (list(inputs.notes).index(s.variant) + 1) if s.variant in inputs.notes else ""
+        lines.append(f"| {s.variant} | {s.paper.label() + marker if s.paper else '-'} | {s.cell(JUDGED_BY)} | "
                      f"{s.cell(reports.KNN_TEST_TOP1)} | {s.cell(reports.ONLINE_TOP1)} | "
                      f"{len(s.values(JUDGED_BY))}/{len(s.runs)} | {compute:.0f} |")
-    lines += ["", f"Each variant's recipe (full configs in `{figures_dir.name}/main.json` and on every run in "
-              "MLflow):", "",
-              "| variant | method | projector | d | temperature | base lr (scaling rule) = peak lr at the batch | "
-              "gather |", "|---|---|---|---|---|---|---|"]
+    notes = [f"{'*' * (i + 1)} {variant}: {note}" for i, (variant, note) in enumerate(inputs.notes.items())]
+    return lines + (["", *notes] if notes else []) + _baselines_on_knn(outcome, by_name)
+
+
+def _baselines_on_knn(outcome: StudyOutcome, by_name: dict[str, Summary]) -> list[str]:
+    """Where k-NN sets a baseline above other variants than the linear probe does."""
+    lines = []
+    for representation, label in (("raw_pixels", "Raw pixels"), ("untrained", "The untrained network")):
+        linear = outcome.baselines.get(reports.baseline_key(representation, JUDGED_BY))
+        knn = outcome.baselines.get(reports.baseline_key(representation, reports.KNN_TEST_TOP1))
+        if linear is None or knn is None:
+            continue
+        below = {metric: [s.variant for s in by_name.values() if (s.mean(metric) or 0) < score]
+                 for metric, score in ((JUDGED_BY, linear), (reports.KNN_TEST_TOP1, knn))}
+        if below[JUDGED_BY] != below[reports.KNN_TEST_TOP1]:
+            lines.append(f"{label}: above {_names(below[reports.KNN_TEST_TOP1])} on k-NN ({knn:.2f}); above "
+                         f"{_names(below[JUDGED_BY])} on the linear probe ({linear:.2f}). k-NN reads a "
+                         "representation's distances as they are, a linear probe reweights them, so the two can "
+                         "order representations differently; the claims are judged on the linear probe, and say "
+                         "where k-NN reaches another verdict.")
+    return ["", *lines] if lines else []
+
+
+def _names(variants: list[str]) -> str:
+    return ", ".join(variants) if variants else "no variant"
+
+
+def _recipes(outcome: StudyOutcome, folder: str) -> list[str]:
+    lines = ["", f"Each variant's recipe (full configs in `{folder}/main.json` and on every run in MLflow):", "",
+             "| variant | method | projector | d | temperature | base lr (scaling rule) = peak lr at the batch | "
+             "gather |", "|---|---|---|---|---|---|---|"]
     for name, cfg in outcome.configs.items():
         temperature = cfg.loss.params.get("temperature")
         lines.append(f"| {name} | {cfg.loss.method} | {cfg.model.projector} | {cfg.model.embedding_dim or '-'} | "
                      f"{_num(temperature, 3) if temperature is not None else '-'} | {cfg.optim.base_lr:.3g} "
                      f"({cfg.optim.lr_scaling}) = {cfg.effective_lr():.3g} | "
                      f"{cfg.loss.gather} |")
-    lines += ["", "## The paper's claims at this scale", "",
-              f"Each claim about the main table is judged on the Welch 95% interval of the difference over seeds: "
-              f"'helps' holds when it lies above 0, 'matches' when it lies within ±{MATCH_MARGIN:g} point (one run's "
-              "test top-1 moves by 0.3-0.6 points between seeds here; the paper's 'on par' spans 0.21-0.76 points).",
-              ""]
+    return lines
+
+
+def _claims(inputs: ReportInputs, by_name: dict[str, Summary], judged: list[Verdict]) -> list[str]:
+    outcome = inputs.main
     methods = {name: cfg.loss.method for name, cfg in outcome.configs.items()}
-    judged = judged_claims(by_name, parts)
-    lines += [f"- {line}" for line in claims(judged, analysis, methods)]
-    lines += ["", "## What held, what did not, what we cannot tell at this scale", "", *verdict_summary(judged)]
-    if analysis is not None:
-        seeds = ", ".join(f"{n} {seed}" for n, seed in zip(analysis.names, analysis.seeds))
-        lines += ["", f"## Analyses (one seed of each variant: {seeds}; {analysis.metrics[0]['images']:.0f} test "
-                  f"images, spectra and RankMe on {analysis.metrics[0]['spectrum_images']:.0f} train images)", ""]
-        if analysis.retrained_in:
-            lines += [retrained_note(analysis, by_name), ""]
-        lines += ["Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
-        lines += [f"![{Path(f).stem}]({figures_dir.name}/{f})" for f in analysis.figures if f.endswith(".png")]
-        lines += ["", f"All numbers: [{figures_dir.name}/analysis.html]({figures_dir.name}/analysis.html)."]
-    if parts or pending:
-        lines += ["", "## Figure parts", "", "Each a grid campaign of the figure's space, one seed a cell "
-                  "(`dualtune study " + outcome.study + " --part NAME`)."]
-        if pending:
-            lines += ["", f"Not yet run, so neither shown nor judged: {', '.join(f'`{p}`' for p in pending)}."]
-        for part in parts:
-            lines += ["", *part_section(part, (paper_cells or {}).get(part.part))]
-    lines += ["", "## Every rerun", "", "| variant | seed | status | linear-probe | k-NN | online | time (s) |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_test_top1)} | {_num(r.knn_test_top1)} | "
-              f"{_num(r.online_select_top1)} | {_num(r.duration_s, 0)} |"
-              for r in sorted(outcome.reruns, key=lambda r: (list(outcome.paper).index(r.variant), r.seed))]
-    lines += ["", "## Rerun it", "", f"`make reproduce` (`dualtune study {outcome.study} --part all`) runs every "
-              f"part in order; `--part NAME` runs one (`{TUNE}`, `{MAIN}` or a figure part), saves its outcome in "
-              f"`{figures_dir.name}/NAME.json` and rewrites this page from the saved outcome of each part, so the "
-              f"parts can run at different sittings; `dualtune study {outcome.study} --report-only` rewrites it "
-              "from those alone. Every run is in MLflow (`dualtune ui`)."]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    on_knn = judged_claims(by_name, inputs.parts, reports.KNN_TEST_TOP1)
+    notes = projector_note(by_name) + recipe_order_notes(by_name, inputs.parts, inputs.part_rows)
+    return ["", "## The paper's claims at this scale", "",
+            f"Each claim about the main table is judged on the Welch 95% interval of the difference over seeds: "
+            f"'helps' holds when it lies above 0, 'matches' when it lies within ±{MATCH_MARGIN:g} point (one run's "
+            "test top-1 moves by 0.3-0.6 points between seeds here; the paper's 'on par' spans 0.21-0.76 points). "
+            "The gather part and the figures' claims are judged on paired intervals: each seed, or each network, "
+            "against itself.", "", *[f"- {line}" for line in claims(judged, outcome.analysis, methods, on_knn)],
+            *[f"- {line}" for line in notes]]
+
+
+def _verdicts(judged: list[Verdict], main_table: list[Verdict]) -> list[str]:
+    return ["", "## What held, what did not, what we cannot tell at this scale", "", *verdict_summary(judged),
+            f"- {holm_line(main_table)}"]
+
+
+def holm_line(verdicts: list[Verdict]) -> str:
+    """Which of the main table's decisive verdicts stay decisive as a family (Holm, 5%)."""
+    survives = holm(verdicts)
+    decisive = [v for v in verdicts if v.outcome is not Outcome.UNDECIDED]
+    kept = [v.claim.split("**")[1] for v, ok in zip(verdicts, survives) if ok]
+    lost = [v.claim.split("**")[1] for v, ok in zip(verdicts, survives)
+            if not ok and v.outcome is not Outcome.UNDECIDED]
+    return (f"Taken together (Holm's step-down over the {len(verdicts)} main-table claims, family-wise 5%): "
+            f"{len(kept)} of the {len(decisive)} decisive verdicts stand"
+            + (f"; these no longer do: {'; '.join(lost)}." if lost else ", every one."))
+
+
+def _analyses(outcome: StudyOutcome, by_name: dict[str, Summary], folder: str) -> list[str]:
+    analysis = outcome.analysis
+    if analysis is None:
+        return []
+    seeds = ", ".join(f"{n} {seed}" for n, seed in zip(analysis.names, analysis.seeds))
+    lines = ["", f"## Analyses (one seed of each variant: {seeds}; {analysis.metrics[0]['images']:.0f} test "
+             f"images, spectra and RankMe on {analysis.metrics[0]['spectrum_images']:.0f} train images)", ""]
+    if analysis.retrained_in:
+        lines += [retrained_note(analysis, by_name), ""]
+    lines += ["Also logged on each checkpoint's MLflow run (metrics `analysis/*`, files under `analysis/`).", ""]
+    lines += [f"![{Path(f).stem}]({folder}/{f})" for f in analysis.figures if f.endswith(".png")]
+    return lines + ["", f"All numbers: [{folder}/analysis.html]({folder}/analysis.html)."]
+
+
+def _figure_parts(inputs: ReportInputs) -> list[str]:
+    if not inputs.parts and not inputs.pending:
+        return []
+    lines = ["", "## Figure parts", "", "Each a grid campaign of the figure's space, one seed a cell "
+             "(`dualtune study " + inputs.main.study + " --part NAME`)."]
+    if inputs.pending:
+        lines += ["", f"Not yet run, so neither shown nor judged: {', '.join(f'`{p}`' for p in inputs.pending)}."]
+    for part in inputs.parts:
+        lines += ["", *part_section(part, inputs.paper_cells.get(part.part))]
+    return lines
+
+
+def _every_rerun(outcome: StudyOutcome) -> list[str]:
+    lines = ["", "## Every rerun", "", "| variant | seed | status | linear-probe | k-NN | online | time (s) |",
+             "|---|---|---|---|---|---|---|"]
+    return lines + [f"| {r.variant} | {r.seed} | {r.status} | {_num(r.linear_probe_test_top1)} | "
+                    f"{_num(r.knn_test_top1)} | {_num(r.online_select_top1)} | {_num(r.duration_s, 0)} |"
+                    for r in sorted(outcome.reruns, key=lambda r: (list(outcome.paper).index(r.variant), r.seed))]
+
+
+def _rerun_it(outcome: StudyOutcome, folder: str) -> list[str]:
+    return ["", "## Rerun it", "", f"`make reproduce` (`dualtune study {outcome.study} --part all`) runs every "
+            f"part in order; `--part NAME` runs one (`{TUNE}`, `{MAIN}` or a figure part), saves its outcome in "
+            f"`{folder}/NAME.json` and rewrites this page from the saved outcome of each part, so the "
+            f"parts can run at different sittings; `dualtune study {outcome.study} --report-only` rewrites it "
+            "from those alone. Every run is in MLflow (`dualtune ui`)."]
 
 
 def retrained_note(analysis: StudyAnalysis, by_name: dict[str, Summary]) -> str:
@@ -363,3 +293,56 @@ def _subset(size: int | None) -> str:
 
 def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def part_section(outcome: PartOutcome, paper: list[PaperCell | None] | None = None) -> list[str]:
+    """A figure part as markdown: every cell (beside the paper's Table S5 cell, where ``paper``
+    gives one per cell), and the best chosen on select per value of its first axis."""
+    def score(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    paper_of = {id(cell): matched for cell, matched in zip(outcome.cells, paper)} if paper else {}
+    paper_column = bool(paper_of)
+    lines = [f"### Part `{outcome.part}`: {outcome.description}", "",
+             f"Space `{outcome.space}`, campaign `{outcome.campaign}`, {len(outcome.cells)} cells, one seed each, "
+             f"{outcome.wall_time_s / 60:.0f} minutes.", "",
+             "| " + " | ".join(outcome.axes) + (" | paper (Table S5 cell)" if paper_column else "")
+             + " | linear probe (select) | linear probe (test) | k-NN (test) |",
+             "|" + "---|" * (len(outcome.axes) + 3 + paper_column)]
+    for cell in sorted(outcome.cells, key=lambda c: [str(c.values[a]) for a in outcome.axes]):
+        matched = paper_of.get(id(cell))
+        lines.append("| " + " | ".join(str(cell.values[a]) for a in outcome.axes)
+                     + (f" | {matched.label() if matched else '-'}" if paper_column else "")
+                     + f" | {score(cell.linear_probe_select_top1)} | {score(cell.linear_probe_test_top1)} | "
+                     f"{score(cell.knn_test_top1)} |")
+    first = outcome.axes[0]
+    lines += ["", f"Best cell for each `{first}` (chosen on select, reported on test):", ""]
+    for value in dict.fromkeys(c.values[first] for c in outcome.cells):
+        best = outcome.best([c for c in outcome.cells if c.values[first] == value])
+        if best is not None:
+            where = ", ".join(f"{a}={best.values[a]}" for a in outcome.axes[1:])
+            lines.append(f"- {first}={value}: {score(best.linear_probe_test_top1)} ({where})")
+    if paper_column:
+        lines += ["", paper_agreement(outcome.cells, paper)]
+    pixels = outcome.baselines.get(reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1))
+    if pixels is not None:
+        lines += ["", f"Raw pixels through the same linear probe: {pixels:.2f} on test."]
+    return lines
+
+
+def paper_agreement(cells: list[CellOutcome], paper: list[PaperCell | None]) -> str:
+    """How far the paper's ordering of its Table S5 cells carries over to ours: Spearman's rank
+    correlation between the paper's top-1 and our test linear probe over the cells that have both,
+    with its two-sided p-value (no correlation as the null)."""
+    pairs = [(matched.top1, cell.linear_probe_test_top1) for cell, matched in zip(cells, paper)
+             if matched is not None and cell.linear_probe_test_top1 is not None]
+    if len(pairs) < 3:
+        return f"Too few cells with a paper cell and a test score ({len(pairs)}) to compare orderings."
+    rho, p_value = stats.spearmanr(*zip(*pairs))
+    if p_value < 0.05:
+        reading = ("the paper's ordering of these cells carries over" if rho > 0 else
+                   "these cells are ordered against the paper's")
+    else:
+        reading = "no ordering shared with the paper's can be told from noise at one seed a cell"
+    return (f"Ordering against the paper's: Spearman's rho {rho:+.2f} between its Table S5 top-1 and our test "
+            f"linear probe over {len(pairs)} cells (two-sided p = {p_value:.3f}): {reading}.")

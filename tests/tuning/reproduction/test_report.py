@@ -1,179 +1,117 @@
-"""The report's claims on synthetic seed tables: each claim names its test and its verdict can
-go either way; Table S4 is read against a Gaussian control, CKA ranges leave same-method twins out;
-the outcomes saved in git rewrite the report with the current code."""
+"""The report: its sections choose on select and report test, set cells beside the paper's,
+set retrained checkpoints beside the table's runs; the outcomes saved in git rewrite the shipped
+report byte for byte."""
 import shutil
 from pathlib import Path
 
-import torch
-from typer.testing import CliRunner
+import numpy as np
+import pytest
+from scipy import stats
 
-from tuning.cli import app
 from tuning.reproduction.analyses import StudyAnalysis
-from tuning.reproduction.parts import CellOutcome, PartOutcome
-from tuning.reproduction.report import Summary, claims, gaussian_control, judged_claims, retrained_note
-from tuning.reproduction.reruns import RerunOutcome
+from tuning.reproduction.claims import Summary, main_table_claims
+from tuning.reproduction.outcomes import CellOutcome, PartOutcome, RerunOutcome
+from tuning.reproduction.paper_table import PaperCell
+from tuning.reproduction.report import holm_line, paper_agreement, part_section, retrained_note
+from tuning.reproduction.study import conduct, load_study
+from tuning.reproduction.verdicts import Outcome
 
 
-def _summary(name, scores):
-    runs = [RerunOutcome(name, seed, "completed", None, score, None, None, None, None)
-            for seed, score in enumerate(scores)]
-    return Summary(name, None, runs)
+def _part(folder, part="fig2", study="paper_fmnist"):
+    cells = [CellOutcome({"norm": "embedding", "d": 32}, "completed", 84.0, 80.0, 79.0, 60.0),
+             CellOutcome({"norm": "embedding", "d": 128}, "completed", 83.0, 86.0, 82.0, 61.0),  # best on test only
+             CellOutcome({"norm": "centering", "d": 32}, "completed", 85.5, 84.4, 81.0, 59.0),
+             CellOutcome({"norm": "centering", "d": 128}, "errored", None, None, None, None)]
+    return PartOutcome(study, part, "fig2_normalization_fmnist", "Fig. 2 twin", folder.name, str(folder),
+                       "2026-12-01 10:00:00 UTC", 120.0, ["norm", "d"], cells,
+                       {"baseline_raw_pixels_linear_probe_test_top1": 82.5})
 
 
-TABLE = {"SimCLR-Orig": [79.9, 80.2, 79.6, 80.0, 79.8], "SimCLR-Tuned": [81.8, 81.1, 81.6, 81.4, 81.7],
-         "VICReg": [81.5, 81.2, 81.9, 81.0, 81.6], "VICReg-ctr": [79.7, 79.5, 79.9, 79.6, 80.1],
-         "SimCLR-Orig-sqrt-lr": [81.3, 81.7, 81.2, 81.9, 81.5]}
+def test_the_section_chooses_on_select_and_reports_test(tmp_path):
+    lines = part_section(_part(tmp_path / "a"))
+    assert "- norm=embedding: 80.00 (d=32)" in lines  # select 84 beats 83, whatever test says
+    assert "- norm=centering: 84.40 (d=32)" in lines  # the errored cell is passed over
+    assert "| embedding | 128 | 83.00 | 86.00 | 82.00 |" in lines
+    assert lines[-1] == "Raw pixels through the same linear probe: 82.50 on test."
 
 
-DIVIDED = [81.9, 81.4, 81.8, 81.2, 82.5]  # the divided gather's seeds, beside SimCLR-Tuned's as the summed
+def _cells(tops):
+    return [CellOutcome({"d": i}, "completed", t, t, t, 1.0) for i, t in enumerate(tops)]
 
 
-def _gather_part(summed, divided):
-    cells = [CellOutcome({"loss.gather": gradient, "seed": seed}, "completed", None, score, None, None)
-             for gradient, scores in (("summed", summed), ("divided", divided)) for seed, score in enumerate(scores)]
-    cells.append(CellOutcome({"loss.gather": "divided", "seed": 5}, "error", None, None, None, None))
-    return PartOutcome("paper_fmnist", "gather", "gather_ablation_fmnist", "", "campaign", "folder", "", 0.0,
-                       ["loss.gather", "seed"], cells)
+def test_the_ordering_against_the_papers_cells_can_hold_fail_or_be_noise():
+    paper = [PaperCell("VICReg", "d-d-d", 256, top1) for top1 in (60.0, 61.0, 62.0, 63.0, 64.0, 65.0, 66.0, 67.0)]
+    assert "rho +1.00" in (line := paper_agreement(_cells([80, 81, 82, 83, 84, 85, 86, 87]), paper))
+    assert "carries over" in line and "over 8 cells" in line
+    assert "ordered against the paper's" in paper_agreement(_cells([87, 86, 85, 84, 83, 82, 81, 80]), paper)
+    assert "told from noise" in paper_agreement(_cells([83, 80, 86, 81, 87, 82, 84, 85]), paper)
+    assert "Too few cells" in paper_agreement(_cells([80, 81, 82, 83, 84, 85, 86, 87]), [None] * 6 + paper[:2])
 
 
-def _claims(parts=()):
-    return claims(judged_claims({name: _summary(name, scores) for name, scores in TABLE.items()}, parts), None, {})
+def test_the_section_sets_each_cell_beside_its_paper_cell(tmp_path):
+    part = _part(tmp_path / "a")
+    paper = [PaperCell("VICReg", "d-d-d", 512, 63.5), None, PaperCell("VICReg", "d-d-d", 256, 61.36), None]
+    lines = part_section(part, paper)
+    assert "| norm | d | paper (Table S5 cell) | linear probe (select) | linear probe (test) | k-NN (test) |" in lines
+    assert "| embedding | 32 | 63.50 (512-512-512) | 84.00 | 80.00 | 79.00 |" in lines
+    assert "| embedding | 128 | - | 83.00 | 86.00 | 82.00 |" in lines
+    assert "Too few cells with a paper cell and a test score (2) to compare orderings." in lines
 
 
-def test_each_claim_gets_the_verdict_its_numbers_allow():
-    lines = {line.split("**")[1]: line for line in _claims([_gather_part(TABLE["SimCLR-Tuned"], DIVIDED)])
-             if line.startswith("**")}
-    assert "**held**" in lines["Premise: VICReg beats SimCLR-Orig"]
-    assert "**cannot tell**" in lines["Premise: VICReg-ctr beats SimCLR-Orig"]  # -0.14 +- about 0.3
-    assert "**held**" in lines["Tuning SimCLR helps"]
-    assert "**cannot tell**" in lines["Tuning SimCLR helps over SimCLR-Orig-sqrt-lr"]  # its own lr rule closes the gap
-    matched = lines["Tuned SimCLR matches VICReg"]
-    assert "**held**" in matched and "within ±1 points" in matched
-    gather = lines["The footnote-1 gather bug hurts"]
-    assert "**cannot tell**" in gather and "part `gather`" in gather  # the divided gather is not worse here
-    on_par = lines["The dimension-contrastive variants are on par: VICReg and VICReg-ctr"]
-    assert "**did not hold**" in on_par  # 1.68 apart, tight seeds
-    assert all("95% Welch interval" in line and "5 vs 5 seeds" in line for line in lines.values())
+def test_the_saved_outcomes_in_git_rewrite_the_shipped_report_byte_for_byte(tmp_path):
+    shipped = Path(__file__).parents[3] / "docs"
+    shutil.copytree(shipped / "reproduction", tmp_path / "reproduction")
+    written = conduct(load_study("paper-fmnist"), tmp_path / "reproduction.md", announce=lambda _: None)
+    assert written.read_text() == (shipped / "reproduction.md").read_text()
+    text = written.read_text()
+    assert "| SimCLR-Orig | 64.66 (2048-2048)* |" in text and "\n* SimCLR-Orig: its 128-d head at d = 128" in text
+    assert "`tuned:VICReg-ctr`, and it is the arm's start point" in text  # its arm kept Table S6's recipe
+    assert "They do not search alike" in text and "Holm's step-down over the" in text
 
-
-def test_the_gather_claim_reads_its_part_and_holds_on_a_clear_drop():
-    assert not any("gather bug" in line for line in _claims())  # no gather part, no claim
-    dropped = [score - 2.0 for score in DIVIDED]
-    gather = next(line for line in _claims([_gather_part(TABLE["SimCLR-Tuned"], dropped)]) if "gather bug" in line)
-    assert "**held**" in gather and "5 vs 5 seeds" in gather  # the errored cell is left out
-
-
-def _normalization_part(shift):
-    """Fig. 2's part: 2 projectors x 2 d for each normalisation, ``shift[norm]`` added per cell."""
-    base = {("128-d", 32): 83.0, ("128-d", 128): 84.1, ("512-512-d", 32): 84.6, ("512-512-d", 128): 85.2,
-            ("128-128-d", 128): 84.8, ("d-d-d", 128): 84.8}  # the last two: one network (128-128-128)
-    cells = [CellOutcome({"loss.params.normalization": norm, "model.projector": p, "model.embedding_dim": d},
-                         "completed", None, score + shift[norm][i], None, None)
-             for norm in ("embedding", "centering", "standardization")
-             for i, ((p, d), score) in enumerate(base.items())]
-    cells.append(CellOutcome({"loss.params.normalization": "centering", "model.projector": "d-d-d",
-                              "model.embedding_dim": 32}, "errored", None, None, None, None))
-    return PartOutcome("paper_fmnist", "fig2", "fig2_normalization_fmnist", "", "campaign", "folder", "", 0.0,
-                       ["loss.params.normalization", "model.projector", "model.embedding_dim"], cells)
-
-
-def test_fig2s_claim_pairs_each_cell_with_its_embedding_twin():
-    assert not any("Fig. 2" in line for line in _claims())  # no fig2 part, no claim
-    shift = {"embedding": [0.0] * 6, "centering": [0.1, -0.2, 0.15, 0.05, 0.1, 0.1],
-             "standardization": [-2.1, -2.4, -2.0, -2.2, -2.3, -2.3]}
-    lines = {line.split("**")[1]: line for line in _claims([_normalization_part(shift)]) if "Fig. 2" in line}
-    centring = lines["Fig. 2: SimCLR with centering matches SimCLR"]
-    # 5 networks: the errored cell has no twin to pair, and d-d-d at d = 128 is 128-128-d's network
-    assert "**held**" in centring and "(5 pairs)" in centring
-    assert "model.projector x model.embedding_dim one" in centring
-    assert "**did not hold**" in lines["Fig. 2: SimCLR with standardization matches SimCLR"]
-    noisy = {**shift, "centering": [1.9, -2.2, 1.5, -0.4, 0.8, 0.8]}
-    line = next(line for line in _claims([_normalization_part(noisy)]) if "with centering" in line)
-    assert "**cannot tell**" in line
-
-
-def test_fig_s3s_claim_reads_its_part_and_no_other_method_axis():
-    def cell(method, projector, d, score):
-        return CellOutcome({"loss.method": method, "model.projector": projector, "model.embedding_dim": d},
-                           "completed", None, score, None, None)
-
-    shapes = [("128-128-d", 128, 84.3), ("128-128-d", 512, 83.7), ("512-512-d", 128, 84.0), ("512-512-d", 512, 84.0)]
-    cells = [cell(m, p, d, score + bump) for m, bump in (("simclr", 0.0), ("simclr-sq", -0.1), ("simclr-abs", 3.0))
-             for p, d, score in shapes]
-    figs3 = PartOutcome("paper_fmnist", "figS3", "figS3_similarity_fmnist", "", "c", "f", "", 0.0,
-                        ["loss.method", "model.projector", "model.embedding_dim"], cells)
-    lines = {line.split("**")[1]: line for line in _claims([figs3]) if "Fig. S3" in line}
-    assert "**held**" in lines["Fig. S3: SimCLR with simclr-sq matches SimCLR"]
-    assert "**did not hold**" in lines["Fig. S3: SimCLR with simclr-abs matches SimCLR"]
-    table_s5 = PartOutcome("paper_fmnist", "table_s5", "table_s5_fmnist", "", "c", "f", "", 0.0, figs3.axes,
-                           [cell(m, p, d, score) for m in ("vicreg", "simclr") for p, d, score in shapes])
-    assert not any("Fig. S3" in line for line in _claims([table_s5]))  # a method axis without the variants
-
-
-def test_a_reversed_premise_says_so():
-    reversed_table = {**TABLE, "SimCLR-Orig": [83.0, 83.2, 82.9, 83.1, 83.3]}
-    lines = claims(judged_claims({name: _summary(name, s) for name, s in reversed_table.items()}), None, {})
-    premise = next(line for line in lines if line.startswith("**Premise: VICReg beats"))
-    assert "**reversed**" in premise
-
-
-def test_gaussian_control_sits_on_the_bound():
-    generator = torch.Generator().manual_seed(0)
-    k = torch.randn(1024, 128, generator=generator, dtype=torch.float64).T  # (M, N), written out separately
-    k = k / k.norm(dim=0, keepdim=True)
-    reference = float((k.norm(dim=1) ** 4).sum()) / (1024 ** 2 / 128)
-    assert abs(gaussian_control(1024, 128) - reference) < 1e-9
-    assert 1.0 <= reference < 1.1
-
-
-def _analysis(names, dim, ratio, cka):
-    metrics = {"embedding_dim": float(dim), "embedding_spectrum_rank": 1.0, "embedding_rankme": 1.0,
-               "spectrum_images": 2048.0,
-               "negative_cosine_mean": 0.0, "negative_cosine_std": 0.3, "table_s4_N": 1024.0,
-               "table_s4_colnorm_sum_row_norm4": ratio * 1024 ** 2 / dim,
-               "table_s4_colnorm_lower_bound": 1024 ** 2 / dim}
-    return StudyAnalysis(names, [metrics] * len(names), cka, [0] * len(names), [])
-
-
-def test_table_s4_and_cka_are_read_against_their_controls():
-    names = ["SimCLR-Tuned", "SimCLR-Tuned-divided-gather", "VICReg"]
-    cka = [[1.0, 0.999, 0.85], [0.999, 1.0, 0.86], [0.85, 0.86, 1.0]]
-    methods = {"SimCLR-Tuned": "simclr", "SimCLR-Tuned-divided-gather": "simclr", "VICReg": "vicreg"}
-    lines = claims([], _analysis(names, 128, 1.02, cka), methods)
-    s4 = next(line for line in lines if "Table S4" in line)
-    assert "not beyond chance" in s4 and "(d = 128)" in s4
-    assert "on 2048 train images each variant fitted on" in next(line for line in lines if "Fig. S5" in line)
-    similar = next(line for line in lines if "similar representations" in line)
-    assert "0.85-0.86 between variants of different methods" in similar
-    assert "SimCLR-Tuned vs SimCLR-Tuned-divided-gather 1.00" in similar.split("left out of that range")[1]
-    s4 = next(line for line in claims([], _analysis(names, 128, 1.6, cka), methods) if "Table S4" in line)
-    assert "**held**, and beyond chance" in s4
-    far = _analysis(names, 128, 3.5, cka)
-    assert "**did not hold**" in next(line for line in claims([], far, methods) if "Table S4" in line)
-
-
-def test_the_saved_outcomes_in_git_rewrite_the_report_naming_the_parts_not_yet_run(tmp_path):
-    shipped = Path(__file__).parents[3] / "docs" / "reproduction"
-    results = tmp_path / "docs" / "reproduction"
-    results.mkdir(parents=True)
-    for saved in shipped.glob("*.json"):
-        shutil.copy(saved, results)
-    out = CliRunner().invoke(app, ["study", "paper-fmnist", "--report-only", "--report", str(tmp_path / "docs" /
-                                                                                             "reproduction.md")])
-    assert out.exit_code == 0, out.output
-    text = (tmp_path / "docs" / "reproduction.md").read_text()
-    ran = {saved.stem for saved in shipped.glob("*.json")} - {"tune", "main"}
-    not_run = [f"`{part}`" for part in ("fig2", "figS3", "figS6", "table_s5", "gather") if part not in ran]
-    assert all(f"### Part `{part}`" in text for part in ran)
-    if not_run:
-        assert f"Not yet run, so neither shown nor judged: {', '.join(not_run)}." in text
-    assert "## Main table" in text and "| raw pixels (baseline) |" in text
+    (tmp_path / "reproduction" / "fig2.json").unlink()
+    text = conduct(load_study("paper-fmnist"), tmp_path / "reproduction.md", announce=lambda _: None).read_text()
+    assert "Not yet run, so neither shown nor judged: `fig2`." in text and "### Part `fig2`" not in text
+    (tmp_path / "reproduction" / "main.json").unlink()
+    said = []
+    assert conduct(load_study("paper-fmnist"), tmp_path / "reproduction.md", announce=said.append) is None
+    assert said == [f"no main part of paper_fmnist saved in {tmp_path / 'reproduction'}/ yet; run --part main to "
+                    "write the report"]
 
 
 def test_retrained_checkpoints_are_set_beside_the_tables_run_of_the_same_seed():
-    by_name = {name: _summary(name, scores) for name, scores in TABLE.items()}  # seeds 0-4
+    scores = {"SimCLR-Orig": [79.9, 80.2, 79.6], "VICReg": [81.5, 81.2, 81.9]}  # seeds 0-2
+    by_name = {name: Summary(name, name, None, [RerunOutcome(name, seed, "completed", None, score, None, None, None,
+                                                             None) for seed, score in enumerate(values)])
+               for name, values in scores.items()}
     analysis = StudyAnalysis(["SimCLR-Orig", "VICReg"], [{}, {}], None, [0, 2], [], retrained_in="s-analyses-1",
                              retrained_top1=[79.9, None])
     note = retrained_note(analysis, by_name)
     assert "(campaign `s-analyses-1`)" in note
     assert "SimCLR-Orig 79.90 (79.90), VICReg - (81.90)." in note  # VICReg's seed 2, not its seed 0
+
+
+def _seeds(name, scores):
+    return Summary(name, name, None, [RerunOutcome(name, seed, "completed", None, score, None, None, None, None)
+                                      for seed, score in enumerate(scores)])
+
+
+def test_the_holm_line_on_a_synthetic_seed_table():
+    orig, vicreg = [80.0, 80.4, 79.6, 80.2, 79.8], [80.9, 80.1, 81.2, 80.4, 80.7]
+    tuned = [80.8, 80.2, 81.3, 80.3, 80.6]
+    by_name = {"SimCLR-Orig": _seeds("SimCLR-Orig", orig), "SimCLR-Tuned": _seeds("SimCLR-Tuned", tuned),
+               "VICReg": _seeds("VICReg", vicreg)}
+    verdicts = main_table_claims(by_name)
+    # the reference: scipy's Welch tests (two one-sided ones for the tie), Holm's steps written out
+    t, v = np.asarray(tuned), np.asarray(vicreg)
+    p_values = [stats.ttest_ind(vicreg, orig, equal_var=False).pvalue,
+                stats.ttest_ind(tuned, orig, equal_var=False).pvalue,
+                2 * max(stats.ttest_ind(t + 1, v, equal_var=False, alternative="greater").pvalue,
+                        stats.ttest_ind(t - 1, v, equal_var=False, alternative="less").pvalue)]
+    assert [v.p_value for v in verdicts] == pytest.approx(p_values, rel=1e-9)
+    order = np.argsort(p_values)
+    assert p_values[order[0]] <= 0.05 / 3 and p_values[order[1]] > 0.05 / 2  # the second step fails
+    assert all(v.outcome is Outcome.HELD for v in verdicts)  # each alone held
+    assert holm_line(verdicts) == (
+        "Taken together (Holm's step-down over the 3 main-table claims, family-wise 5%): 1 of the 3 decisive "
+        "verdicts stand; these no longer do: Premise: VICReg beats SimCLR-Orig; Tuning SimCLR helps with the "
+        "projector change included.")

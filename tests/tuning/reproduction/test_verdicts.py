@@ -9,7 +9,9 @@ from scipy import stats
 from tuning.reproduction.verdicts import (
     MATCH_MARGIN,
     Outcome,
+    Verdict,
     helps,
+    holm,
     matches,
     paired_difference,
     seed_interval,
@@ -97,3 +99,28 @@ def test_paired_interval_against_reference_and_its_verdicts():
     assert paired_difference([80.0], [79.0]) is None
     with pytest.raises(ValueError, match="one value each per cell, got 2 and 3"):
         paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("a,b", [(LEAD_A, LEAD_B), (NOISY_A, NOISY_B), (LEAD_B, LEAD_A)])
+def test_p_values_against_scipys_t_tests(a, b):
+    welch = stats.ttest_ind(a, b, equal_var=False).pvalue
+    assert helps("c", a, b).p_value == pytest.approx(welch, rel=1e-9)
+    assert helps("c", a, b, paired=True).p_value == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-9)
+    shifted = np.asarray(a, np.float64)
+    tost = max(stats.ttest_ind(shifted + MATCH_MARGIN, b, equal_var=False, alternative="greater").pvalue,
+               stats.ttest_ind(shifted - MATCH_MARGIN, b, equal_var=False, alternative="less").pvalue)
+    outside = min(stats.ttest_ind(shifted - MATCH_MARGIN, b, equal_var=False, alternative="greater").pvalue,
+                  stats.ttest_ind(shifted + MATCH_MARGIN, b, equal_var=False, alternative="less").pvalue)
+    verdict = matches("c", a, b)
+    expected = {Outcome.HELD: 2 * tost, Outcome.FAILED: 2 * outside}.get(verdict.outcome, 2 * min(tost, outside))
+    assert verdict.p_value == pytest.approx(min(1.0, expected), rel=1e-9)
+    assert (verdict.p_value < 0.05) == (verdict.outcome is not Outcome.UNDECIDED)  # decisive exactly below 5%
+
+
+def test_holm_steps_down_and_stops_at_the_first_that_fails():
+    p_values = [0.02, 0.001, 0.3, 0.012, 0.04]
+    verdicts = [Verdict(f"c{i}", "t", None, Outcome.HELD if p < 0.05 else Outcome.UNDECIDED, p)
+                for i, p in enumerate(p_values)]
+    # written out: sorted 0.001 <= 0.05/5, 0.012 <= 0.05/4, 0.02 > 0.05/3 stops; Bonferroni keeps only 0.001
+    assert holm(verdicts) == [False, True, False, True, False]
+    assert holm(verdicts[:1]) == [True] and holm([]) == []

@@ -19,17 +19,14 @@ from mlflow.tracking import MlflowClient
 
 from tests.postgres import mlflow_server, postgres_cluster
 from tests.ray_nodes import ray_head, wait_for_jobs_api
+from tests.spaces import tiny_space
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.records.tracking import Tags
 from tuning.config import load_config
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[4]
-SPACE = {"name": "team", "base": "digits-simclr", "num_samples": 1, "max_concurrent_trials": 1, "seed": 3,
-         "scheduler": {"type": "fifo"},
-         "overrides": {"schedule.epochs": 2, "data.batch_size": 128, "probe.offline_epochs": 2, "probe.knn": False,
-                       "resources.workers": 1},
-         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5}}}
+SPACE = tiny_space("team", overrides={"schedule.epochs": 2}, max_concurrent_trials=1, seed=3)
 
 
 def readme_job_line() -> list[str]:

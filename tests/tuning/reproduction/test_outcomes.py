@@ -1,0 +1,61 @@
+"""Saved outcomes: one save and load for every kind, read back equal (the shipped ones byte for
+byte); a file an older dualtune wrote is refused naming what it lacks; only the study's own
+parts are read back, in order."""
+import json
+from pathlib import Path
+
+import pytest
+
+from tuning.errors import SearchSpaceError
+from tuning.reproduction.outcomes import (
+    CellOutcome,
+    PartOutcome,
+    StudyOutcome,
+    TuneOutcome,
+    outcome_path,
+    saved_parts,
+)
+
+
+def _part(folder, part="fig2", study="paper_fmnist"):
+    cells = [CellOutcome({"norm": "embedding", "d": 32}, "completed", 84.0, 80.0, 79.0, 60.0),
+             CellOutcome({"norm": "embedding", "d": 128}, "completed", 83.0, 86.0, 82.0, 61.0),  # best on test only
+             CellOutcome({"norm": "centering", "d": 32}, "completed", 85.5, 84.4, 81.0, 59.0),
+             CellOutcome({"norm": "centering", "d": 128}, "errored", None, None, None, None)]
+    return PartOutcome(study, part, "fig2_normalization_fmnist", "Fig. 2 twin", folder.name, str(folder),
+                       "2026-12-01 10:00:00 UTC", 120.0, ["norm", "d"], cells,
+                       {"baseline_raw_pixels_linear_probe_test_top1": 82.5})
+
+
+def test_the_saved_parts_of_the_study_are_read_back_in_order(tmp_path):
+    fig2, s3 = _part(tmp_path / "runs" / "a"), _part(tmp_path / "runs" / "b", part="figS3")
+    stranger = _part(tmp_path / "runs" / "c", part="figS6", study="another")
+    for outcome in (s3, fig2, stranger):
+        outcome.save(outcome_path(tmp_path, outcome.part))
+    assert outcome_path(tmp_path, "fig2") == tmp_path / "fig2.json"
+    assert PartOutcome.load(tmp_path / "fig2.json") == fig2
+    assert saved_parts(tmp_path, "paper_fmnist", ["fig2", "figS3", "figS6", "table_s5"]) == [fig2, s3]
+
+
+def test_an_outcome_saved_by_an_older_dualtune_is_refused_naming_what_it_lacks(tmp_path):
+    old = tmp_path / "main.json"
+    old.write_text(json.dumps({"study": "paper_fmnist", "reruns": [], "arms": []}))
+    with pytest.raises(SearchSpaceError, match=r"main.json was written by an older dualtune \(it lacks analysis, "
+                                               r"baselines.*rerun that part"):
+        StudyOutcome.load(old)
+
+
+def test_every_shipped_outcome_is_read_back_and_saved_again_byte_for_byte(tmp_path):
+    shipped = Path(__file__).parents[3] / "docs" / "reproduction"
+    kinds = {"tune": TuneOutcome, "main": StudyOutcome}
+    saved = sorted(shipped.glob("*.json"))
+    assert {"tune.json", "main.json"} <= {path.name for path in saved}
+    for path in saved:
+        kind = kinds.get(path.stem, PartOutcome)
+        outcome = kind.load(path)
+        again = outcome.save(tmp_path / path.name)
+        assert again.read_text() == path.read_text(), path.name
+        assert kind.load(again) == outcome
+    main = StudyOutcome.load(shipped / "main.json")
+    assert main.configs["SimCLR-Tuned"].loss.method == "simclr"  # configs come back as configs
+    assert main.reruns[0].variant and main.analysis.names and main.paper["VICReg"].row == "VICReg"
