@@ -114,9 +114,9 @@ def _equal_arms(inputs: ReportInputs) -> list[str]:
                                  if searched else "each searches its own space's parameters.")]
     if inputs.rung_metric:
         lines.append(f"- Every arm's ASHA stopped trials, and TPE learned, on `{inputs.rung_metric}`, a rung metric "
-                     "chosen on SimCLR trials alone (benchmarks/RESULTS.md, 'Rung metrics: which early number ranks trials'); "
-                     "the learning-curve table's VICReg grid checks how it ranks VICReg trials (benchmarks/RESULTS.md, 'Rung metrics "
-                     "on the learning-curve table').")
+                     "chosen on SimCLR trials alone (benchmarks/RESULTS.md, 'Rung metrics: which early number ranks "
+                     "trials'); the learning-curve table's VICReg grid checks how it ranks VICReg trials "
+                     "(benchmarks/RESULTS.md, 'Rung metrics on the learning-curve table').")
     return lines
 
 
