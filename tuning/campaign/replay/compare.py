@@ -31,10 +31,12 @@ class Step:
 
 
 def incumbent_steps(replayed: Replayed) -> list[Step]:
-    """Each change of the incumbent, in the order trials ended."""
+    """Each change of the incumbent, in the order trials ended (from the first completed trial on)."""
     steps: list[Step] = []
     for trial in sorted((t for t in replayed.trials if t.status.ended), key=lambda t: t.ended_at_epoch):
         best = replayed.incumbent(by_epoch=trial.ended_at_epoch)
+        if best is not None and reports.LINEAR_PROBE_SELECT_TOP1 not in best.last:
+            continue  # export's fallback while nothing completed: a stopped trial, no incumbent yet
         if best is not None and (not steps or best.last[reports.LINEAR_PROBE_TEST_TOP1] != steps[-1].test
                                  or best.last[reports.LINEAR_PROBE_SELECT_TOP1] != steps[-1].select):
             steps.append(Step(trial.ended_at_epoch, trial.ended_at_s, best.last[reports.LINEAR_PROBE_SELECT_TOP1],

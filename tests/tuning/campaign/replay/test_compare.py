@@ -4,7 +4,19 @@ import math
 import numpy as np
 import pytest
 
-from tuning.campaign.replay.compare import Step, bootstrap, compare, epochs_to, mean, speedup, value_at
+from tuning.campaign.replay.compare import (
+    Step,
+    bootstrap,
+    compare,
+    epochs_to,
+    incumbent_steps,
+    mean,
+    speedup,
+    value_at,
+)
+from tuning.campaign.replay.engine import Replayed, ReplayedTrial
+from tuning.campaign.statuses import TrialStatus
+from tuning.run import reports
 
 
 def _steps(*points):
@@ -54,3 +66,15 @@ def test_compare_reports_regret_against_the_best_cell():
     result = compare("x", runs, runs, 16, best_test=83.0)
     assert result.incumbent == 81.0 and result.regret == pytest.approx(2.0) and result.speedup == 1.0
     assert result.regret_interval[0] <= 2.0 <= result.regret_interval[1]
+
+
+def test_the_anytime_curve_starts_at_the_first_completed_trial():
+    # a trial stopped at its first rung ends first; export's fallback (the campaign's metric, here the
+    # online probe) would pick it, but it has no select linear probe, so it is no incumbent yet
+    stopped = ReplayedTrial("0", {}, 1, TrialStatus.EARLY_STOPPED, {reports.ONLINE_TOP1: 60.0}, 1.0, 1)
+    completed = ReplayedTrial("1", {}, 4, TrialStatus.COMPLETED, {
+        reports.ONLINE_TOP1: 55.0, reports.LINEAR_PROBE_SELECT_TOP1: 81.0, reports.LINEAR_PROBE_TEST_TOP1: 80.0},
+        5.0, 5)
+    replayed = Replayed([stopped, completed], [(1.0, 1), (5.0, 5)], reports.ONLINE_TOP1)
+    assert replayed.incumbent(by_epoch=1) is stopped  # export's own fallback, kept
+    assert incumbent_steps(replayed) == [Step(5, 5.0, 81.0, 80.0)]

@@ -135,3 +135,4 @@ def test_dualtune_replay_refuses_a_folder_that_is_no_table(tmp_path):
 
     out = CliRunner().invoke(app, ["replay", "--table", str(tmp_path)])
     assert out.exit_code == 2 and "is not a learning-curve table: it has no table.json" in " ".join(out.output.split())
+
