@@ -31,8 +31,9 @@ GOAL_RHO, GOAL_LOW, GOAL_COST = 0.9, 0.75, 0.05
 DRAWS = 2000
 
 
-def run(complete: bool = True) -> dict[str, Grid]:
-    return load_table(TABLE, complete=complete)
+def run() -> dict[str, Grid]:
+    """The table as recorded so far (a grid still being recorded is read from the cells it has)."""
+    return load_table(TABLE, complete=False)
 
 
 def _completed(grid: Grid) -> list[tuple]:
@@ -105,8 +106,9 @@ def report(grids: dict[str, Grid]) -> list[str]:
         table, (candidate, rho, low, cost) = rung_table(name, grid)
         lines += ["", *table, "", f"On {name}, RankMe (frozen features, epoch 1) follows the searched parameters "
                   f"with Spearman's rho {rankme_follows(grid)}."]
+        partial = f", on {len(_completed(grid))} completed cells of {len(grid.cells())} so far" if grid.absent() else ""
         verdicts.append(f"{name}: the {candidate.label} (`{candidate.key}`), rho {rho:.3f}, interval from {low:.2f}, "
-                        f"{100 * cost:.1f}% of an epoch")
+                        f"{100 * cost:.1f}% of an epoch{partial}")
         met = rho >= GOAL_RHO and low >= GOAL_LOW and cost <= GOAL_COST
         verdicts[-1] += f" (goal **{'met' if met else 'not met'}**)"
     lines += ["", f"Best at the first rung (goal: rho >= {GOAL_RHO}, interval from {GOAL_LOW}, at most "
@@ -115,4 +117,4 @@ def report(grids: dict[str, Grid]) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(report(run(complete=False))))
+    print("\n".join(report(run())))

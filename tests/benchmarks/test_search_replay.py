@@ -19,7 +19,8 @@ def test_the_report_covers_every_strategy_the_sweep_and_the_goal(tmp_path, monke
     searched = [*strategies(on_grid, EPOCHS), *ridge]  # the synthetic curves record the ridge probe only
     runs = {s.name: [[asdict(step) for step in replay_table(table, on_grid, s, seed, 4 * EPOCHS)] for seed in range(3)]
             for s in searched}
-    outcome = {"grid-test": {"epochs": EPOCHS, "best_test": best_cell_test(table), "cells": 9, "runs": runs}}
+    outcome = {"grid-test": {"epochs": EPOCHS, "best_test": best_cell_test(table), "cells": 9, "runs": runs},
+               "still-recording": {"recorded": 5, "cells": 9}}
     lines = search_replay.report(outcome)
     text = "\n".join(lines)
     assert (tmp_path / "plot.png").stat().st_size > 0
@@ -27,3 +28,4 @@ def test_the_report_covers_every_strategy_the_sweep_and_the_goal(tmp_path, monke
         assert f"| 4 | {strategy.name} |" in text
     assert "Defaults sweep on grid-test" in text and "| TPE + ASHA, grace 2, eta 2, frozen_ridge_select_top1 |" in text
     assert "Goal for the shipped default (TPE + ASHA (shipped: grace 1, eta 2)) on grid-test" in text
+    assert "**Grid still-recording**: 5 of its 9 cells recorded so far; replayed once the table holds them all." in text

@@ -76,6 +76,10 @@ class Grid:
             cell.append(values[name])
         return tuple(cell)
 
+    def absent(self) -> list[tuple[Any, ...]]:
+        """The cells not yet recorded with seed 0 (a table still being recorded has some)."""
+        return [cell for cell in self.cells() if (cell, 0) not in self.curves]
+
     def values_of(self, cell: tuple[Any, ...]) -> dict[str, Any]:
         return dict(zip(self.params, cell))
 
@@ -128,7 +132,7 @@ def load_table(folder: str | Path, complete: bool = True) -> dict[str, Grid]:
         grid = Grid(name, spec["params"], epochs, runs[name], spec["space"], {**header["scale"], **spec["overrides"]})
         for (cell, seed), curve in grid.curves.items():
             check_curve(name, cell, seed, curve, epochs, header["final_keys"])
-        absent = [cell for cell in grid.cells() if (cell, 0) not in grid.curves]
+        absent = grid.absent()
         if complete and absent:
             raise TableError(f"table grid {name!r}: {len(absent)} of its {len(grid.cells())} cells are not recorded "
                              f"with seed 0 (the first: {grid.values_of(absent[0])}); record the parts that hold "
