@@ -24,6 +24,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from benchmarks.goals import verdict
 from benchmarks.local_runs import preset_config, pretrain_locally
 from tuning.reproduction.verdicts import seed_interval
 from tuning.run import reports
@@ -178,7 +179,7 @@ def report(outcome: dict) -> list[str]:
         for label, value in readings:
             met = value - pixels >= GOAL_OVER_PIXELS and value - untrained >= GOAL_OVER_UNTRAINED and on_time
             verdicts.append(f"at the {label} ({value - pixels:+.2f}, {value - untrained:+.2f}) "
-                            f"**{'met' if met else 'not met'}**")
+                            f"{verdict(met)}")
         lines.append(f"  Goal (+{GOAL_OVER_PIXELS:.0f} over raw pixels, +{GOAL_OVER_UNTRAINED:.0f} over the untrained "
                      f"network, median run <= {GOAL_MINUTES:.0f} min): {'; '.join(verdicts)}.")
     return lines

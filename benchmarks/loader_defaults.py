@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.goals import verdict
 from benchmarks.loader import TwoCrops, consume, rate, torchvision_batches
 from benchmarks.reference_loaders import decode_only_loader, per_view_loader
 from benchmarks.writer import make_photos
@@ -93,9 +94,9 @@ def report(rows: list[dict]) -> list[str]:
     defaults = [r for r in rows if r["written"].startswith("defaults") and r["resolution"] in (160, 224)]
     fastest = min(r["vs_torchvision"] for r in defaults)
     lowest = min(r["of_ceiling"] for r in defaults)
-    lines += ["", f"Goals at the defaults: at least 2x torchvision: **{'met' if fastest >= 2 else 'not met'}** "
+    lines += ["", f"Goals at the defaults: at least 2x torchvision: {verdict(fastest >= 2)} "
                   f"(lowest {fastest:.2f}x); pairs/s at least 70% of decode-only images/s: "
-                  f"**{'met' if lowest >= 0.7 else 'not met'}** (lowest {100 * lowest:.0f}%)."]
+                  f"{verdict(lowest >= 0.7)} (lowest {100 * lowest:.0f}%)."]
     return lines + ["", "Where a pair's time goes (one worker, one decode): " + "; ".join(
         f"at {r['resolution']} px, {1e3 / r['ffcv_one_decode']:.2f} ms a pair, of which reading and decoding "
         f"{1e3 / r['decode_only']:.2f} ms and the two crops' resampling (OpenCV INTER_AREA inside FFCV) the other "

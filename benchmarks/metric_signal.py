@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.goals import verdict
 from tuning.campaign.records.results import TrialRecord, read_trial_records
 from tuning.campaign.search.driver import CampaignOptions, run_campaign
 from tuning.campaign.space import load_space
@@ -131,7 +132,7 @@ def report(outcome: dict) -> list[str]:
     lines += ["", f"At the first rung the best-ranking candidate is the {candidate.label} (`{candidate.key}`): rho "
               f"{rho:.3f}, interval from {low:.2f}, {100 * cost:.1f}% of an epoch. Goal (rho >= {GOAL_RHO}, "
               f"interval above {GOAL_LOW}, under {100 * GOAL_COST:.0f}% of an epoch): "
-              f"**{'met' if met else 'not met'}**."]
+              f"{verdict(met)}."]
     return lines
 
 

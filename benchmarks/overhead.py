@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.goals import target_line
 from tuning.campaign.paths import RunsFolder
 from tuning.campaign.records.results import read_trial_records
 from tuning.campaign.records.tracking import CampaignRuns, open_store
@@ -94,9 +95,8 @@ def report(rows: list[dict]) -> list[str]:
                      f"{r['startup_worker_s']:.1f} | {r['startup_model_s']:.1f} | {r['startup_loader_s']:.1f} | "
                      f"{r['startup_first_batch_s']:.1f} | {r['checkpoints']:.1f} | {r['mlflow']:.2f} |")
     best = min(rows, key=lambda r: r["overhead"])
-    verdict = "met" if best["overhead"] < 0.15 else "not met"
-    return lines + ["", f"Target, under 15% overhead for trials of about 2 minutes: **{verdict}** "
-                        f"({100 * best['overhead']:.1f}% with {best['workers']}-worker trials)."]
+    return lines + ["", target_line("under 15% overhead for trials of about 2 minutes", best["overhead"] < 0.15,
+                                    f"{100 * best['overhead']:.1f}% with {best['workers']}-worker trials")]
 
 
 if __name__ == "__main__":

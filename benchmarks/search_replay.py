@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.goals import verdict
 from benchmarks.metric_signal import CANDIDATES
 from tuning.campaign.replay.compare import Step, compare, value_at
 from tuning.campaign.replay.runs import best_cell_test, replay_table, table_space
@@ -147,7 +148,7 @@ def report(outcome: dict) -> list[str]:
                and all(no_worse for _, _, no_worse in verdicts))
         lines += ["", f"Goal for the shipped default ({shipped}) on {name}: speed-up >= {GOAL_SPEEDUP:g}x with the "
                   f"interval from {GOAL_LOW:g}x, no worse than random + FIFO at any budget: "
-                  f"**{'met' if met else 'not met'}** ({largest.speedup:.2f}x, {largest.speedup_interval[0]:.2f} to "
+                  f"{verdict(met)} ({largest.speedup:.2f}x, {largest.speedup_interval[0]:.2f} to "
                   f"{largest.speedup_interval[1]:.2f}).", ""]
     lines.append(f"![incumbent against epochs spent]({PLOT.name})")
     return lines

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.goals import verdict
 from benchmarks.metric_signal import CANDIDATES, Candidate, bootstrap_interval, spearman
 from tuning.campaign.replay.table import Grid, load_table
 from tuning.run import reports
@@ -110,7 +111,7 @@ def report(grids: dict[str, Grid]) -> list[str]:
         verdicts.append(f"{name}: the {candidate.label} (`{candidate.key}`), rho {rho:.3f}, interval from {low:.2f}, "
                         f"{100 * cost:.1f}% of an epoch{partial}")
         met = rho >= GOAL_RHO and low >= GOAL_LOW and cost <= GOAL_COST
-        verdicts[-1] += f" (goal **{'met' if met else 'not met'}**)"
+        verdicts[-1] += f" (goal {verdict(met)})"
     lines += ["", f"Best at the first rung (goal: rho >= {GOAL_RHO}, interval from {GOAL_LOW}, at most "
               f"{100 * GOAL_COST:.0f}% of an epoch): " + "; ".join(verdicts) + "."]
     return lines

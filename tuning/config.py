@@ -281,16 +281,26 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> PretrainConf
         raise ConfigError(f"{source}: {describe_validation_error(error, config_paths())}") from None
 
 
+def read_yaml_mapping(path: Path, what: str, error: type[Exception] = ConfigError, empty_ok: bool = False) -> dict:
+    """The mapping a YAML file holds (``yaml.safe_load``), or ``error`` naming ``what`` and the
+    file when it is not valid YAML or not a mapping (an empty file is {} when ``empty_ok``)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as problem:
+        raise error(f"{what} {str(path)!r} is not valid YAML: {problem}") from None
+    if data is None and empty_ok:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{what} {str(path)!r} must be a YAML mapping")
+    return data
+
+
 def load_config(path: str | Path) -> PretrainConfig:
     """Read a YAML config (``yaml.safe_load``) strictly."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
-    return validate_config(raw or {}, source=str(path))
+    return validate_config(read_yaml_mapping(path, "config file", empty_ok=True), source=str(path))
 
 
 def dump_config(config: PretrainConfig, header: str = "") -> str:

@@ -28,6 +28,7 @@ from tuning.config import (
     flatten,
     load_config,
     nearest,
+    read_yaml_mapping,
     validate_config,
     with_overrides,
 )
@@ -427,16 +428,6 @@ def _when_example(param: Param) -> dict[str, Any]:
     return {path: allowed[0] for path, allowed in param.when.items()}
 
 
-def _read_yaml(path: Path, what: str) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SearchSpaceError(f"{what} {str(path)!r} is not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise SearchSpaceError(f"{what} {str(path)!r} must be a YAML mapping")
-    return data
-
-
 def _located(name_or_path: str, path: Path | None, kind: str, shipped: list[str], error: type[Exception]) -> Path:
     """``path``, or ``error`` saying the file is missing or the name unknown (with the nearest names)."""
     if path is not None:
@@ -457,7 +448,7 @@ def load_space(name_or_path: str) -> SearchSpace:
     entry ``{from: OTHER}`` is replaced by space OTHER's rules in its place (Table S6's rules
     written once, read by every space that needs them)."""
     path = _located(name_or_path, find_space(name_or_path), "search space", list_spaces(), SearchSpaceError)
-    raw = _read_yaml(path, "search space")
+    raw = read_yaml_mapping(path, "search space", SearchSpaceError)
     if isinstance(raw.get("settings"), list):
         raw["settings"] = [spliced for rule in raw["settings"] for spliced in (
             load_space(str(rule["from"])).model_dump(mode="json")["settings"]

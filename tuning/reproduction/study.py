@@ -20,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError
 
 from search_spaces import find_study, list_studies
@@ -32,6 +31,7 @@ from tuning.config import (
     describe_validation_error,
     flatten,
     nearest,
+    read_yaml_mapping,
     validate_config,
     with_overrides,
 )
@@ -244,7 +244,7 @@ def load_study(name_or_path: str) -> Study:
         raise SearchSpaceError(f"unknown study {name_or_path!r}{hint}; available: {', '.join(list_studies())} "
                                "(or a path to a .yaml file)")
     try:
-        study = Study.model_validate(yaml.safe_load(path.read_text()))
+        study = Study.model_validate(read_yaml_mapping(path, "study", SearchSpaceError))
     except ValidationError as error:
         raise SearchSpaceError(f"study {str(path)!r}: {describe_validation_error(error, set(Study.model_fields))}") \
             from None

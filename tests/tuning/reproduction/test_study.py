@@ -155,3 +155,11 @@ def test_each_arms_search_is_described_and_a_best_config_on_its_start_point_is_t
     assert {arm: s.kept_start for arm, s in searches.items()} == {"SimCLR": False, "VICReg": False,
                                                                    "VICReg-exp": False, "VICReg-ctr": True}
     assert not any(s.kept_start for s in study.arm_searches(study.stand_ins()).values())  # base configs: no start
+
+
+@pytest.mark.parametrize("text,message", [("name: [s", "is not valid YAML"), ("- a list", "must be a YAML mapping")])
+def test_a_study_file_that_is_no_yaml_mapping_is_refused_naming_it(tmp_path, text, message):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(SearchSpaceError, match=f"study '{path}' {message}"):
+        load_study(str(path))
