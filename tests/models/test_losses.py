@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from models import losses
-from models.registry import METHODS, build_loss, check_loss_params
+from models.registry import METHODS, build_loss
 from tests.models import reference_losses as ref
 
 SHAPES = [(4, 3), (6, 8), (9, 5)]
@@ -54,27 +54,6 @@ def test_simclr_is_lower_for_aligned_views_than_for_shuffled_ones():
     a, _ = _pair((16, 8), seed=1)
     loss = build_loss("simclr", {"temperature": 0.15})
     assert float(loss(a, a).total) < float(loss(a, a[torch.randperm(16)]).total)
-
-
-def test_unknown_loss_parameter_names_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['tau'\].*allowed: normalization, temperature"):
-        check_loss_params("simclr", {"tau": 0.1})
-
-
-def test_unknown_method_lists_known_methods():
-    with pytest.raises(ValueError, match="unknown method 'byol'.*simclr"):
-        build_loss("byol")
-
-
-def test_wrong_parameter_type_is_rejected():
-    with pytest.raises(ValueError, match="temperature.*must be float"):
-        check_loss_params("simclr", {"temperature": "hot"})
-
-
-def test_unknown_option_values_are_rejected():
-    a, b = _pair((4, 3), 0)
-    with pytest.raises(ValueError, match="unknown normalization 'whiten'"):
-        build_loss("simclr", {"normalization": "whiten"})(a, b)
 
 
 def test_off_diagonal_keeps_every_off_diagonal_entry_in_row_order():

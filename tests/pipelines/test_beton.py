@@ -6,22 +6,9 @@ import pytest
 import torch
 
 from pipelines.beton import ArraySource, check_beton, classes_path, write_beton
-from pipelines.bundled import ensure_bundled_betons
 from pipelines.errors import DataError
-from pipelines.loaders import eval_loader, ssl_loader
-
-
-def _images(n=24, size=12, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8), np.arange(n) % 3
-
-
-@pytest.fixture(scope="module")
-def small_beton(tmp_path_factory):
-    images, labels = _images()
-    out = tmp_path_factory.mktemp("beton") / "small.beton"
-    write_beton(ArraySource(images, labels), out, ["a", "b", "c"])
-    return out, images, labels
+from pipelines.loaders import eval_loader
+from tests.pipelines.images import random_images
 
 
 def test_written_beton_reads_back_images_and_labels(small_beton):
@@ -35,45 +22,6 @@ def test_written_beton_reads_back_images_and_labels(small_beton):
     got_labels = torch.cat([y for _, y in batches]).numpy()
     assert np.array_equal(got_labels, labels)
     assert np.abs(got_images.astype(int) - images.astype(int)).max() <= 1  # raw pixels, resize is identity
-
-
-def test_ssl_loader_gives_two_different_views_with_labels(small_beton):
-    path, _, labels = small_beton
-    seen = []
-    for view1, view2, y in ssl_loader(str(path), 8, 10, torch.device("cpu"), seed=0, distributed=False):
-        assert view1.shape == view2.shape == (8, 3, 10, 10) and view1.dtype == torch.uint8
-        assert not torch.equal(view1, view2)
-        seen.append(y)
-    assert sorted(torch.cat(seen).tolist()) == sorted(labels.tolist())
-
-
-def _crops(path, seed=0, epoch=0, workers=1):
-    loader = ssl_loader(str(path), 8, 10, torch.device("cpu"), seed=seed, distributed=False, workers=workers)
-    loader.set_epoch(epoch)
-    return [torch.cat([view1, view2]).clone() for view1, view2, _ in loader]
-
-
-def test_ssl_crops_repeat_for_a_seed_and_change_with_epoch_and_seed(small_beton):
-    path = small_beton[0]
-    first = _crops(path)
-    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a, b))
-    assert same(first, _crops(path)), "a second loader on the same seed cropped differently"
-    assert same(first, _crops(path, workers=2)), "crops depend on the loader's thread count"
-    assert not same(first, _crops(path, epoch=1)) and not same(first, _crops(path, seed=1))
-
-
-def test_loaders_keep_the_torch_thread_count_the_run_asked_for(small_beton):
-    path, _, _ = small_beton
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        loader = ssl_loader(str(path), 8, 10, torch.device("cpu"), seed=0, distributed=False, workers=1,
-                            torch_threads=2)
-        for _ in loader:  # FFCV sets torch to its 1 worker thread as each epoch starts
-            assert torch.get_num_threads() == 2
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_existing_output_is_not_overwritten(small_beton, tmp_path):
@@ -93,7 +41,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(DatasetWriter, "finalize", disk_full)
-    images, labels = _images()
+    images, labels = random_images()
     out = tmp_path / "broken.beton"
     with pytest.raises(OSError, match="No space left"):
         write_beton(ArraySource(images, labels), out, ["a", "b", "c"])
@@ -129,15 +77,6 @@ def test_beton_with_other_fields_is_rejected(tmp_path):
     DatasetWriter(str(out), {"x": FloatField(), "y": IntField()}).from_indexed_dataset([(1.0, 1), (2.0, 0)])
     with pytest.raises(DataError, match=r"missing \['image', 'label'\]"):
         check_beton(out)
-
-
-@pytest.mark.service  # starts a process
-def test_digits_betons_are_written_once(tmp_path):
-    train, val = ensure_bundled_betons("digits", tmp_path)
-    assert check_beton(train).num_samples + check_beton(val).num_samples == 1797
-    stamp = train.stat().st_mtime_ns
-    assert ensure_bundled_betons("digits", tmp_path) == (train, val)
-    assert train.stat().st_mtime_ns == stamp
 
 
 def test_fingerprint_reads_samples_and_sees_changes(tmp_path):
