@@ -171,3 +171,9 @@ def tcr(z_a: torch.Tensor, z_b: torch.Tensor, *, eps: float, inv_weight: float) 
 
     invariance = 1.0 - (a * b).sum(dim=1).mean()
     return inv_weight * invariance - (coding_rate(a) + coding_rate(b)) / 2
+
+
+def no_self_supervision(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    """No self-supervised term (zero, its gradient zero): the supervised ceiling's backbone
+    learns from its online probe's cross-entropy on the labels alone (models.ssl_model)."""
+    return 0.0 * (z_a.sum() + z_b.sum())

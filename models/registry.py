@@ -31,6 +31,7 @@ class Method:
     family: str = "sample-contrastive"
     description: str = ""
     returns_terms: bool = False  # the loss returns (total, {term: value})
+    trains_on_labels: bool = False  # the online probe's gradient reaches the backbone (the supervised ceiling)
 
     def __post_init__(self):
         accepted = set(inspect.signature(self.loss).parameters) - {"z_a", "z_b"}
@@ -69,6 +70,9 @@ METHODS: dict[str, Method] = {
                            description="Barlow Twins (Eqs. 19/33)"),
     "tcr": Method(losses.tcr, {"eps": 0.5, "inv_weight": 1.0}, family="dimension-contrastive",
                   description="Total coding rate (Eqs. 22/37) with cosine invariance"),
+    "supervised": Method(losses.no_self_supervision, {}, family="supervised", trains_on_labels=True,
+                         description="No self-supervised term: the backbone learns from the labels through its "
+                                     "online probe's cross-entropy (the supervised ceiling beside the baselines)"),
 }
 
 

@@ -12,15 +12,18 @@ class SSLModel(nn.Module):
     """backbone -> representation -> projector -> embedding.
 
     The online probes read detached inputs, so their loss trains the probes alone
-    (stop-gradient, paper App. D): ``online`` reads the representation (the paper's metric),
-    ``online_bn`` the representation through a non-affine BatchNorm (a scale-free input, for a
-    rung metric that does not wait for the probe to catch up with the backbone), and
+    (stop-gradient, paper App. D), unless ``supervised``: then ``online``'s cross-entropy on the
+    labels also trains the backbone (the supervised ceiling). ``online`` reads the
+    representation (the paper's metric), ``online_bn`` the representation through a non-affine
+    BatchNorm (a scale-free input, for a rung metric that does not wait for the probe to catch
+    up with the backbone), and
     ``online_embedding`` (when ``embedding_probe``) the embedding.
     """
 
     def __init__(self, backbone: str, projector: str, embedding_dim: int | None, num_classes: int,
-                 small_stem: bool = False, embedding_probe: bool = False):
+                 small_stem: bool = False, embedding_probe: bool = False, supervised: bool = False):
         super().__init__()
+        self.supervised = supervised
         self.backbone, self.representation_dim = build_backbone(backbone, small_stem)
         self.projector = build_projector(self.representation_dim, projector, embedding_dim)
         self.probes = nn.ModuleDict({
@@ -34,6 +37,7 @@ class SSLModel(nn.Module):
         """(representation, embedding, {probe name: logits}) for a batch of images."""
         representation = self.backbone(images)
         embedding = self.projector(representation)
-        inputs = {"online": representation.detach(), "online_bn": representation.detach(),
+        inputs = {"online": representation if self.supervised else representation.detach(),
+                  "online_bn": representation.detach(),
                   "online_embedding": embedding.detach()}
         return representation, embedding, {name: probe(inputs[name]) for name, probe in self.probes.items()}

@@ -170,6 +170,9 @@ class ProbeConfig(Strict):
         "cached", description="augmented: a fresh random-resized crop and flip of every train image each epoch "
         "through the frozen backbone (App. E); cached: centre-crop features extracted once (cheap)")
     knn: bool = True
+    supervised_baseline: bool = Field(False, description="beside the baselines, the supervised ceiling: this "
+                                      "config trained with labels (method supervised) through the same probes, once "
+                                      "per data and settings (a whole training run, so off unless asked for)")
 
 
 class ResourcesConfig(Strict):

@@ -89,7 +89,7 @@ def baselines_line(baselines: dict[str, float]) -> str | None:
     if not baselines:
         return None
     parts = []
-    for name, label in (("raw_pixels", "raw pixels"), ("untrained", "untrained network")):
+    for name, label in reports.BASELINES.items():
         scores = [f"{what} {fmt(baselines[reports.baseline_key(name, key)])}"
                   for key, what in ((reports.LINEAR_PROBE_TEST_TOP1, "linear probe"), (reports.KNN_TEST_TOP1, "k-NN"))
                   if reports.baseline_key(name, key) in baselines]

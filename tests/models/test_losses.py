@@ -33,6 +33,7 @@ CASES = [
     ("vicreg-ctr", {}, lambda a, b: ref.vicreg(a, b, 1, 1, 1, "logsumexp", 0.15, transpose=True)),
     ("barlow-twins", {"lambd": 0.02}, lambda a, b: ref.barlow_twins(a, b, 0.02)),
     ("tcr", {"eps": 0.5, "inv_weight": 2.0}, lambda a, b: ref.tcr(a, b, 0.5, 2.0)),
+    ("supervised", {}, lambda a, b: 0.0),  # no self-supervised term: the labels train it (models.ssl_model)
 ]
 
 

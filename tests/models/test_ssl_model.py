@@ -19,3 +19,15 @@ def test_ssl_model_probes_do_not_train_the_backbone_or_projector():
     assert model.probes["online_embedding"].weight.grad is not None
     assert model.probes["online_bn"][1].weight.grad is not None
     assert not list(model.probes["online_bn"][0].parameters())  # non-affine: only running statistics
+
+
+def test_a_supervised_model_trains_its_backbone_through_the_online_probe():
+    torch.manual_seed(0)
+    images, labels = torch.randn(8, 3, 16, 16), torch.arange(8) % 2
+    for supervised in (False, True):
+        model = SSLModel("small_cnn", "32-d", 16, 2, supervised=supervised)
+        _, _, logits = model(images)
+        torch.nn.functional.cross_entropy(logits["online"], labels).backward()
+        reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.backbone.parameters())
+        assert reached == supervised
+        assert all(p.grad is None for p in model.projector.parameters())  # the projector is never in this loss

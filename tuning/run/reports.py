@@ -74,9 +74,17 @@ FROZEN_CANDIDATES = (FROZEN_KNN_SELECT_TOP1, FROZEN_RIDGE_SELECT_TOP1, FROZEN_RA
 BASELINE_PREFIX = "baseline_"
 
 
+BASELINES = {  # each representation a campaign sets its trials beside, and how tables name it
+    "raw_pixels": "raw pixels",
+    "random_features": "random features of the pixels",
+    "untrained": "untrained network",
+    "supervised": "supervised (labels)",
+}
+
+
 def baseline_key(representation: str, score: str) -> str:
-    """The key of a baseline (tuning.run.baselines): ``score`` of the same probes on raw pixels
-    or on the untrained backbone (logged on a campaign's parent run, not reported by trials)."""
+    """The key of a baseline (tuning.run.baselines): ``score`` of the same probes on one of the
+    ``BASELINES`` representations (logged on a campaign's parent run, not reported by trials)."""
     return f"{BASELINE_PREFIX}{representation}_{score}"
 
 

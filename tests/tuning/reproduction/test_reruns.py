@@ -80,7 +80,8 @@ def test_a_tiny_study_runs_reruns_and_reports(ray_cluster, tmp_path):
            f"{best.linear_probe_test_top1:.2f}" in text and "### Part `grid`: a two-cell figure" in text
     assert "| Orig | 66.02 (8192-8192-2048) |" in text and "| Tuned-divided | - |" in text and "1/1 |" in text
     pixels = outcome.baselines[reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1)]
-    assert f"| raw pixels (baseline) | - | {pixels:.2f} |" in text and "| untrained network | - |" in text
+    assert f"| raw pixels (baseline) | - | {pixels:.2f} |" in text and "| untrained network (baseline) | - |" in text
+    assert "| random features of the pixels (baseline) | - |" in text
     assert "## What held, what did not, what we cannot tell at this scale" in text
     assert "**The footnote-1 gather bug hurts**" not in text  # no part with a gather axis
     assert outcome.analysis.names == ["Orig", "Tuned-divided"] and outcome.analysis.seeds == [1, 1]

@@ -7,7 +7,7 @@ import torch
 from models.probes import KNN_KS, KNN_TEMPERATURES
 from pipelines.augment import IMAGENET_MEAN, IMAGENET_STD
 from pipelines.beton import ArraySource, write_beton
-from tuning.config import validate_config
+from tuning.config import validate_config, with_overrides
 from tuning.run import baselines, reports
 from tuning.run.data import PreparedData
 from tuning.run.model import build_network
@@ -97,3 +97,53 @@ def test_the_untrained_backbone_keeps_its_seeded_weights_and_takes_the_datas_bat
     norms = [m for m in untrained.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and not untrained.training
     assert all(not torch.allclose(m.running_var, torch.ones_like(m.running_var)) for m in norms)
+
+
+def _pixels(images):
+    """Float64: images as the probes see them at crop ratio 1 (normalised, flattened)."""
+    x = (images.astype(np.float64) / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    return x.transpose(0, 3, 1, 2).reshape(len(x), -1)
+
+
+def test_random_features_are_cosines_of_a_seeded_projection_at_the_median_distance(small):
+    cfg, data, train, *_ = small
+    fit = data.split().fit[:baselines.BANDWIDTH_IMAGES]
+    pixels = baselines.fit_pixels(cfg, data, torch.device("cpu"), baselines.BANDWIDTH_IMAGES)
+    assert pixels.shape == (len(fit), 3 * SIDE * SIDE)
+    points, reference = pixels.double().numpy(), _pixels(train[0])
+    nearest = np.abs(points[:, None, :] - reference[None, :, :]).max(-1).min(1)
+    assert nearest.max() < 1e-4  # each is a train image, whole, as stored (crop ratio 1)
+    distances = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+    median = float(np.median(distances[np.triu_indices(len(points), 1)]))
+    assert baselines.median_distance(pixels) == pytest.approx(median, rel=1e-9)
+
+    features = baselines.baseline_representation("random_features", cfg, data, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(cfg.seed)  # the same draws, written out in float64
+    weight = torch.randn(3 * SIDE * SIDE, baselines.RANDOM_FEATURES, generator=generator).double() / median
+    phase = torch.rand(baselines.RANDOM_FEATURES, generator=generator).double() * 2 * np.pi
+    expected = np.sqrt(2.0 / baselines.RANDOM_FEATURES) * np.cos(points @ weight.numpy() + phase.numpy())
+    got = features(pixels.view(-1, 3, SIDE, SIDE)).double().numpy()
+    assert np.abs(got - expected).max() < 1e-4
+    # inner products approximate the Gaussian kernel of bandwidth ``median``
+    kernel = np.exp(-distances[:5, :5] ** 2 / (2 * median ** 2))
+    assert np.abs(got[:5] @ got[:5].T - kernel).max() < 0.1
+
+
+def test_the_supervised_ceiling_trains_with_labels_once_and_is_cached(small, monkeypatch):
+    cfg, data, *_, folder = small
+    labelled = baselines.supervised_config(cfg)
+    assert labelled.loss.method == "supervised" and labelled.loss.params == {}
+    assert labelled.model_copy(update={"loss": cfg.loss}) == cfg  # nothing else changes
+    asking = validate_config(with_overrides(cfg.model_dump(mode="json"), {
+        "probe.supervised_baseline": True, "schedule.epochs": 3, "data.batch_size": 32}))
+    measured = baselines.cached_baselines(asking, data, folder / "ceiling")
+    ceiling = {k: v for k, v in measured.items() if k.startswith(reports.baseline_key("supervised", ""))}
+    assert set(ceiling) == {reports.baseline_key("supervised", s) for s in baselines.SCORES}
+    assert ceiling[reports.baseline_key("supervised", reports.LINEAR_PROBE_TEST_TOP1)] > 100 / CLASSES + 20
+    monkeypatch.setattr(baselines, "measure_supervised", lambda *_: pytest.fail("trained again"))
+    assert baselines.cached_baselines(asking, data, folder / "ceiling") == measured
+    assert not any(k.startswith("baseline_supervised") for k in baselines.cached_baselines(cfg, data, folder / "c2"))
+    other_lr = asking.model_copy(update={"optim": asking.optim.model_copy(update={"base_lr": 0.1})})
+    assert baselines.supervised_key(other_lr, data) != baselines.supervised_key(asking, data)
+    other_loss = asking.model_copy(update={"loss": labelled.loss})
+    assert baselines.supervised_key(other_loss, data) == baselines.supervised_key(asking, data)

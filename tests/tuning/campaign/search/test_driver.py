@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.chromium import render, visible_text
 from tests.servers import dualtune_server
+from tuning.campaign.paths import RunsFolder
 from tuning.campaign.records.export import rerun_command
 from tuning.campaign.records.plots import PLOTS
 from tuning.campaign.records.tracking import Tags
@@ -33,7 +34,8 @@ def campaign(ray_cluster, tmp_path_factory):
     space_file.write_text(yaml.safe_dump({
         "name": "tiny", "base": "digits-simclr", "num_samples": 2, "max_concurrent_trials": 2, "seed": 1,
         "scheduler": {"type": "fifo"},
-        "overrides": {"schedule.epochs": 1, "probe.offline_epochs": 5, "data.batch_size": 128},
+        "overrides": {"schedule.epochs": 1, "probe.offline_epochs": 5, "data.batch_size": 128,
+                      "probe.supervised_baseline": True},
         "params": {"loss.params.temperature": {"distribution": "float", "low": 0.1, "high": 0.5, "log": True},
                    "optim.base_lr": {"distribution": "float", "low": 0.1, "high": 1.0}},
         "points_to_evaluate": [{"loss.params.temperature": 0.15, "optim.base_lr": 0.5}],
@@ -82,9 +84,11 @@ def test_mlflow_holds_parent_and_children_with_params_and_metrics(campaign):
     parent = client.get_run(result.parent_run_id)
     assert parent.data.tags[Tags.BEST_TRIAL] == result.best.trial_id
     baselines = {k: v for k, v in parent.data.metrics.items() if k.startswith("baseline_")}
-    assert set(baselines) == {f"baseline_{r}_{s}" for r in ("raw_pixels", "untrained")
+    assert set(baselines) == {f"baseline_{r}_{s}" for r in ("raw_pixels", "random_features", "untrained", "supervised")
                               for s in ("linear_probe_test_top1", "knn_test_top1")}
     assert baselines == pytest.approx(result.baselines) and all(10.0 < v <= 100.0 for v in baselines.values())
+    # the supervised ceiling trained once, kept beside the other baselines in the runs folder
+    assert len(list(RunsFolder(root / "runs").data_dir.glob("supervised-*.json"))) == 1
     artifacts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"trials.csv", "search_space.yaml", "best_config.yaml", "optuna"} <= artifacts
     with tempfile.TemporaryDirectory() as tmp:  # the space as it ran, loadable again
