@@ -63,10 +63,10 @@ def campaign_replay_lines(campaign: str, runs_dir: Path, scheduler: str, graces:
 
 def table_replay_lines(folder: Path, grid_name: str, names: list[str], seeds: int, budgets: list[int]) -> list[str]:
     """Every chosen strategy, ``seeds`` seeds each, against random + FIFO at every budget."""
-    grids = load_table(folder)
+    grids = load_table(folder, complete=False)  # the other grids may still be being recorded
     if grid_name not in grids:
         raise TableError(f"the table has no grid {grid_name!r}; its grids: {', '.join(grids)}")
-    grid = grids[grid_name]
+    grid = grids[grid_name].check_complete()
     space = table_space(grid)
     chosen = strategies(space, grid.epochs)
     unknown = [n for n in names if not any(s.name.startswith(n) for s in chosen)]

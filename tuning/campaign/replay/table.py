@@ -80,6 +80,15 @@ class Grid:
         """The cells not yet recorded with seed 0 (a table still being recorded has some)."""
         return [cell for cell in self.cells() if (cell, 0) not in self.curves]
 
+    def check_complete(self) -> Grid:
+        """This grid, every cell recorded with seed 0 (replay needs it); else TableError naming the first missing."""
+        absent = self.absent()
+        if absent:
+            raise TableError(f"table grid {self.name!r}: {len(absent)} of its {len(self.cells())} cells are not "
+                             f"recorded with seed 0 (the first: {self.values_of(absent[0])}); record the parts that "
+                             "hold them first")
+        return self
+
     def values_of(self, cell: tuple[Any, ...]) -> dict[str, Any]:
         return dict(zip(self.params, cell))
 
@@ -132,10 +141,5 @@ def load_table(folder: str | Path, complete: bool = True) -> dict[str, Grid]:
         grid = Grid(name, spec["params"], epochs, runs[name], spec["space"], {**header["scale"], **spec["overrides"]})
         for (cell, seed), curve in grid.curves.items():
             check_curve(name, cell, seed, curve, epochs, header["final_keys"])
-        absent = grid.absent()
-        if complete and absent:
-            raise TableError(f"table grid {name!r}: {len(absent)} of its {len(grid.cells())} cells are not recorded "
-                             f"with seed 0 (the first: {grid.values_of(absent[0])}); record the parts that hold "
-                             f"them first")
-        grids[name] = grid
+        grids[name] = grid.check_complete() if complete else grid
     return grids

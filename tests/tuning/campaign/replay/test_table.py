@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tuning.campaign.replay.report import table_replay_lines
 from tuning.campaign.replay.table import TableError, load_table
 from tuning.run import reports
 
@@ -52,6 +53,12 @@ def test_a_missing_cell_is_refused_naming_it(tmp_path):
     with pytest.raises(TableError, match=r"1 of its 4 cells .*'optim.base_lr': 1.0, 'model.embedding_dim': 128"):
         load_table(folder)
     assert len(load_table(folder, complete=False)["g"].curves) == 3  # an analysis may read what is there
+    partial = load_table(folder, complete=False)["g"]
+    assert partial.absent() == [(1.0, 128)]
+    with pytest.raises(TableError, match=r"1 of its 4 cells"):
+        partial.check_complete()  # what replaying one grid of a table still being recorded asks of it
+    with pytest.raises(TableError, match=r"table grid 'g': 1 of its 4 cells"):
+        table_replay_lines(folder, "g", [], 2, [1])
 
 
 def test_a_missing_epoch_is_refused_naming_the_cell(tmp_path):
