@@ -67,6 +67,7 @@ def test_no_module_of_tuning_imports_from_a_layer_above_its_own():
     ("tuning/campaign/search/probe.py", "from tuning.reproduction.study import load_study"),
     ("tuning/campaign/search/probe.py", "from tuning.campaign.replay.engine import replay"),
     ("tuning/campaign/replay/probe.py", "from tuning.reproduction.study import load_study"),
+    ("tuning/reproduction/probe.py", "from tuning.cli import app"),
     ("tuning/run/probe.py", "import tuning.campaign.space"),
     ("tuning/run/probe.py", "from tuning.analysis.checkpoint import analyze"),
     ("tuning/analysis/probe.py", "from tuning.campaign.records.tracking import log_checkpoint_metrics"),
