@@ -1,2 +1,3 @@
-"""Reproducing the paper: a tuning campaign, then every variant rerun over seeds
-(``reruns``), and the report beside the paper's numbers (``report``).  Built on campaigns."""
+"""Reproducing the paper as a study: what a study is and the order its parts run (``study``), what
+each part saves (``outcomes``) and runs (``reruns``), and the report beside the paper (``report``,
+its claims in ``claims``)."""
