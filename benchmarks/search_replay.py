@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 from benchmarks.goals import verdict
 from benchmarks.metric_signal import CANDIDATES
 from tuning.campaign.replay.compare import Step, compare, value_at
-from tuning.campaign.replay.runs import best_cell_test, replay_table, table_space
+from tuning.campaign.replay.runs import best_cell_test, replay_seeds, table_space
 from tuning.campaign.replay.strategies import Strategy, strategies
 from tuning.campaign.replay.table import load_table
 from tuning.campaign.space import SchedulerSpec
@@ -63,9 +64,10 @@ def run() -> dict:
         space = table_space(grid)
         most = max(BUDGETS) * grid.epochs
         searched = [*strategies(space, grid.epochs), *sweep(space)]
+        runs = replay_seeds(grid, space, searched, SEEDS, most, workers=os.cpu_count() or 1)
         outcome[name] = {"epochs": grid.epochs, "best_test": best_cell_test(grid), "cells": len(grid.cells()),
-                         "runs": {s.name: [[asdict(step) for step in replay_table(grid, space, s, seed, most)]
-                                           for seed in range(SEEDS)] for s in searched}}
+                         "runs": {strategy: [[asdict(step) for step in seed] for seed in seeds]
+                                  for strategy, seeds in runs.items()}}
         RAW.write_text(json.dumps(outcome))  # a grid at a time: an interrupted run keeps the grids it finished
     return outcome
 

@@ -2,6 +2,8 @@
 or strategies over a recorded table, many seeds each."""
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from tuning.campaign.records.results import TrialRecord
@@ -73,6 +75,38 @@ def replay_table(grid: Grid, space: SearchSpace, strategy: Strategy, seed: int, 
     replayed = replay(searched, lambda _, values: grid.curve(grid.cell_of(values)), grid.epochs,
                       max_epochs=max_epochs)
     return incumbent_steps(replayed)
+
+
+def replay_seeds(grid: Grid, space: SearchSpace, strategies: list[Strategy], seeds: int, max_epochs: int,
+                 workers: int = 1) -> dict[str, list[list[Step]]]:
+    """Seeds 0..``seeds``-1 of every strategy over ``grid`` (``replay_table``), strategy name ->
+    each seed's incumbent history, spread over ``workers`` processes: each replay is seeded, so
+    the result is the same whatever their number."""
+    jobs = [(strategy, seed) for strategy in strategies for seed in range(seeds)]
+    if workers == 1:
+        histories = [replay_table(grid, space, strategy, seed, max_epochs) for strategy, seed in jobs]
+    else:
+        context = multiprocessing.get_context("spawn")  # no forked copies of a threaded parent
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_share,
+                                 initargs=(grid, space, max_epochs)) as pool:
+            histories = list(pool.map(_replay_shared, jobs))
+    runs: dict[str, list[list[Step]]] = {strategy.name: [] for strategy in strategies}
+    for (strategy, _), history in zip(jobs, histories):
+        runs[strategy.name].append(history)
+    return runs
+
+
+_SHARED: tuple[Grid, SearchSpace, int] | None = None  # a worker's grid, space and budget (set once per process)
+
+
+def _share(grid: Grid, space: SearchSpace, max_epochs: int) -> None:
+    global _SHARED
+    _SHARED = (grid, space, max_epochs)
+
+
+def _replay_shared(job: tuple[Strategy, int]) -> list[Step]:
+    grid, space, max_epochs = _SHARED
+    return replay_table(grid, space, job[0], job[1], max_epochs)
 
 
 def best_cell_test(grid: Grid) -> float:

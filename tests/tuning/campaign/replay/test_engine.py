@@ -7,7 +7,7 @@ import pytest
 from tests.tuning.campaign.replay.grids import EPOCHS, grid, space
 from tuning.campaign.records.results import TrialRecord
 from tuning.campaign.replay.engine import epoch_seconds, replay
-from tuning.campaign.replay.runs import replay_campaign
+from tuning.campaign.replay.runs import replay_campaign, replay_seeds
 from tuning.campaign.replay.strategies import ASHA, FIFO, Strategy, grid_space
 from tuning.campaign.replay.table import TableError
 from tuning.campaign.space import SchedulerSpec
@@ -136,3 +136,12 @@ def test_dualtune_replay_refuses_a_folder_that_is_no_table(tmp_path):
     out = CliRunner().invoke(app, ["replay", "--table", str(tmp_path)])
     assert out.exit_code == 2 and "is not a learning-curve table: it has no table.json" in " ".join(out.output.split())
 
+
+
+@pytest.mark.service  # starts worker processes
+def test_seeds_spread_over_processes_replay_as_they_do_in_one(on_grid):
+    table, chosen = grid(), [Strategy("r", "random", ASHA), Strategy("t", "tpe", ASHA)]
+    alone = replay_seeds(table, on_grid, chosen, 3, 3 * EPOCHS)
+    spread = replay_seeds(table, on_grid, chosen, 3, 3 * EPOCHS, workers=2)
+    assert spread == alone and list(alone) == ["r", "t"] and all(len(seeds) == 3 for seeds in alone.values())
+    assert alone["r"][0] != alone["r"][1] or alone["r"][0] != alone["r"][2]  # the seeds differ
