@@ -114,7 +114,7 @@ def tuning_claims(by_name: dict[str, Summary], metric: str = JUDGED_BY) -> list[
         return f"**Tuning SimCLR helps {said}{tuned.variant} - {s.variant})"
 
     ordered = sqrt + matched + as_it_is + [s for s in origs if s not in sqrt + matched + as_it_is]
-    return [helps(claim(s), _scores(tuned, metric), _scores(s, metric)) for s in ordered]
+    return [helps(claim(s), tuned.values(metric), s.values(metric)) for s in ordered]
 
 
 def main_table_claims(by_name: dict[str, Summary], metric: str = JUDGED_BY) -> list[Verdict]:
@@ -128,18 +128,18 @@ def main_table_claims(by_name: dict[str, Summary], metric: str = JUDGED_BY) -> l
     judged = []
     if orig:
         judged += [helps(f"**Premise: {s.variant} beats {orig.variant}** (paper: 66.33 against 67.92-68.13; "
-                         f"{s.variant} - {orig.variant})", _scores(s, metric), _scores(orig, metric))
+                         f"{s.variant} - {orig.variant})", s.values(metric), orig.values(metric))
                    for s in of_row(by_name, *DIMENSION_CONTRASTIVE, *SAMPLE_CONTRASTIVE_VICREG)]
     judged += tuning_claims(by_name, metric)
     if tuned and vicreg:
         judged.append(matches(f"**Tuned SimCLR matches VICReg** (paper: 68.68 against 68.13; {tuned.variant} - "
-                              f"{vicreg.variant})", _scores(tuned, metric), _scores(vicreg, metric)))
+                              f"{vicreg.variant})", tuned.values(metric), vicreg.values(metric)))
     judged += [matches(f"**The dimension-contrastive variants are on par: {a.variant} and {b.variant}** "
-                       f"({_paper_pair(a, b)}; {a.variant} - {b.variant})", _scores(a, metric), _scores(b, metric))
+                       f"({_paper_pair(a, b)}; {a.variant} - {b.variant})", a.values(metric), b.values(metric))
                for i, a in enumerate(dimension) for b in dimension[i + 1:]]
     judged += [matches(f"**Sample- vs dimension-contrastive does not matter: {d.variant} and {c.variant}** "
                        f"({c.variant} is sample-contrastive, Prop. 3.2; {_paper_pair(d, c)}; {d.variant} - "
-                       f"{c.variant})", _scores(d, metric), _scores(c, metric)) for d in dimension for c in sample]
+                       f"{c.variant})", d.values(metric), c.values(metric)) for d in dimension for c in sample]
     return judged
 
 
@@ -150,7 +150,7 @@ def projector_note(by_name: dict[str, Summary], metric: str = JUDGED_BY) -> list
     at_tuned = [s for s in origs[1:] if tuned and s.shape() is not None and s.shape() == tuned.shape()]
     if not origs or not at_tuned or origs[0].shape() == tuned.shape():
         return []
-    difference = welch_difference(_scores(at_tuned[0], metric), _scores(origs[0], metric))
+    difference = welch_difference(at_tuned[0].values(metric), origs[0].values(metric))
     return [f"The projector change alone ({at_tuned[0].variant} - {origs[0].variant}, Orig's settings at both "
             f"shapes): {difference.describe()}."] if difference else []
 
@@ -202,10 +202,6 @@ def part_claims(parts: list[PartOutcome], metric: str = JUDGED_BY) -> list[Verdi
 def judged_claims(by_name: dict[str, Summary], parts: list[PartOutcome] = (), metric: str = JUDGED_BY) -> list[Verdict]:
     """Every judged claim: the main table's, then the figure parts'."""
     return main_table_claims(by_name, metric) + part_claims(parts, metric)
-
-
-def _scores(summary: Summary, metric: str = JUDGED_BY) -> list[float]:
-    return summary.values(metric)
 
 
 @dataclass(frozen=True)
