@@ -119,7 +119,7 @@ def _equal_arms(inputs: ReportInputs) -> list[str]:
         lines.append(f"- Every arm's ASHA stopped trials, and TPE learned, on `{inputs.rung_metric}`, a rung metric "
                      "chosen on SimCLR trials alone (benchmarks/RESULTS.md, 'Rung metrics: which early number ranks "
                      "trials'); the learning-curve table's VICReg grid checks how it ranks VICReg trials "
-                     "(benchmarks/RESULTS.md, 'Rung metrics on the learning-curve table').")
+                     "(benchmarks/RESULTS.md, 'The SSL learning-curve table, and rung metrics ranked on it').")
     return lines
 
 
