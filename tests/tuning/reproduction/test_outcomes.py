@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.tuning.reproduction.parts import fig2_part
 from tuning.errors import SearchSpaceError
 from tuning.reproduction.outcomes import (
-    CellOutcome,
     PartOutcome,
     StudyOutcome,
     TuneOutcome,
@@ -17,19 +17,9 @@ from tuning.reproduction.outcomes import (
 )
 
 
-def _part(folder, part="fig2", study="paper_fmnist"):
-    cells = [CellOutcome({"norm": "embedding", "d": 32}, "completed", 84.0, 80.0, 79.0, 60.0),
-             CellOutcome({"norm": "embedding", "d": 128}, "completed", 83.0, 86.0, 82.0, 61.0),  # best on test only
-             CellOutcome({"norm": "centering", "d": 32}, "completed", 85.5, 84.4, 81.0, 59.0),
-             CellOutcome({"norm": "centering", "d": 128}, "errored", None, None, None, None)]
-    return PartOutcome(study, part, "fig2_normalization_fmnist", "Fig. 2 twin", folder.name, str(folder),
-                       "2026-12-01 10:00:00 UTC", 120.0, ["norm", "d"], cells,
-                       {"baseline_raw_pixels_linear_probe_test_top1": 82.5})
-
-
 def test_the_saved_parts_of_the_study_are_read_back_in_order(tmp_path):
-    fig2, s3 = _part(tmp_path / "runs" / "a"), _part(tmp_path / "runs" / "b", part="figS3")
-    stranger = _part(tmp_path / "runs" / "c", part="figS6", study="another")
+    fig2, s3 = fig2_part(tmp_path / "runs" / "a"), fig2_part(tmp_path / "runs" / "b", part="figS3")
+    stranger = fig2_part(tmp_path / "runs" / "c", part="figS6", study="another")
     for outcome in (s3, fig2, stranger):
         outcome.save(outcome_path(tmp_path, outcome.part))
     assert outcome_path(tmp_path, "fig2") == tmp_path / "fig2.json"

@@ -8,27 +8,18 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from tests.tuning.reproduction.parts import fig2_part
 from tuning.reproduction.analyses import StudyAnalysis
 from tuning.reproduction.claims import Summary, main_table_claims
-from tuning.reproduction.outcomes import CellOutcome, PartOutcome, RerunOutcome
+from tuning.reproduction.outcomes import CellOutcome, RerunOutcome
 from tuning.reproduction.paper_table import PaperCell
 from tuning.reproduction.report import holm_line, paper_agreement, part_section, retrained_note
 from tuning.reproduction.study import conduct, load_study
 from tuning.reproduction.verdicts import Outcome
 
 
-def _part(folder, part="fig2", study="paper_fmnist"):
-    cells = [CellOutcome({"norm": "embedding", "d": 32}, "completed", 84.0, 80.0, 79.0, 60.0),
-             CellOutcome({"norm": "embedding", "d": 128}, "completed", 83.0, 86.0, 82.0, 61.0),  # best on test only
-             CellOutcome({"norm": "centering", "d": 32}, "completed", 85.5, 84.4, 81.0, 59.0),
-             CellOutcome({"norm": "centering", "d": 128}, "errored", None, None, None, None)]
-    return PartOutcome(study, part, "fig2_normalization_fmnist", "Fig. 2 twin", folder.name, str(folder),
-                       "2026-12-01 10:00:00 UTC", 120.0, ["norm", "d"], cells,
-                       {"baseline_raw_pixels_linear_probe_test_top1": 82.5})
-
-
 def test_the_section_chooses_on_select_and_reports_test(tmp_path):
-    lines = part_section(_part(tmp_path / "a"))
+    lines = part_section(fig2_part(tmp_path / "a"))
     assert "- norm=embedding: 80.00 (d=32)" in lines  # select 84 beats 83, whatever test says
     assert "- norm=centering: 84.40 (d=32)" in lines  # the errored cell is passed over
     assert "| embedding | 128 | 83.00 | 86.00 | 82.00 |" in lines
@@ -49,7 +40,7 @@ def test_the_ordering_against_the_papers_cells_can_hold_fail_or_be_noise():
 
 
 def test_the_section_sets_each_cell_beside_its_paper_cell(tmp_path):
-    part = _part(tmp_path / "a")
+    part = fig2_part(tmp_path / "a")
     paper = [PaperCell("VICReg", "d-d-d", 512, 63.5), None, PaperCell("VICReg", "d-d-d", 256, 61.36), None]
     lines = part_section(part, paper)
     assert "| norm | d | paper (Table S5 cell) | linear probe (select) | linear probe (test) | k-NN (test) |" in lines
