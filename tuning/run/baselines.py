@@ -96,24 +96,25 @@ def with_data_statistics(backbone: nn.Module, cfg: PretrainConfig, data: Prepare
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average over the batches
     memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
-    fit = seeded_sample(data.split().fit, images, cfg.seed)
-    loader = eval_loader(data.train, cfg.probe.offline_batch_size, cfg.data.resolution, device, train=False,
-                         workers=cfg.data.loader_workers, center_crop_ratio=cfg.data.center_crop_ratio,
-                         indices=fit, torch_threads=cfg.resources.torch_threads)
     backbone.train()
-    for batch, _ in loader:
+    for batch, _ in fit_sample_loader(cfg, data, device, images):
         backbone(model_input(batch, memory_format))
     return backbone.eval()
+
+
+def fit_sample_loader(cfg: PretrainConfig, data: PreparedData, device: torch.device, images: int):
+    """A seeded sample of ``images`` images of the fit part of train, as the probes see them (centre crops)."""
+    return eval_loader(data.train, cfg.probe.offline_batch_size, cfg.data.resolution, device, train=False,
+                       workers=cfg.data.loader_workers, center_crop_ratio=cfg.data.center_crop_ratio,
+                       indices=seeded_sample(data.split().fit, images, cfg.seed),
+                       torch_threads=cfg.resources.torch_threads)
 
 
 @torch.no_grad()
 def fit_pixels(cfg: PretrainConfig, data: PreparedData, device: torch.device, images: int) -> torch.Tensor:
     """A seeded sample of ``images`` fit images as the probes see them, normalised and flattened."""
-    loader = eval_loader(data.train, cfg.probe.offline_batch_size, cfg.data.resolution, device, train=False,
-                         workers=cfg.data.loader_workers, center_crop_ratio=cfg.data.center_crop_ratio,
-                         indices=seeded_sample(data.split().fit, images, cfg.seed),
-                         torch_threads=cfg.resources.torch_threads)
-    return torch.cat([model_input(batch, torch.contiguous_format).flatten(1).float() for batch, _ in loader])
+    return torch.cat([model_input(batch, torch.contiguous_format).flatten(1).float()
+                      for batch, _ in fit_sample_loader(cfg, data, device, images)])
 
 
 def median_distance(points: torch.Tensor) -> float:
