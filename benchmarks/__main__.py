@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 RESULTS, SECTIONS = HERE / "RESULTS.md", HERE / "results"
 BENCHMARKS = ("loader", "writer", "loader_defaults", "train_step", "precision", "scaling", "overhead",
-              "search_efficiency", "metric_signal", "learning_curves", "table_rung_metrics", "search_replay")
+              "table_rung_metrics", "search_replay", "search_efficiency", "metric_signal", "learning_curves")
 
 
 def machine() -> str:

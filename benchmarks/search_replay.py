@@ -1,7 +1,7 @@
 """Search strategies compared by replay over the recorded SSL learning-curve table.
 
 Every strategy (tuning.campaign.replay.strategies: random + FIFO, random + ASHA, TPE + FIFO,
-TPE with the shipped space's scheduler, Hyperband, one-epoch top-k, GP + ASHA) runs 30 seeds over
+TPE with the shipped space's scheduler, Hyperband, one-epoch top-k, GP + FIFO) runs 30 seeds over
 each grid of ``benchmarks/results/curve_table`` (``python -m benchmarks.curve_table``), two trials
 at a time as the shipped spaces run them, through the real Tune schedulers and the campaign's
 Optuna searcher (replay's equivalence with a live campaign is tested in
@@ -10,14 +10,18 @@ full-trial equivalents, 256 epochs); the smaller budgets read its anytime curve.
 is the trial export would pick (best select linear probe among the completed); reported are its
 test linear probe, its regret against the grid's best cell on select, and the speed-up over
 random + FIFO (compare.py), each with a 95% bootstrap interval over seeds.  A defaults sweep
-(TPE + ASHA at grace 1 and 2, reduction factor 2, 3 and 4, and each rung-metric candidate) ranks
-the settings the shipped spaces take.  Goal: the shipped
+(TPE + ASHA at grace 1 and 2, reduction factor 2, 3 and 4, and each rung-metric candidate; then
+TPE with 5, 10 or 20 random start-up trials and a joint or independent model) ranks the settings
+the shipped spaces take.  Goal: the shipped
 default reaches random + FIFO's final median incumbent in at least 3x fewer epochs (the
 interval's lower end at least 1.5x), and is no worse at any budget.  The per-seed histories are
-kept in ``benchmarks/results/search_replay.json``; the plot is ``benchmarks/search_replay.png``.
+kept in ``benchmarks/results/search_replay.json``, each grid's under a fingerprint of what its
+replay read (its recorded curves, the strategies, the seeds and budgets, the replay code), so a
+rerun replays only the grids whose fingerprint changed; the plot is ``benchmarks/search_replay.png``.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -26,13 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
+import tuning.campaign.replay as replay_package
+import tuning.campaign.search.searcher as search_module
+import tuning.campaign.space as space_module
+from benchmarks import search_efficiency as live
 from benchmarks.goals import verdict
 from benchmarks.metric_signal import CANDIDATES
 from tuning.campaign.replay.compare import Step, compare, value_at
 from tuning.campaign.replay.runs import best_cell_test, replay_seeds, table_space
 from tuning.campaign.replay.strategies import Strategy, strategies
-from tuning.campaign.replay.table import load_table
-from tuning.campaign.space import SchedulerSpec
+from tuning.campaign.replay.table import Grid, load_table
+from tuning.campaign.space import SchedulerSpec, SearchSpace, TPEOptions
+from tuning.reproduction.verdicts import paired_difference
 
 TITLE = "Search strategies replayed over the recorded SSL learning-curve table (30 seeds each)"
 TABLE = Path(__file__).parent / "results" / "curve_table"
@@ -40,35 +49,60 @@ RAW = Path(__file__).parent / "results" / "search_replay.json"
 PLOT = Path(__file__).with_name("search_replay.png")
 SEEDS, BUDGETS = 30, (8, 16, 32)
 GOAL_SPEEDUP, GOAL_LOW = 3.0, 1.5
-SWEEP_GRACE, SWEEP_ETA = (1, 2), (2.0, 3.0, 4.0)
+SWEEP_GRACE, SWEEP_ETA, SWEEP_STARTUP = (1, 2), (2.0, 3.0, 4.0), (5, 10, 20)
 """The defaults sweep: TPE + ASHA at every grace period, reduction factor and rung metric (the
-candidates of benchmarks/metric_signal.py), 30 seeds each, ranked by speed-up at the largest
-budget; the shipped spaces take the best row."""
+candidates of benchmarks/metric_signal.py), and TPE's start-up trials and joint or independent
+model, 30 seeds each, ranked by speed-up at the largest budget; the shipped spaces take the best row."""
 
 
-def sweep(space) -> list[Strategy]:
-    """TPE + ASHA at every grace period, reduction factor and rung-metric candidate."""
-    return [Strategy(f"TPE + ASHA, grace {grace}, eta {eta:g}, {candidate.key}", "tpe",
-                     SchedulerSpec(type="asha", grace_period=grace, reduction_factor=eta), candidate.key)
-            for grace, eta, candidate in itertools.product(SWEEP_GRACE, SWEEP_ETA, CANDIDATES)]
+def sweep(space: SearchSpace) -> list[Strategy]:
+    """TPE + ASHA at every grace period, reduction factor and rung-metric candidate, then TPE's
+    options (start-up trials, joint or independent model) at the space's own scheduler and metric."""
+    schedulers = [Strategy(f"TPE + ASHA, grace {grace}, eta {eta:g}, {candidate.key}", "tpe",
+                           SchedulerSpec(type="asha", grace_period=grace, reduction_factor=eta), candidate.key)
+                  for grace, eta, candidate in itertools.product(SWEEP_GRACE, SWEEP_ETA, CANDIDATES)]
+    own = space.scheduler
+    options = [Strategy(f"TPE + ASHA, grace {own.grace_period}, eta {own.reduction_factor:g}, {space.metric}, "
+                        f"{startup} start-up trials, {'joint' if joint else 'independent'} model", "tpe", own,
+                        space.metric, TPEOptions(n_startup_trials=startup, multivariate=joint))
+               for startup, joint in itertools.product(SWEEP_STARTUP, (True, False))]
+    return schedulers + options
+
+
+def fingerprint(grid: Grid, searched: list[Strategy]) -> str:
+    """What a grid's replay depends on: its seed-0 curves, the strategies, seeds and budgets, and
+    the replay code (tuning/campaign/replay/, the space's schema and the Optuna searcher)."""
+    digest = hashlib.sha256(repr((SEEDS, BUDGETS, searched)).encode())
+    for cell in grid.cells():
+        curve = grid.curve(cell)
+        digest.update(json.dumps([list(cell), curve.epochs, curve.final], sort_keys=True, default=str).encode())
+    for source in [*sorted(Path(replay_package.__file__).parent.glob("*.py")), Path(space_module.__file__),
+                   Path(search_module.__file__)]:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
 
 
 def run() -> dict:
-    """Every strategy over each grid recorded in full; a grid still being recorded is named, not replayed."""
-    grids = load_table(TABLE, complete=False)
+    """Every strategy over each grid recorded in full; a grid still being recorded is named, not
+    replayed, and one whose fingerprint matches the kept results is not replayed again."""
+    kept = json.loads(RAW.read_text()) if RAW.is_file() else {}
     outcome = {}
-    for name, grid in grids.items():
+    for name, grid in load_table(TABLE, complete=False).items():
         if grid.absent():
             outcome[name] = {"recorded": len(grid.cells()) - len(grid.absent()), "cells": len(grid.cells())}
             continue
         space = table_space(grid)
-        most = max(BUDGETS) * grid.epochs
         searched = [*strategies(space, grid.epochs), *sweep(space)]
-        runs = replay_seeds(grid, space, searched, SEEDS, most, workers=os.cpu_count() or 1)
-        outcome[name] = {"epochs": grid.epochs, "best_test": best_cell_test(grid), "cells": len(grid.cells()),
+        key = fingerprint(grid, searched)
+        if kept.get(name, {}).get("fingerprint") == key:
+            outcome[name] = kept[name]
+            continue
+        runs = replay_seeds(grid, space, searched, SEEDS, max(BUDGETS) * grid.epochs, workers=os.cpu_count() or 1)
+        outcome[name] = {"fingerprint": key, "epochs": grid.epochs, "best_test": best_cell_test(grid),
+                         "cells": len(grid.cells()),
                          "runs": {strategy: [[asdict(step) for step in seed] for seed in seeds]
                                   for strategy, seeds in runs.items()}}
-        RAW.write_text(json.dumps(outcome))  # a grid at a time: an interrupted run keeps the grids it finished
+        RAW.write_text(json.dumps({**kept, **outcome}))  # a grid at a time: a stopped run keeps finished grids
     return outcome
 
 
@@ -116,8 +150,31 @@ def sweep_lines(name: str, grid: dict, runs: dict) -> list[str]:
     return lines + [""]
 
 
+def live_check(grid: dict, runs: dict, shipped: str, reference: str) -> list[str]:
+    """The live campaigns of benchmarks/search_efficiency.py (TPE + ASHA against random + FIFO on
+    the same SimCLR space, at another Fashion-MNIST scale) beside the replay at their budget in
+    full trials: does the replay's paired difference fall inside the live one's interval?"""
+    if not live.RAW.is_file():
+        return []
+    recorded = json.loads(live.RAW.read_text())
+    trials = recorded["budget"] // live.EPOCHS
+    finals = {arm: [seed[arm]["curve"][-1][1] for seed in recorded["seeds"].values()] for arm in live.ARMS}
+    measured = paired_difference(finals["TPE + ASHA"], finals["random + FIFO"])
+    budget = trials * grid["epochs"]
+    pairs = [(value_at(a, budget), value_at(b, budget)) for a, b in zip(runs[shipped], runs[reference])]
+    pairs = [(a, b) for a, b in pairs if not (np.isnan(a) or np.isnan(b))]
+    replayed = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
+    inside = measured.low <= replayed.mean <= measured.high
+    return [f"Live check: the {len(finals['TPE + ASHA'])} live campaigns (`python -m benchmarks search_efficiency`, "
+            f"{trials} full trials of {live.EPOCHS} epochs on a {live.TRAIN_SUBSET:,}-image subset) measured TPE + "
+            f"ASHA against random + FIFO at {measured.describe()}; the replay at {trials} full trials measures "
+            f"{replayed.describe()}. The replay's mean lies {'inside' if inside else 'outside'} the live interval: "
+            f"{'they agree, as far as 3 seeds can tell' if inside else 'they disagree'}.", ""]
+
+
 def report(outcome: dict) -> list[str]:
     plot(outcome)
+    spaces = {name: grid.space for name, grid in load_table(TABLE, complete=False).items()}
     lines = []
     for name, grid in outcome.items():
         if "runs" not in grid:
@@ -152,6 +209,8 @@ def report(outcome: dict) -> list[str]:
                   f"interval from {GOAL_LOW:g}x, no worse than random + FIFO at any budget: "
                   f"{verdict(met)} ({largest.speedup:.2f}x, {largest.speedup_interval[0]:.2f} to "
                   f"{largest.speedup_interval[1]:.2f}).", ""]
+        if spaces[name] == live.SPACE:
+            lines += live_check(grid, runs, shipped, reference)
     lines.append(f"![incumbent against epochs spent]({PLOT.name})")
     return lines
 
