@@ -10,7 +10,7 @@ from tuning.campaign.replay.engine import epoch_seconds, replay
 from tuning.campaign.replay.runs import replay_campaign, replay_seeds
 from tuning.campaign.replay.strategies import ASHA, FIFO, Strategy, grid_space
 from tuning.campaign.replay.table import TableError
-from tuning.campaign.space import SchedulerSpec
+from tuning.campaign.space import SchedulerSpec, TPEOptions
 from tuning.campaign.statuses import TrialStatus
 from tuning.run import reports
 
@@ -87,6 +87,17 @@ def test_hyperband_gives_trials_different_first_rungs(on_grid):
     replayed = _play(Strategy("h", "random", hyperband).on(on_grid.model_copy(update={"num_samples": 30})))
     stopped_at = {t.epochs for t in replayed.trials if t.status == TrialStatus.EARLY_STOPPED}
     assert {1, 2} <= stopped_at  # bracket 0 stops at epoch 1, bracket 1 first at epoch 2
+
+
+def test_a_strategy_with_tpe_options_changes_the_campaign_and_one_without_keeps_the_spaces(on_grid):
+    own = Strategy("t", "tpe", ASHA)
+    independent = Strategy("t", "tpe", ASHA, tpe=TPEOptions(n_startup_trials=2, multivariate=False))
+    assert own.on(on_grid).tpe == on_grid.tpe
+    assert independent.on(on_grid).tpe_options() == {"constant_liar": True, "multivariate": False, "group": False,
+                                                      "n_startup_trials": 2}
+    configs = [[t.sampled for t in _play(s.on(on_grid)).trials] for s in (own, independent)]
+    assert configs[0][:2] == configs[1][:2]  # the same seeded start-up draws
+    assert configs[0] != configs[1]  # then TPE models them otherwise
 
 
 def test_a_space_searching_a_parameter_off_the_grid_is_refused(tmp_path):
