@@ -139,6 +139,8 @@ def main() -> None:
             continue
         start = time.perf_counter()
         row = record(grid, cell, seed)
+        if json.dumps([grid, cell, seed], sort_keys=True) in recorded(out):
+            continue  # the process sharing the part recorded the same run meanwhile (where the two meet)
         with out.open("a") as f:
             f.write(json.dumps(row, separators=(",", ":")) + "\n")
         print(f"[{len(recorded(out))}/{len(runs)}] {grid} {cell} seed {seed}: test linear probe "
