@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -114,6 +115,11 @@ class FixedOrder:
         pass
 
 
+SLOW_SPACE_WARNING = "Define-by-run function passed in the `space` argument took"
+"""Ray's OptunaSearch warns when a suggestion takes over a second, as if the space trained; a GP
+sampler's refit past 100 trials takes that long by itself."""
+
+
 def replay(space: SearchSpace, curve_of: CurveOf, epochs: int, *, max_epochs: int | None = None,
            configs: Sequence[dict[str, Any]] | None = None) -> Replayed:
     """Replay a campaign of ``space`` (its sampler, scheduler, seed, metric, starting points,
@@ -139,7 +145,9 @@ def replay(space: SearchSpace, curve_of: CurveOf, epochs: int, *, max_epochs: in
     while True:
         while not exhausted and len(running) < slots and len(trials) < space.num_samples and within_budget():
             trial_id = f"{len(trials):05d}"
-            sampled = searcher.suggest(trial_id)
+            with warnings.catch_warnings():  # a model-based sampler's seconds are the search's, not a slow space
+                warnings.filterwarnings("ignore", message=SLOW_SPACE_WARNING)
+                sampled = searcher.suggest(trial_id)
             if sampled is None or sampled == Searcher.FINISHED:
                 exhausted = True
                 break
