@@ -244,7 +244,7 @@ def report(outcome: dict) -> list[str]:
                   f"interval from {GOAL_LOW:g}x, no worse than random + FIFO at any budget: "
                   f"{verdict(met)} ({largest.speedup:.2f}x, {largest.speedup_interval[0]:.2f} to "
                   f"{largest.speedup_interval[1]:.2f}).", ""]
-        if spaces[name] == live.SPACE:
+        if spaces.get(name) == live.SPACE:
             lines += live_check(grid, runs, shipped, reference)
     lines.append(f"![incumbent against epochs spent]({PLOT.name})")
     return lines

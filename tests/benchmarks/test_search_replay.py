@@ -26,6 +26,31 @@ def test_the_report_covers_every_strategy_the_sweep_and_the_goal(tmp_path, monke
     assert (tmp_path / "plot.png").stat().st_size > 0
     for strategy in strategies(on_grid, EPOCHS):
         assert f"| 4 | {strategy.name} |" in text
-    assert "Defaults sweep on grid-test" in text and "| TPE + ASHA, grace 2, eta 2, frozen_ridge_select_top1 |" in text
+    assert "| grace 2, eta 2, frozen_ridge_select_top1 | " in text  # a sweep row, with its speed-up on the grid
+    chosen = next(line for line in lines if line.startswith("Chosen: "))
+    assert chosen.removeprefix("Chosen: ").rstrip(".") in {s.name for s in ridge}
     assert "Goal for the shipped default (TPE + ASHA (shipped: grace 1, eta 2)) on grid-test" in text
     assert "**Grid still-recording**: 5 of its 9 cells recorded so far; replayed once the table holds them all." in text
+
+
+def test_a_strategy_is_replayed_again_only_when_what_it_read_changed(tmp_path):
+    table = grid()
+    on_grid = grid_space(space(tmp_path), table, {})
+    searched = strategies(on_grid, EPOCHS)
+    keys = search_replay.fingerprints(table, on_grid, searched)
+    assert keys == search_replay.fingerprints(grid(), on_grid, searched)  # the same curves and space: kept
+    other_scheduler = on_grid.model_copy(update={"scheduler": on_grid.scheduler.model_copy(update={"grace_period": 2})})
+    changed = search_replay.fingerprints(table, other_scheduler, searched)
+    shipped = next(s.name for s in searched if "shipped" in s.name)
+    assert changed[shipped] == keys[shipped]  # the strategy's name still says the old scheduler: ...
+    renamed = strategies(other_scheduler, EPOCHS)
+    again = search_replay.fingerprints(table, other_scheduler, renamed)
+    new_shipped = next(s.name for s in renamed if "shipped" in s.name)
+    assert new_shipped not in keys  # ... the space's own scheduler makes a new shipped strategy, replayed afresh
+    assert again["random + FIFO"] == keys["random + FIFO"]  # the others keep their histories
+    cell = table.cells()[0]
+    edited = dict(table.curves)
+    edited[(cell, 0)] = type(edited[(cell, 0)])(edited[(cell, 0)].epochs, {**edited[(cell, 0)].final,
+                                                                           reports.LINEAR_PROBE_TEST_TOP1: 1.0})
+    recorded_again = type(table)(table.name, table.params, table.epochs, edited)
+    assert search_replay.fingerprints(recorded_again, on_grid, searched)["random + FIFO"] != keys["random + FIFO"]
