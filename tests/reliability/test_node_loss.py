@@ -104,8 +104,10 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_survivor(head
 
 
 def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes_later(head, tmp_path):
+    # 6 epochs: the node must go while the two workers still train together.  At 2 epochs the
+    # second one could end (and rank 0's final probes need no peer) before the kill landed
     space = _space(tmp_path / "spread.yaml", "spread",
-                   {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"}, epochs=2,
+                   {"workers": 2, "cpus_per_worker": 1.0, "placement_strategy": "STRICT_SPREAD"}, epochs=6,
                    trials=1)
     runs = tmp_path / "runs"
     with worker_node(head, 2, tmp_path / "worker.log") as node:
