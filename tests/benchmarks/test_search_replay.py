@@ -54,3 +54,22 @@ def test_a_strategy_is_replayed_again_only_when_what_it_read_changed(tmp_path):
                                                                            reports.LINEAR_PROBE_TEST_TOP1: 1.0})
     recorded_again = type(table)(table.name, table.params, table.epochs, edited)
     assert search_replay.fingerprints(recorded_again, on_grid, searched)["random + FIFO"] != keys["random + FIFO"]
+
+
+def _history(*steps: tuple[int, float, float]) -> list[dict]:
+    return [{"epochs": epochs, "seconds": float(epochs), "select": select, "test": test}
+            for epochs, select, test in steps]
+
+
+def test_the_defaults_sweep_chooses_on_select_and_never_on_test():
+    # A's incumbents score well on test early but reach random + FIFO's final select score late;
+    # B's do the opposite.  The sweep is a choice, so B must win although A's test curve is better.
+    reference = _history((1, 70.0, 70.0), (30, 82.0, 82.0))
+    fast_on_test = _history((1, 81.0, 83.0), (25, 82.0, 83.0))
+    fast_on_select = _history((1, 82.0, 81.0), (31, 82.5, 82.0))
+    runs = {search_replay.REFERENCE: [reference] * 3, f"{search_replay.SWEEP_PREFIX}A": [fast_on_test] * 3,
+            f"{search_replay.SWEEP_PREFIX}B": [fast_on_select] * 3}
+    lines, chosen = search_replay.sweep_lines({"grid": {"epochs": 1, "best_test": 83.0, "runs": runs}})
+    assert chosen == f"{search_replay.SWEEP_PREFIX}B"
+    row_b = next(line for line in lines if line.startswith("| 1 | B |"))
+    assert "| 30.00x (30.00 to 30.00) | 0.97x (0.97 to 0.97), regret 1.00 |" in row_b  # select ranks, test reported
