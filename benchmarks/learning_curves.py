@@ -4,16 +4,18 @@ The ``fmnist-full`` preset (SimCLR, small_cnn, the whole 60,000-image Fashion-MN
 at 28 px with 500 images a class held out as select, 12 epochs, bf16 autocast + channels_last)
 is trained twice, one process and one core each: as it is (default), and with the
 hyperparameters of the best trial of the rung-metric campaign (chosen there on select by the
-offline linear probe; ``benchmarks/results/metric_signal_best.json``, written by
-``python -m benchmarks metric_signal``).  The backbone saved after epochs 1, 4, 8 and 12
-goes through the offline linear probe and k-NN (settings chosen on select, scored on test).
-Beside them, the baselines through the same probes: raw pixels and the untrained network (its
-BatchNorm statistics estimated on fit images).  The best config also trains with seeds 1 and 2
-(scored at epoch 12 only): the goal is read off its mean over the three seeds with a 95%
-t-interval; a single run's interval is the binomial one over the 10,000 test images, which
-leaves seed-to-seed spread out.  Goals: the best config's test linear probe at least 3 points
+offline linear probe; ``benchmarks/results/metric_signal_best.json``, written by ``python -m
+benchmarks metric_signal``). The backbone saved after epochs 1, 4, 8 and 12 goes through the
+offline linear probe and k-NN (settings chosen on select, scored on test), which see the whole
+28 px image. Beside them, the baselines through the same probes: raw pixels, random Fourier
+features of the pixels, the untrained network (its BatchNorm statistics estimated on fit
+images), and the supervised ceiling (the default config trained with labels: the same backbone,
+augmentations, epochs and optimiser; tuning.run.baselines). The best config also trains with
+seeds 1 and 2 (scored at epoch 12 only): the goal is read off its mean over the three seeds with
+a 95% t-interval; a single run's interval is the binomial one over the 10,000 test images, which
+leaves seed-to-seed spread out. Goals: the best config's test linear probe at least 3 points
 above raw pixels and 8 above the untrained network, at no more than 20 minutes a trial on one
-core.  Runs go two at a time, one per core; the default config runs one seed (time).
+core. Runs go two at a time, one per core; the default config runs one seed (time).
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from benchmarks.local_runs import preset_config, pretrain_locally
 from tuning.reproduction.verdicts import seed_interval
 from tuning.run import reports
 
-TITLE = "Learning curves: SimCLR on the whole Fashion-MNIST train split against raw pixels and an untrained network"
+TITLE = ("Learning curves: SimCLR on the whole Fashion-MNIST train split against raw pixels, their random features, "
+         "an untrained network and the supervised ceiling")
 PRESET, CURVE_EPOCHS, TEST_IMAGES = "fmnist-full", (1, 4, 8, 12), 10_000
 SEEDS = {"default": (0,), "best": (0, 1, 2)}
 BEST_PARAMS = Path(__file__).parent / "results" / "metric_signal_best.json"
@@ -78,13 +81,16 @@ def curve(name: str, overrides: dict, seed: int, data_dir: str) -> dict:
 
 
 def baselines(data_dir: str) -> dict[str, float]:
+    """Every representation of ``reports.BASELINES`` through the default config's probes, the
+    supervised ceiling included."""
     import torch
 
-    from tuning.run.baselines import measure_baselines
+    from tuning.run.baselines import measure_baselines, measure_supervised
     from tuning.run.data import prepare_data
 
     cfg = preset_config(PRESET, {})
-    return measure_baselines(cfg, prepare_data(cfg, Path(data_dir)), torch.device("cpu"))
+    data = prepare_data(cfg, Path(data_dir))
+    return {**measure_baselines(cfg, data, torch.device("cpu")), **measure_supervised(cfg, data)}
 
 
 def run() -> dict:
@@ -95,8 +101,9 @@ def run() -> dict:
         with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
             jobs = [pool.submit(curve, name, overrides, seed, data_dir)
                     for seed in (0, 1, 2) for name, overrides in configs().items() if seed in SEEDS[name]]
+            measuring = pool.submit(baselines, data_dir)
             curves = [job.result() for job in jobs]
-            measured = pool.submit(baselines, data_dir).result()
+            measured = measuring.result()
     outcome = {"curves": curves, "baselines": measured}
     RAW.write_text(json.dumps(outcome, indent=1))
     _plot(outcome)
@@ -111,7 +118,12 @@ def binomial_half_width(percent: float, images: int = TEST_IMAGES) -> float:
 
 def final_scores(outcome: dict, name: str, key: str = reports.LINEAR_PROBE_TEST_TOP1) -> list[float]:
     """The last epoch's score of every seed of config ``name``."""
-    return [r["points"][max(r["points"])][key] for r in outcome["curves"] if r["name"] == name]
+    return [by_epoch(r)[-1][1][key] for r in outcome["curves"] if r["name"] == name]
+
+
+def by_epoch(result: dict) -> list[tuple[int, dict]]:
+    """A curve's probed points in epoch order (a curve read back from JSON has its epochs as text)."""
+    return sorted((int(epoch), point) for epoch, point in result["points"].items())
 
 
 def _plot(outcome: dict) -> None:
@@ -125,13 +137,13 @@ def _plot(outcome: dict) -> None:
     for axis, (key, label) in zip(axes, SCORES.items()):
         for result in outcome["curves"]:
             colour = f"C{names.index(result['name'])}"
-            epochs = sorted(result["points"])
+            epochs, points = zip(*by_epoch(result))
             if result["seed"] == 0:
-                axis.plot(epochs, [result["points"][e][key] for e in epochs], "o-", color=colour,
+                axis.plot(epochs, [point[key] for point in points], "o-", color=colour,
                           label=f"SimCLR, {result['name']} config (seed 0)")
             else:
-                axis.plot(epochs, [result["points"][e][key] for e in epochs], "x", color=colour)
-        for style, representation, what in (("--", "raw_pixels", "raw pixels"), (":", "untrained", "untrained")):
+                axis.plot(epochs, [point[key] for point in points], "x", color=colour)
+        for style, (representation, what) in zip(("--", "-.", ":", "-"), reports.BASELINES.items()):
             value = outcome["baselines"].get(reports.baseline_key(representation, key))
             if value is not None:
                 axis.axhline(value, linestyle=style, color="gray", label=f"{what} ({value:.2f})")
@@ -148,17 +160,18 @@ def report(outcome: dict) -> list[str]:
     pixels = base[reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1)]
     untrained = base[reports.baseline_key("untrained", reports.LINEAR_PROBE_TEST_TOP1)]
     lines = ["| representation | seed | epochs | linear probe (test) | k-NN (test) |", "|---|---|---|---|---|"]
-    for representation, label in (("raw_pixels", "raw pixels"), ("untrained", "untrained network")):
-        cells = [f"{base[reports.baseline_key(representation, key)]:.2f}" for key in SCORES]
-        lines.append(f"| {label} | - | - | {cells[0]} | {cells[1]} |")
+    for representation, label in reports.BASELINES.items():
+        if reports.baseline_key(representation, reports.LINEAR_PROBE_TEST_TOP1) in base:
+            cells = [f"{base[reports.baseline_key(representation, key)]:.2f}" for key in SCORES]
+            lines.append(f"| {label} | - | - | {cells[0]} | {cells[1]} |")
     for result in outcome["curves"]:
-        for epoch in sorted(result["points"]):
-            point = result["points"][epoch]
+        for epoch, point in by_epoch(result):
             linear = point[reports.LINEAR_PROBE_TEST_TOP1]
             lines.append(f"| SimCLR, {result['name']} config | {result['seed']} | {epoch} | {linear:.2f} ± "
                          f"{binomial_half_width(linear):.2f} | {point[reports.KNN_TEST_TOP1]:.2f} |")
     lines += ["", "(± on one run: the binomial 95% half-width over the 10,000 test images.)", "",
-              f"![test linear probe and k-NN against epochs, with both baselines]({PLOT.name})", ""]
+              f"![test linear probe and k-NN against epochs, with the baselines]({PLOT.name})", ""]
+    ceiling = base.get(reports.baseline_key("supervised", reports.LINEAR_PROBE_TEST_TOP1))
     for name in dict.fromkeys(r["name"] for r in outcome["curves"]):
         runs = [r for r in outcome["curves"] if r["name"] == name]
         mean, half = seed_interval(final_scores(outcome, name))
@@ -173,7 +186,9 @@ def report(outcome: dict) -> list[str]:
                      f"{mean - pixels:+.2f} over raw pixels, {mean - untrained:+.2f} over the untrained network; "
                      f"k-NN {knn:.2f} ({knn - base[reports.baseline_key('raw_pixels', reports.KNN_TEST_TOP1)]:+.2f} "
                      f"over raw pixels); {', '.join(f'{m:.1f}' for m in minutes)} minutes a run (training and the "
-                     f"final probes, one core; median {statistics.median(minutes):.1f}).")
+                     f"final probes, one core; median {statistics.median(minutes):.1f})"
+                     + (f"; {100 * mean / ceiling:.1f}% of the supervised ceiling's linear probe ({ceiling:.2f})."
+                        if ceiling else "."))
         readings = [("mean", mean)] + ([("interval's lower end", mean - half)] if len(runs) > 1 else [])
         verdicts = []
         for label, value in readings:

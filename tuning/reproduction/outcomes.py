@@ -168,6 +168,7 @@ class PartOutcome(Saved):
     axes: list[str]
     cells: list[CellOutcome] = field(default_factory=list)
     baselines: dict[str, float] = field(default_factory=dict)
+    probe_crop: float = field(kw_only=True)  # the centre crop the probes and k-NN saw (1.0: the whole image)
 
     def best(self, cells: list[CellOutcome] | None = None) -> CellOutcome | None:
         """The completed cell with the best select linear probe (never test)."""

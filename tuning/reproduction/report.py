@@ -318,7 +318,7 @@ def part_section(outcome: PartOutcome, paper: list[PaperCell | None] | None = No
     paper_column = bool(paper_of)
     lines = [f"### Part `{outcome.part}`: {outcome.description}", "",
              f"Space `{outcome.space}`, campaign `{outcome.campaign}`, {len(outcome.cells)} cells, one seed each, "
-             f"{outcome.wall_time_s / 60:.0f} minutes.", "",
+             f"{outcome.wall_time_s / 60:.0f} minutes." + _crop_note(outcome.probe_crop), "",
              "| " + " | ".join(outcome.axes) + (" | paper (Table S5 cell)" if paper_column else "")
              + " | linear probe (select) | linear probe (test) | k-NN (test) |",
              "|" + "---|" * (len(outcome.axes) + 3 + paper_column)]
@@ -341,6 +341,14 @@ def part_section(outcome: PartOutcome, paper: list[PaperCell | None] | None = No
     if pixels is not None:
         lines += ["", f"Raw pixels through the same linear probe: {pixels:.2f} on test."]
     return lines
+
+
+def _crop_note(crop: float) -> str:
+    if crop == 1:
+        return ""
+    return (f" Its probes and k-NN saw the centre {crop:g} crop, resized back: it ran before the study's probes saw "
+            "the whole image and was not rerun since, so its numbers, raw pixels' included, compare within the part, "
+            "not point for point with the main table's.")
 
 
 def paper_agreement(cells: list[CellOutcome], paper: list[PaperCell | None]) -> str:

@@ -122,7 +122,7 @@ def run_part(study: Study, part: str, options: CampaignOptions, results: Path, *
     outcome = PartOutcome(study=study.name, part=part, space=space.name, description=space.description,
                           campaign=result.name, folder=str(options.runs.campaign_dir(result.name)), started=started,
                           wall_time_s=time.perf_counter() - clock, axes=list(space.params), cells=cells,
-                          baselines=result.baselines)
+                          baselines=result.baselines, probe_crop=space.base_config().data.center_crop_ratio)
     outcome.save(outcome_path(results, part))
     return outcome
 

@@ -13,4 +13,4 @@ def fig2_part(folder: Path, part: str = "fig2", study: str = "paper_fmnist") -> 
              CellOutcome({"norm": "centering", "d": 128}, "errored", None, None, None, None)]
     return PartOutcome(study, part, "fig2_normalization_fmnist", "Fig. 2 twin", folder.name, str(folder),
                        "2026-12-01 10:00:00 UTC", 120.0, ["norm", "d"], cells,
-                       {"baseline_raw_pixels_linear_probe_test_top1": 82.5})
+                       {"baseline_raw_pixels_linear_probe_test_top1": 82.5}, probe_crop=1.0)

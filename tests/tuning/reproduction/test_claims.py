@@ -42,7 +42,7 @@ def _gather_part(summed, divided):
              for gradient, scores in (("summed", summed), ("divided", divided)) for seed, score in enumerate(scores)]
     cells.append(CellOutcome({"loss.gather": "divided", "seed": 5}, "error", None, None, None, None))
     return PartOutcome("paper_fmnist", "gather", "gather_ablation_fmnist", "", "campaign", "folder", "", 0.0,
-                       ["loss.gather", "seed"], cells)
+                       ["loss.gather", "seed"], cells, probe_crop=1.0)
 
 
 def _claims(parts=()):
@@ -96,7 +96,8 @@ def _normalization_part(shift):
     cells.append(CellOutcome({"loss.params.normalization": "centering", "model.projector": "d-d-d",
                               "model.embedding_dim": 32}, "errored", None, None, None, None))
     return PartOutcome("paper_fmnist", "fig2", "fig2_normalization_fmnist", "", "campaign", "folder", "", 0.0,
-                       ["loss.params.normalization", "model.projector", "model.embedding_dim"], cells)
+                       ["loss.params.normalization", "model.projector", "model.embedding_dim"], cells,
+                       probe_crop=1.0)
 
 
 def test_fig2s_claim_pairs_each_cell_with_its_embedding_twin():
@@ -123,12 +124,13 @@ def test_fig_s3s_claim_reads_its_part_and_no_other_method_axis():
     cells = [cell(m, p, d, score + bump) for m, bump in (("simclr", 0.0), ("simclr-sq", -0.1), ("simclr-abs", 3.0))
              for p, d, score in shapes]
     figs3 = PartOutcome("paper_fmnist", "figS3", "figS3_similarity_fmnist", "", "c", "f", "", 0.0,
-                        ["loss.method", "model.projector", "model.embedding_dim"], cells)
+                        ["loss.method", "model.projector", "model.embedding_dim"], cells, probe_crop=1.0)
     lines = {line.split("**")[1]: line for line in _claims([figs3]) if "Fig. S3" in line}
     assert "**held**" in lines["Fig. S3: SimCLR with simclr-sq matches SimCLR"]
     assert "**did not hold**" in lines["Fig. S3: SimCLR with simclr-abs matches SimCLR"]
     table_s5 = PartOutcome("paper_fmnist", "table_s5", "table_s5_fmnist", "", "c", "f", "", 0.0, figs3.axes,
-                           [cell(m, p, d, score) for m in ("vicreg", "simclr") for p, d, score in shapes])
+                           [cell(m, p, d, score) for m in ("vicreg", "simclr") for p, d, score in shapes],
+                           probe_crop=1.0)
     assert not any("Fig. S3" in line for line in _claims([table_s5]))  # a method axis without the variants
 
 
@@ -194,7 +196,7 @@ def _table_s5_part(scores):
                          "completed", select, test, None, None)
              for method, cells in scores.items() for d, (select, test) in zip((128, 512), cells)]
     return PartOutcome("paper_fmnist", "table_s5", "table_s5_fmnist", "", "c", "f", "", 0.0,
-                       ["loss.method", "model.projector", "model.embedding_dim"], cells)
+                       ["loss.method", "model.projector", "model.embedding_dim"], cells, probe_crop=1.0)
 
 
 def test_the_order_at_table_s6_recipes_is_set_beside_the_main_tables():

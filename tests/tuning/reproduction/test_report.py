@@ -26,6 +26,15 @@ def test_the_section_chooses_on_select_and_reports_test(tmp_path):
     assert lines[-1] == "Raw pixels through the same linear probe: 82.50 on test."
 
 
+def test_a_part_that_ran_on_a_crop_says_so_and_one_on_the_whole_image_does_not(tmp_path):
+    whole = part_section(fig2_part(tmp_path / "a"))
+    cropped = fig2_part(tmp_path / "b")
+    cropped.probe_crop = 0.875
+    note = next(line for line in part_section(cropped) if line.startswith("Space "))
+    assert "saw the centre 0.875 crop" in note and "not rerun since" in note
+    assert not any("crop" in line for line in whole)
+
+
 def _cells(tops):
     return [CellOutcome({"d": i}, "completed", t, t, t, 1.0) for i, t in enumerate(tops)]
 

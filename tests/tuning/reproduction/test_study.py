@@ -116,7 +116,7 @@ def test_the_paper_studys_table_s5_cells_each_sit_beside_the_papers_cell():
     cells = [CellOutcome({"loss.method": m, "model.projector": p, "model.embedding_dim": d}, "completed",
                          80.0, 80.0, 80.0, 1.0) for m, p, d in grid]
     outcome = PartOutcome("paper_fmnist", "table_s5", "table_s5_fmnist", "", "c", "f", "", 0.0,
-                          ["loss.method", "model.projector", "model.embedding_dim"], cells)
+                          ["loss.method", "model.projector", "model.embedding_dim"], cells, probe_crop=1.0)
     matched = study.part_paper_cells(outcome)
     assert len(matched) == 16 and None not in matched
     by_shape = {(m, p, d): cell for (m, p, d), cell in zip(grid, matched)}
@@ -124,7 +124,8 @@ def test_the_paper_studys_table_s5_cells_each_sit_beside_the_papers_cell():
     assert by_shape["vicreg", "512-512-d", 128] == PaperCell("VICReg", "8192-8192-d", 2048, 68.07)
     assert by_shape["simclr", "128-128-d", 512] == PaperCell("SimCLR-Tuned", "2048-2048-d", 8192,
                                                              TABLE_S5["SimCLR-Tuned"]["2048-2048-d"][4])
-    fig2 = PartOutcome("paper_fmnist", "fig2", "fig2_normalization_fmnist", "", "c", "f", "", 0.0, ["d"], [])
+    fig2 = PartOutcome("paper_fmnist", "fig2", "fig2_normalization_fmnist", "", "c", "f", "", 0.0, ["d"], [],
+                       probe_crop=1.0)
     assert study.part_paper_cells(fig2) is None  # fig2 names no paper rows
 
 
