@@ -38,6 +38,7 @@ SPACE, BASE, TRAIN_SUBSET, SELECT_PER_CLASS, EPOCHS = "simclr_fmnist", "fmnist-f
 ARMS = {"TPE + ASHA": {"sampler": "tpe"}, "random + FIFO": {"sampler": "random", "scheduler": {"type": "fifo"}}}
 GOAL_WITHIN, GOAL_SHARE = 0.5, 0.5
 PAPER_GPU_HOURS_PER_RUN, PAPER_EPOCHS = 192.0, 100
+PAPER_SPACE = "simclr_careful"  # the ImageNet-scale space the cost model prices
 
 TITLE = "Search efficiency (TPE + ASHA vs random + FIFO) and a cost model at the paper's scale"
 
@@ -142,16 +143,18 @@ def _plot(results: dict) -> None:
     plt.close(figure)
 
 
-def cost_model(promotion: float, measured_eta: int, trials: int = 40, grace: int = 10,
-               reduction_factor: int = 3) -> list[str]:
-    """GPU-hours of a simclr_careful campaign (``trials`` trials, its ASHA scheduler) at the
-    paper's scale, FIFO against ASHA at the ideal (1/eta) and the promotion rate measured with
-    reduction factor ``measured_eta``."""
+def cost_model(promotion: float, measured_eta: float, space: str = PAPER_SPACE) -> list[str]:
+    """GPU-hours of a campaign of the ImageNet-scale ``space`` (its trials, its ASHA scheduler)
+    at the paper's scale, FIFO against ASHA at the ideal (1/eta) and the promotion rate measured
+    with reduction factor ``measured_eta``."""
+    careful = load_space(space)
+    trials, grace = careful.num_samples, careful.scheduler.grace_period
+    reduction_factor = careful.scheduler.reduction_factor
     per_epoch = PAPER_GPU_HOURS_PER_RUN / PAPER_EPOCHS
     rungs, rung = [], grace
     while rung < PAPER_EPOCHS:
         rungs.append(rung)
-        rung *= reduction_factor
+        rung = round(rung * reduction_factor)
     milestones = rungs + [PAPER_EPOCHS]
 
     def expected_epochs(p: float) -> float:
@@ -160,11 +163,12 @@ def cost_model(promotion: float, measured_eta: int, trials: int = 40, grace: int
     # Keep the measured rate's ratio to its ideal (1/measured_eta) at the paper's eta.
     measured = min(1.0, promotion * measured_eta / reduction_factor)
     rows = [("FIFO (every trial to 100 epochs)", PAPER_EPOCHS),
-            (f"ASHA, ideal promotion 1/{reduction_factor}", expected_epochs(1 / reduction_factor)),
+            (f"ASHA, ideal promotion 1/{reduction_factor:g}", expected_epochs(1 / reduction_factor)),
             (f"ASHA, measured promotion ({promotion:.2f} at eta {measured_eta:g} -> {measured:.2f} "
-             f"at eta {reduction_factor})",
+             f"at eta {reduction_factor:g})",
              expected_epochs(measured))]
-    lines = [f"| {trials} trials, scheduler grace {grace}, eta {reduction_factor}, rungs {', '.join(map(str, rungs))} "
+    lines = [f"| {space}: {trials} trials, scheduler grace {grace}, eta {reduction_factor:g}, "
+             f"rungs {', '.join(map(str, rungs))} "
              "| epochs per trial | GPU-hours (V100) | runs of the paper's budget |", "|---|---|---|---|"]
     for label, epochs in rows:
         hours = trials * epochs * per_epoch
