@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import ray
@@ -58,9 +59,34 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     if address:
         _join(address)
         return
-    ray.init(address="local", num_cpus=num_cpus or 2 * (os.cpu_count() or 1) + 1,
-             object_store_memory=256 * 1024 ** 2, include_dashboard=True, dashboard_host="127.0.0.1",
-             log_to_driver=False, configure_logging=False)
+    with pinned_local_address():
+        ray.init(address="local", num_cpus=num_cpus or 2 * (os.cpu_count() or 1) + 1,
+                 object_store_memory=256 * 1024 ** 2, include_dashboard=True, dashboard_host="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)
+
+
+@contextmanager
+def pinned_local_address():
+    """While a private cluster starts, give it a GCS port chosen here and name it in RAY_ADDRESS,
+    so that every process the cluster starts inherits its own address (this process's
+    environment is restored after).  Ray's actors look their cluster up by "auto" (Ray Train's
+    placement-group cleaner does): with a second campaign's cluster on the same machine that
+    lookup fails, the cleaner dies, stopped trials' CPUs are never released, and the next
+    trials wait for their workers for ever.  ``ray.init(address="local")`` ignores RAY_ADDRESS."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    pinned = {"RAY_GCS_SERVER_PORT": str(port), "RAY_ADDRESS": f"{ray.util.get_node_ip_address()}:{port}"}
+    before = {name: os.environ.get(name) for name in pinned}
+    os.environ.update(pinned)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _check_reachable(address: str) -> None:

@@ -1,4 +1,5 @@
 """Trial resources, the check that a trial fits before launch, and joining a running cluster."""
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,37 @@ def test_the_code_ships_from_this_checkout_without_the_environment():
     env = code_runtime_env()
     assert Path(env["working_dir"], "tuning", "campaign", "search", "trial.py").is_file()
     assert {".venv/", "runs/", "*.beton"} <= set(env["excludes"])
+
+
+LOOKUP_FROM_A_TASK = """
+import json, os, ray
+from ray._private.services import canonicalize_bootstrap_address_or_die
+from tuning.campaign.services import cluster
+
+cluster.connect(None, num_cpus=1)
+
+@ray.remote(num_cpus=0)
+def lookup():  # what Ray Train's placement-group cleaner does in its actor
+    return canonicalize_bootstrap_address_or_die(None)
+
+print(json.dumps({"own": ray.get_runtime_context().gcs_address, "found": ray.get(lookup.remote()),
+                  "driver_env": os.environ.get("RAY_ADDRESS")}))
+"""
+
+
+@pytest.mark.service
+def test_a_private_cluster_finds_itself_beside_another_ray_on_the_machine(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.ray_nodes import ray_head
+
+    with ray_head(tmp_path, num_cpus=1) as other:  # another campaign's cluster, say
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        done = subprocess.run([sys.executable, "-c", LOOKUP_FROM_A_TASK], capture_output=True, text=True,
+                              timeout=300, cwd=Path(__file__).parents[4], env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["found"] == seen["own"] != other.address  # without the pinned address: "multiple active Ray instances"
+    assert seen["driver_env"] is None  # the driver's own environment is left as it was
