@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tuning.config import validate_config, with_overrides
 from tuning.errors import ConfigError, SearchSpaceError
 from tuning.reproduction.outcomes import CellOutcome, PartOutcome, TuneOutcome
 from tuning.reproduction.paper_table import TABLE_S5, PaperCell
@@ -157,6 +158,13 @@ def test_each_arms_search_is_described_and_a_best_config_on_its_start_point_is_t
     assert {arm: s.kept_start for arm, s in searches.items()} == {"SimCLR": False, "VICReg": False,
                                                                    "VICReg-exp": False, "VICReg-ctr": False}
     assert not any(s.kept_start for s in study.arm_searches(study.stand_ins()).values())  # base configs: no start
+    # an arm whose best is its start point (the space's first point) is told so; one value off is not
+    start = study.arm_space("VICReg-ctr").points_to_evaluate[0]
+    base = study.stand_ins()["VICReg-ctr"].model_dump(mode="json")
+    kept = validate_config(with_overrides(base, start))
+    nudged = validate_config(with_overrides(base, {**start, "optim.base_lr": start["optim.base_lr"] * 1.5}))
+    assert study.arm_searches({**shipped.tuned, "VICReg-ctr": kept})["VICReg-ctr"].kept_start
+    assert not study.arm_searches({**shipped.tuned, "VICReg-ctr": nudged})["VICReg-ctr"].kept_start
 
 
 @pytest.mark.parametrize("text,message", [("name: [s", "is not valid YAML"), ("- a list", "must be a YAML mapping")])
