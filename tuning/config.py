@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -170,6 +170,10 @@ class ProbeConfig(Strict):
         "cached", description="augmented: a fresh random-resized crop and flip of every train image each epoch "
         "through the frozen backbone (App. E); cached: centre-crop features extracted once (cheap)")
     knn: bool = True
+    center_crop_choices: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=list, description="centre-crop ratios that the offline probe and k-NN try besides "
+        "data.center_crop_ratio; each keeps, for every representation (the baselines included), the crop best on "
+        "select (linear_probe_crop, knn_crop); each costs one more offline evaluation")
     supervised_baseline: bool = Field(False, description="beside the baselines, the supervised ceiling: this "
                                       "config trained with labels (method supervised) through the same probes, once "
                                       "per data and settings (a whole training run, so off unless asked for)")

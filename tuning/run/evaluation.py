@@ -45,12 +45,13 @@ def extract_features(backbone: nn.Module, loader: Batches, channels_last: bool,
 class Evaluation:
     """The frozen backbone's features of one run's data, and the probes on them."""
 
-    def __init__(self, cfg: PretrainConfig, data: PreparedData, backbone: nn.Module, device: torch.device):
+    def __init__(self, cfg: PretrainConfig, data: PreparedData, backbone: nn.Module, device: torch.device,
+                 center_crop_ratio: float | None = None):
         self.cfg, self.data, self.backbone, self.device = cfg, data, backbone, device
+        self.crop = cfg.data.center_crop_ratio if center_crop_ratio is None else center_crop_ratio
         self.loader_options = dict(batch_size=cfg.probe.offline_batch_size, resolution=cfg.data.resolution,
                                    device=device, workers=cfg.data.loader_workers,
-                                   torch_threads=cfg.resources.torch_threads,
-                                   center_crop_ratio=cfg.data.center_crop_ratio)
+                                   torch_threads=cfg.resources.torch_threads, center_crop_ratio=self.crop)
         self.train = self._centre_crops(data.train)
         self.test = self._centre_crops(data.test)
         self.split = data.split()
@@ -99,28 +100,39 @@ class Evaluation:
                                    batch_size=probe.offline_batch_size, seed=self.cfg.seed, device=self.device)
         choice = choose_head(heads, lrs, scale(*self.subset(self.split.select)), scale(*self.test), device=self.device)
         return {reports.LINEAR_PROBE_TEST_TOP1: choice.test_top1, "linear_probe_test_top5": choice.test_top5,
-                "linear_probe_lr": choice.lr, reports.LINEAR_PROBE_SELECT_TOP1: choice.select_top1}
+                "linear_probe_lr": choice.lr, reports.LINEAR_PROBE_SELECT_TOP1: choice.select_top1,
+                "linear_probe_crop": self.crop}
 
     def knn(self) -> dict[str, float]:
         choice = choose_knn(self.subset(self.split.fit), self.subset(self.split.select), self.test,
                             self.data.num_classes, device=self.device)
         return {reports.KNN_TEST_TOP1: choice.test_top1, "knn_k": float(choice.k),
-                "knn_temperature": choice.temperature, reports.KNN_SELECT_TOP1: choice.select_top1}
+                "knn_temperature": choice.temperature, reports.KNN_SELECT_TOP1: choice.select_top1,
+                "knn_crop": self.crop}
+
+
+def crop_choices(cfg: PretrainConfig) -> list[float]:
+    """The centre-crop ratios the probes try: ``data.center_crop_ratio``, then each of
+    ``probe.center_crop_choices`` not already tried."""
+    return list(dict.fromkeys([cfg.data.center_crop_ratio, *cfg.probe.center_crop_choices]))
 
 
 def final_evaluation(cfg: PretrainConfig, data: PreparedData, backbone: nn.Module, device: torch.device) -> dict:
     """The offline linear probe (``probe.offline_mode``) and k-NN of a frozen backbone, each
-    chosen on select and scored on test.  Features are kept on the CPU; the
-    probe and the neighbour search run on ``device``."""
-    results: dict[str, float] = {}
-    if cfg.probe.offline_epochs == 0 and not cfg.probe.knn:
-        return results  # nothing asked for: no features to extract
-    evaluation = Evaluation(cfg, data, backbone, device)
-    if cfg.probe.offline_epochs > 0:
-        results.update(evaluation.linear_probe())
-    if cfg.probe.knn:
-        results.update(evaluation.knn())
-    return results
+    chosen on select and scored on test, at each of ``crop_choices`` when there are several:
+    each probe keeps the crop of its best select top-1 (the first tried on ties).  Features
+    are kept on the CPU; the probe and the neighbour search run on ``device``."""
+    probes = [probe for probe, wanted in (((Evaluation.linear_probe, reports.LINEAR_PROBE_SELECT_TOP1),
+                                           cfg.probe.offline_epochs > 0),
+                                          ((Evaluation.knn, reports.KNN_SELECT_TOP1), cfg.probe.knn)) if wanted]
+    best: dict[str, dict[str, float]] = {}
+    for crop in crop_choices(cfg) if probes else []:
+        evaluation = Evaluation(cfg, data, backbone, device, center_crop_ratio=crop)
+        for run_probe, chosen_by in probes:
+            result = run_probe(evaluation)
+            if chosen_by not in best or result[chosen_by] > best[chosen_by][chosen_by]:
+                best[chosen_by] = result
+    return {key: value for result in best.values() for key, value in result.items()}
 
 
 def evaluate_checkpoint(checkpoint_dir: Path, data_dir: Path, probe_overrides: dict[str, Any],

@@ -133,11 +133,14 @@ KEYS: tuple[ReportKey, ...] = (
     ReportKey("linear_probe_test_top5", "the offline linear probe's top-5 on test", "%", "test", final=True),
     ReportKey("linear_probe_lr", "the lr the offline linear probe chose on select", "lr", "select", final=True),
     ReportKey(LINEAR_PROBE_SELECT_TOP1, "the chosen linear probe's top-1 on select", "%", "select", final=True),
+    ReportKey("linear_probe_crop", "the centre-crop ratio the offline linear probe chose on select "
+              "(data.center_crop_ratio unless probe.center_crop_choices offers others)", "ratio", "select", final=True),
     ReportKey(KNN_TEST_TOP1, "k-NN top-1 on test, k and temperature chosen on select", "%", "test", final=True),
     ReportKey("knn_k", "the k that k-NN chose on select", "neighbours", "select", final=True),
     ReportKey("knn_temperature", "the temperature that k-NN chose on select", "temperature", "select",
               final=True),
     ReportKey(KNN_SELECT_TOP1, "the chosen k-NN's top-1 on select", "%", "select", final=True),
+    ReportKey("knn_crop", "the centre-crop ratio that k-NN chose on select", "ratio", "select", final=True),
     ReportKey("eval_time_s", "the offline evaluation's wall time", "s", final=True),
 )
 """Every key a report may hold, besides one ``loss_term(...)`` per term of the method's loss."""

@@ -143,3 +143,39 @@ def test_the_test_split_takes_no_part_in_any_choice(splits, tmp_path):
     assert [results[0][key] for key in chosen] == [results[1][key] for key in chosen]
     assert results[1]["linear_probe_test_top1"] < 25.0 < results[0]["linear_probe_test_top1"]  # test really changed
     assert results[1]["knn_test_top1"] < 25.0 < results[0]["knn_test_top1"]
+
+
+def _border_classes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class shows in their 2-px border alone, the centre 4x4 pure noise: a centre
+    crop of ratio 0.5 sees no class, the whole image does."""
+    border = np.ones((SIZE, SIZE), dtype=bool)
+    border[2:-2, 2:-2] = False
+    prototypes = np.random.default_rng(1234).integers(40, 216, size=(CLASSES, SIZE, SIZE, 3))
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % CLASSES)
+    images = rng.integers(0, 256, size=(n, SIZE, SIZE, 3))
+    images[:, border] = prototypes[labels][:, border]
+    return images.astype(np.uint8), labels
+
+
+@pytest.mark.service  # the writer starts processes
+def test_each_probe_keeps_the_centre_crop_best_on_select(tmp_path):
+    names = [str(c) for c in range(CLASSES)]
+    train, test = (write_beton(ArraySource(*_border_classes(n, seed)), tmp_path / f"{split}.beton", names)
+                   for split, n, seed in (("train", 600, 0), ("test", 200, 1)))
+    data = _data(train, test)
+
+    def evaluated(ratio: float, choices: list[float]) -> dict:
+        cfg = _config(train, test)
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"center_crop_ratio": ratio}),
+                                     "probe": cfg.probe.model_copy(update={"center_crop_choices": choices})})
+        return final_evaluation(cfg, data, nn.Flatten(), torch.device("cpu"))
+
+    centre, whole = evaluated(0.5, []), evaluated(1.0, [])
+    assert centre["linear_probe_crop"] == centre["knn_crop"] == 0.5  # no choices: the data's crop
+    assert centre["linear_probe_select_top1"] < 30.0 < 60.0 < whole["linear_probe_select_top1"]
+    assert centre["knn_select_top1"] < 30.0 < 60.0 < whole["knn_select_top1"]
+    for ratio, choices in ((0.5, [1.0]), (1.0, [0.5, 1.0])):  # whichever crop is tried first
+        chosen = evaluated(ratio, choices)
+        assert chosen["linear_probe_crop"] == chosen["knn_crop"] == 1.0
+        assert chosen == whole  # the whole image's evaluation, every score and choice
