@@ -174,7 +174,9 @@ class SchedulerSpec(Strict):
     reduction_factor^k)."""
     type: Literal["asha", "fifo", "hyperband"] = "asha"
     grace_period: int = Field(1, ge=1)
-    reduction_factor: float = Field(2.0, gt=1)
+    reduction_factor: float = Field(4.0, gt=1, description="eta: 4 ranked first for asha at grace 1 in the replay "
+                                    "on the learning-curve table (benchmarks/RESULTS.md, 'Search strategies "
+                                    "replayed'); hyperband was replayed at 2")
     brackets: int = Field(3, ge=1, description="hyperband's brackets (asha has one)")
 
     @property
