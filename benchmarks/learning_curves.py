@@ -159,6 +159,7 @@ def report(outcome: dict) -> list[str]:
     base = outcome["baselines"]
     pixels = base[reports.baseline_key("raw_pixels", reports.LINEAR_PROBE_TEST_TOP1)]
     untrained = base[reports.baseline_key("untrained", reports.LINEAR_PROBE_TEST_TOP1)]
+    kernel = base.get(reports.baseline_key("random_features", reports.LINEAR_PROBE_TEST_TOP1))
     lines = ["| representation | seed | epochs | linear probe (test) | k-NN (test) |", "|---|---|---|---|---|"]
     for representation, label in reports.BASELINES.items():
         if reports.baseline_key(representation, reports.LINEAR_PROBE_TEST_TOP1) in base:
@@ -183,7 +184,9 @@ def report(outcome: dict) -> list[str]:
         on_time = statistics.median(minutes) <= GOAL_MINUTES
         lines.append(f"- {name} config ({changed}; select linear probe "
                      f"{statistics.mean(r['select'] for r in runs):.2f}): test linear probe {mean:.2f}{spread}, "
-                     f"{mean - pixels:+.2f} over raw pixels, {mean - untrained:+.2f} over the untrained network; "
+                     f"{mean - pixels:+.2f} over raw pixels, "
+                     + (f"{mean - kernel:+.2f} over their random features, " if kernel is not None else "")
+                     + f"{mean - untrained:+.2f} over the untrained network; "
                      f"k-NN {knn:.2f} ({knn - base[reports.baseline_key('raw_pixels', reports.KNN_TEST_TOP1)]:+.2f} "
                      f"over raw pixels); {', '.join(f'{m:.1f}' for m in minutes)} minutes a run (training and the "
                      f"final probes, one core; median {statistics.median(minutes):.1f})"

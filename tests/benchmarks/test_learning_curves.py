@@ -25,4 +25,5 @@ def test_the_report_reads_a_saved_outcome_in_epoch_order_beside_every_baseline()
     assert [line.split(" | ")[2] for line in lines[6:9]] == ["1", "8", "12"]
     summary = next(line for line in lines if line.startswith("- best config"))
     assert "test linear probe 89.00" in summary  # the epoch-12 scores (90, 88), not epoch 8's 70
+    assert "+5.00 over raw pixels, +4.00 over their random features, +9.00 over the untrained network" in summary
     assert f"{100 * 89.0 / 92.0:.1f}% of the supervised ceiling's linear probe (92.00)" in summary
