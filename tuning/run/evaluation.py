@@ -122,9 +122,11 @@ def final_evaluation(cfg: PretrainConfig, data: PreparedData, backbone: nn.Modul
     chosen on select and scored on test, at each of ``crop_choices`` when there are several:
     each probe keeps the crop of its best select top-1 (the first tried on ties).  Features
     are kept on the CPU; the probe and the neighbour search run on ``device``."""
-    probes = [probe for probe, wanted in (((Evaluation.linear_probe, reports.LINEAR_PROBE_SELECT_TOP1),
-                                           cfg.probe.offline_epochs > 0),
-                                          ((Evaluation.knn, reports.KNN_SELECT_TOP1), cfg.probe.knn)) if wanted]
+    probes = []  # (the probe, the select score it is chosen by)
+    if cfg.probe.offline_epochs > 0:
+        probes.append((Evaluation.linear_probe, reports.LINEAR_PROBE_SELECT_TOP1))
+    if cfg.probe.knn:
+        probes.append((Evaluation.knn, reports.KNN_SELECT_TOP1))
     best: dict[str, dict[str, float]] = {}
     for crop in crop_choices(cfg) if probes else []:
         evaluation = Evaluation(cfg, data, backbone, device, center_crop_ratio=crop)
