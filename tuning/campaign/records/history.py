@@ -109,7 +109,8 @@ def campaign_overview(stores: Stores, campaign: str) -> CampaignOverview:
 def varying_params(params_per_trial: list[dict[str, Any]]) -> list[str]:
     """The config params whose values differ between a campaign's trials, sorted: what its
     search set, and what follows from that (``optim.effective_lr`` when lr or batch size
-    vary); the settings of later checkpoint analyses (``eval.*``) are not the trials' own."""
+    vary); the settings of later checkpoint analyses (``eval.*``) are not the trials' own. Values
+    are compared by their repr, so list-valued params (read back by ``typed``) count too."""
     names = sorted({name for params in params_per_trial for name in params
                     if name.split(".")[0] not in CHECKPOINT_ANALYSES})
-    return [name for name in names if len({params.get(name) for params in params_per_trial}) > 1]
+    return [name for name in names if len({repr(params.get(name)) for params in params_per_trial}) > 1]
