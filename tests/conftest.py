@@ -2,12 +2,7 @@
 import os
 import platform
 
-import hypothesis.database  # noqa: F401
 import pytest
-
-# hypothesis.database is imported here, not lazily by hypothesis's end-of-session summary: that
-# late import makes pytest parse it while garbage from FFCV loaders may be collected, and
-# Python 3.11.7's parser then fails with "AST constructor recursion depth mismatch".
 
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 
