@@ -66,7 +66,7 @@ def test_the_saved_outcomes_in_git_rewrite_the_shipped_report_byte_for_byte(tmp_
     text = written.read_text()
     assert "| SimCLR-Orig | 64.66 (2048-2048)* |" in text and "\n* SimCLR-Orig: its 128-d head at d = 128" in text
     assert "As a share of the supervised ceiling's linear probe" in text  # the ceiling the main part measured
-    assert "saw the centre 0.875 crop" in text  # the figure parts saved before the probes saw the whole image
+    assert "saw the centre 0.875 crop" not in text  # every part, the figures' included, saw the whole image
     assert "They do not search alike" in text and "Holm's step-down over the" in text
 
     (tmp_path / "reproduction" / "fig2.json").unlink()
