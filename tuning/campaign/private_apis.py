@@ -40,6 +40,12 @@ APIS = (
     PrivateApi("ray", "ray.tune.search.optuna", "OptunaSearch._ot_study", None, "the searcher's Optuna study"),
     PrivateApi("ray", "ray.tune.search.optuna", "OptunaSearch._completed_trials", None,
                "the trials the searcher has already told the study about"),
+    PrivateApi("ray", "ray.tune.schedulers.async_hyperband", "AsyncHyperBandScheduler._brackets", None,
+               "ASHA's rungs, refilled from the recorded results when a campaign resumes (Tune saves no scheduler)"),
+    PrivateApi("ray", "ray.tune.schedulers.async_hyperband", "AsyncHyperBandScheduler._trial_info", None,
+               "the rung bracket of each trial, kept for a resumed trial"),
+    PrivateApi("ray", "ray.tune.schedulers.async_hyperband", "_Bracket.on_result", ("trial", "cur_iter", "cur_rew"),
+               "records a recorded result in its rung when ASHA's rungs are refilled"),
     PrivateApi("optuna", "optuna.trial", "Trial._trial_id", None, "the storage id of a running Optuna trial"),
     PrivateApi("optuna", "optuna.study", "Study._storage", None, "reads a trial's state without a copy of the study"),
     PrivateApi("optuna-dashboard", "optuna_dashboard._cli", "main", (), "optuna-dashboard's own command line"),
@@ -114,6 +120,11 @@ def ray_has_autoscaler() -> bool:
     return state.get_max_resources_from_cluster_config() is not None
 
 
+def asha_brackets(scheduler) -> list:
+    """The rung brackets of an ``AsyncHyperBandScheduler``."""
+    return scheduler._brackets
+
+
 def optuna_trial_of(search, trial_id: str):
     """The Optuna trial behind Tune trial ``trial_id`` in an ``OptunaSearch`` (None if unknown)."""
     return search._ot_trials.get(trial_id)
@@ -131,6 +142,11 @@ def told_trials(search) -> set[str]:
 def optuna_trial_finished(ot_trial) -> bool:
     """Whether the storage already holds this running Optuna trial as finished."""
     return ot_trial.study._storage.get_trial(ot_trial._trial_id).state.is_finished()
+
+
+def optuna_reported_steps(ot_trial) -> set[int]:
+    """The steps whose intermediate values the storage holds for this running Optuna trial."""
+    return set(ot_trial.study._storage.get_trial(ot_trial._trial_id).intermediate_values)
 
 
 def optuna_dashboard_command(storage_url: str, host: str, port: int) -> list[str]:

@@ -3,7 +3,7 @@ them in, the states of a Tune trial, and the two readings every reader of a resu
 epoch it is of, the time it was reported).  The loop's own keys are tuning.run.reports'."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from tuning.run import reports
 
@@ -23,6 +23,18 @@ ENDED_STATES = frozenset({"TERMINATED", "ERROR"})  # a Tune trial that has ended
 def epoch_of(result: dict[str, Any]) -> int:
     """The epoch a result is of: the loop's own count, else Tune's (a result from before the loop kept one)."""
     return int(result.get(reports.EPOCH, result.get(TRAINING_ITERATION, 0)))
+
+
+def epochs_trained(epochs: Iterable[int]) -> int:
+    """How many epochs a trial trained, from the epochs of its records (result.json lines, MLflow
+    steps): each epoch counts once, however often it was delivered.  Every view counts with this."""
+    return len(set(epochs))
+
+
+def with_epoch_clock(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with Tune's iteration set to its epoch: ASHA times its cuts by the iteration,
+    and Tune's own count restarts at 1 when a trial is restored from a checkpoint."""
+    return {**result, TRAINING_ITERATION: epoch_of(result)}
 
 
 def reported_at(result: dict[str, Any]) -> float | None:

@@ -13,14 +13,17 @@ STATE_FILE = "state.pt"
 BACKBONE_FILE = "backbone.safetensors"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"
 
 
-def save_training_state(directory: Path, state: dict, config: dict, metrics: dict | None = None) -> None:
-    """Write the resumable training state, its config and the metrics reported with it."""
+def save_training_state(directory: Path, state: dict, config: dict, history: list[dict]) -> None:
+    """Write the resumable training state, its config, the metrics reported with it (the last of
+    ``history``) and every epoch's report so far (``history``)."""
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(state, directory / STATE_FILE)
     (directory / CONFIG_FILE).write_text(json.dumps(config))
-    (directory / METRICS_FILE).write_text(json.dumps(metrics or {}))
+    (directory / METRICS_FILE).write_text(json.dumps(history[-1] if history else {}))
+    (directory / HISTORY_FILE).write_text(json.dumps(history))
 
 
 def load_checkpoint_config(directory: Path) -> PretrainConfig:
@@ -36,6 +39,16 @@ def load_metrics(directory: Path) -> dict:
     """The metrics reported together with a checkpoint."""
     path = Path(directory) / METRICS_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_history(directory: Path) -> list[dict]:
+    """Every epoch's report up to a checkpoint's, oldest first (a checkpoint written before
+    histories were kept gives its own report alone)."""
+    path = Path(directory) / HISTORY_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    metrics = load_metrics(directory)
+    return [metrics] if metrics else []
 
 
 def load_training_state(directory: Path) -> dict:

@@ -117,6 +117,7 @@ class Pretraining:
         self.warmup_steps = int(min(cfg.schedule.warmup_epochs, 0.1 * cfg.schedule.epochs) * self.steps_per_epoch)
         self.generator = torch.Generator(device=self.device)
         self.view_augmentations = cfg.data.augment.views()
+        self.history: list[dict] = []  # every epoch's report so far, saved with each checkpoint
 
     def _build_network(self) -> None:
         cfg = self.cfg
@@ -312,13 +313,12 @@ def pretrain(request: RunRequest, session: Session) -> None:
     run = Pretraining(cfg, request.data, session)
     startup = {"startup_worker_s": entered - request.requested_at, "startup_model_s": run.model_built_at - entered,
                "startup_loader_s": time.time() - run.model_built_at}
-    start_epoch, finished_metrics = _resume(run, session)
+    start_epoch = _resume(run, session)
     if start_epoch >= cfg.schedule.epochs:
-        # The run had finished when its driver or worker died: report its final epoch again.
-        session.report(finished_metrics)
+        # The run had finished when its driver or worker died: its final report again, so that
+        # the restarted trial ends on it (the records keep each epoch once).
+        session.report(dict(run.history[-1]))
         return
-    if start_epoch and not session.recorded(start_epoch):
-        session.report(finished_metrics)  # its checkpoint's epoch never reached the records: no epoch is lost
     for epoch in range(start_epoch, cfg.schedule.epochs):
         epoch_start = time.perf_counter()
         totals = run.train_epoch(epoch)
@@ -336,12 +336,20 @@ def pretrain(request: RunRequest, session: Session) -> None:
             return
 
 
-def _resume(run: Pretraining, session: Session) -> tuple[int, dict]:
-    """(the epoch to start from, the metrics saved with the checkpoint resumed from)."""
+def _resume(run: Pretraining, session: Session) -> int:
+    """Restore the session's checkpoint, if it has one, with its history of reports; report again
+    every epoch of that history the records lack (a driver stopped or killed before its reports
+    reached storage: no epoch is lost).  Returns the epoch to start from."""
     with session.resume_directory() as directory:
         if directory is None:
-            return 0, {}
-        return run.load_state(checkpoints.load_training_state(directory)), checkpoints.load_metrics(directory)
+            return 0
+        start_epoch = run.load_state(checkpoints.load_training_state(directory))
+        run.history = checkpoints.load_history(directory)
+    finished = start_epoch >= run.cfg.schedule.epochs
+    for report in run.history[:-1] if finished else run.history:
+        if not session.recorded(report[reports.EPOCH]):
+            session.report(dict(report))
+    return start_epoch
 
 
 def _final_metrics(run: Pretraining) -> dict:
@@ -359,12 +367,14 @@ def _report(session: Session, metrics: dict, run: Pretraining, epoch: int, save:
     # driver restart) then logs to MLflow with the same timestamp and is de-duplicated.
     metrics.update(reports.tidy(metrics))
     metrics[reports.REPORTED_AT] = time.time()  # whole: it tells reports apart
+    run.history.append(metrics)
     if not save:
         session.report(metrics)
         return
     with tempfile.TemporaryDirectory() as directory:
         saving_start = time.perf_counter()
-        checkpoints.save_training_state(Path(directory), run.state(epoch), run.cfg.model_dump(mode="json"), metrics)
+        checkpoints.save_training_state(Path(directory), run.state(epoch), run.cfg.model_dump(mode="json"),
+                                        run.history)
         checkpoints.save_backbone(Path(directory), run.network.backbone)
         metrics["checkpoint_time_s"] = time.perf_counter() - saving_start
         session.report(metrics, Path(directory))

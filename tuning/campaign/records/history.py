@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from tuning.campaign.records.best import RANK_METRIC, Scored, best_of
 from tuning.campaign.records.tracking import CHECKPOINT_ANALYSES, Tags
 from tuning.campaign.services.stores import Stores
-from tuning.campaign.tune_results import TIME_TOTAL_S
+from tuning.campaign.tune_results import TIME_TOTAL_S, epochs_trained
 from tuning.errors import StoreError
 from tuning.run import reports
 
@@ -101,7 +101,7 @@ def campaign_overview(stores: Stores, campaign: str) -> CampaignOverview:
         trials.append(TrialSummary(
             trial_id=run.data.tags[Tags.TRIAL_ID], status=run.data.tags.get(Tags.TRIAL_STATUS, "?"),
             run_id=run.info.run_id, params={name: typed(value) for name, value in run.data.params.items()},
-            metrics=dict(metrics), epochs=len(steps),
+            metrics=dict(metrics), epochs=epochs_trained(steps),
             duration_s=metrics.get(TIME_TOTAL_S, (end - run.info.start_time) / 1000)))
     return CampaignOverview(campaign, sorted(trials, key=lambda s: s.trial_id), rung_metric, baselines, rung_mode)
 

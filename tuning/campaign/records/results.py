@@ -11,7 +11,7 @@ from typing import Any
 
 from tuning.campaign.services.capacity import is_no_capacity
 from tuning.campaign.statuses import TrialStatus
-from tuning.campaign.tune_results import ENDED_STATES, RESULT_FILE, TIME_TOTAL_S
+from tuning.campaign.tune_results import ENDED_STATES, RESULT_FILE, TIME_TOTAL_S, epoch_of, epochs_trained
 from tuning.run import reports
 from tuning.run.checkpoints import newest_checkpoint
 
@@ -52,6 +52,11 @@ class TrialRecord:
     path: str
     ended: bool
     launch_index: int = 0  # its place in the order Tune created the experiment's trials
+
+    @property
+    def epochs(self) -> int:
+        """The epochs it trained (``epochs_trained`` over its results)."""
+        return epochs_trained(epoch_of(result) for result in self.results)
 
     @property
     def last(self) -> dict[str, Any]:
@@ -133,10 +138,10 @@ def _read_text(filesystem, path: str) -> str | None:
 
 
 def read_trial_records(tune_results: str) -> list[TrialRecord]:
-    """The trials of a Tune results folder (a path or URI) that reported or failed, sorted
-    by id (``launch_index`` keeps the order they were created in).  Reads Tune's experiment
-    state and each trial's result.json and error.txt, so it works after the driver is gone
-    (without a cluster)."""
+    """Every trial of a Tune results folder (a path or URI), those that never reported included
+    (a campaign stopped before their first epoch resumes them), sorted by id (``launch_index``
+    keeps the order they were created in).  Reads Tune's experiment state and each trial's
+    result.json and error.txt, so it works after the driver is gone (without a cluster)."""
     from ray.tune import ExperimentAnalysis
 
     filesystem, _ = storage_filesystem(tune_results)
@@ -147,8 +152,7 @@ def read_trial_records(tune_results: str) -> list[TrialRecord]:
                              results=[json.loads(line) for line in text.splitlines() if line.strip()],
                              error=_read_text(filesystem, f"{trial.path}/error.txt"), path=trial.path,
                              ended=trial.status in ENDED_STATES, launch_index=launch_index)
-        if record.results or record.error:
-            records.append(record)
+        records.append(record)
     return sorted(records, key=lambda r: r.trial_id)
 
 
@@ -167,7 +171,7 @@ def trial_rows(records: list[TrialRecord], campaign: str, run_ids: dict[str, str
             params={p: record.config[p] for p in param_names if p in record.config},
             duration_s=last.get(TIME_TOTAL_S), run_id=run_ids.get(record.trial_id),
             error=record.error.strip().splitlines()[-1] if record.error else None, checkpoint=checkpoint,
-            **{m: last.get(m) for m in SUMMARY_METRICS}))
+            **{m: last.get(m) for m in SUMMARY_METRICS if m != reports.EPOCH}, epoch=record.epochs))
     return rows
 
 

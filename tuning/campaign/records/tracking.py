@@ -307,7 +307,7 @@ def log_baselines(client: MlflowClient, run_id: str, baselines: dict[str, float]
 def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: TrialRow | None,
                       exported: Path | None, plots_dir: Path | None) -> None:
     """Log the campaign's outcome to its parent run (trials CSV, best trial and config,
-    Optuna plots) and close it."""
+    Optuna plots) and close it, its status tag saying so (a resumed campaign's said running)."""
     client.log_text(run_id, trials_csv, "trials.csv")
     if plots_dir is not None:
         client.log_artifacts(run_id, str(plots_dir), "optuna")
@@ -317,6 +317,7 @@ def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: 
         for key in (reports.LINEAR_PROBE_TEST_TOP1, reports.ONLINE_TOP1):
             if getattr(best, key) is not None:
                 client.log_metric(run_id, f"best_{key}", float(getattr(best, key)))
+    client.set_tag(run_id, Tags.TRIAL_STATUS, TrialStatus.COMPLETED)
     client.set_terminated(run_id, MLFLOW_FINISHED)
 
 

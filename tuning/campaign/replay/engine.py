@@ -25,7 +25,8 @@ from ray.tune.search import Searcher
 from tuning.campaign.records.best import best_row
 from tuning.campaign.records.results import TrialRow, trial_status
 from tuning.campaign.replay.table import Curve
-from tuning.campaign.search.searcher import build_scheduler, campaign_search
+from tuning.campaign.search.scheduler import build_scheduler
+from tuning.campaign.search.searcher import campaign_search
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.statuses import TrialStatus
 from tuning.campaign.tune_results import TRAINING_ITERATION

@@ -59,7 +59,7 @@ def replay_campaign(space: SearchSpace, records: list[TrialRecord], scheduler: S
     original = replay(space, lambda trial_id, _: curves[int(trial_id)], epochs, configs=[r.config for r in records])
     replayed = replay(space.model_copy(update={"scheduler": scheduler}), lambda trial_id, _: curves[int(trial_id)],
                       epochs, configs=[r.config for r in records])
-    return CampaignReplay(scheduler, sum(len(r.results) for r in records), replayed, original.incumbent(),
+    return CampaignReplay(scheduler, sum(r.epochs for r in records), replayed, original.incumbent(),
                           replayed.incumbent())
 
 

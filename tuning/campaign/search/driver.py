@@ -24,6 +24,7 @@ from tuning.campaign.records.export import export_config
 from tuning.campaign.records.plots import StudyPlotsRefresher, write_study_plots
 from tuning.campaign.records.progress import CampaignProgress, ProgressDisplay, library_output_to
 from tuning.campaign.records.provenance import code_version, data_fingerprints
+from tuning.campaign.records.result_log import ResultLog
 from tuning.campaign.records.results import (
     CampaignResult,
     TrialRecord,
@@ -46,7 +47,8 @@ from tuning.campaign.records.tracking import (
     sync_trial_runs,
 )
 from tuning.campaign.search.control import stop_on_sigterm, write_control
-from tuning.campaign.search.searcher import build_scheduler, build_searcher
+from tuning.campaign.search.scheduler import build_scheduler
+from tuning.campaign.search.searcher import build_searcher
 from tuning.campaign.search.state import CampaignState
 from tuning.campaign.search.trial import TrialContext, run_trial
 from tuning.campaign.services import cluster
@@ -136,7 +138,7 @@ def _run_config(state: CampaignState, verbose: int, display: list[ProgressDispla
     in_process = cluster.runs_in_trial_process(cfg)
     return tune.RunConfig(
         name=state.tune_name, storage_path=state.storage,
-        callbacks=[TrialLogger(_campaign_runs(state)), *_plot_refresher(state), *display,
+        callbacks=[ResultLog(), TrialLogger(_campaign_runs(state)), *_plot_refresher(state), *display,
                    CapacityWatch(state.space.trial_config, state.name, state.runs.root, state.capacity_wait_s)],
         verbose=verbose, checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.checkpoint.keep_last),
         stop=EpochBudget(state.space.max_total_epochs) if state.space.max_total_epochs else None,
@@ -240,7 +242,8 @@ def _fit_new_experiment(state: CampaignState, space: SearchSpace, options: Campa
     tuner = tune.Tuner(
         _trainable(state),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=space.num_samples,
-                                    scheduler=build_scheduler(space, space.base_config().schedule.epochs),
+                                    scheduler=build_scheduler(space, space.base_config().schedule.epochs,
+                                                              state.tune_results),
                                     max_concurrent_trials=space.max_concurrent_trials),
         run_config=_run_config(state, _tune_output(options.verbose), _display(space, options, state.tune_results)),
     )
@@ -347,7 +350,7 @@ def _finished(state: CampaignState, retry_errored: bool = False) -> bool:
         return False
     budget = state.space.max_total_epochs
     return (state.extensions > 0 or len(records) >= state.space.num_samples
-            or (budget is not None and sum(len(r.results) for r in records) >= budget))
+            or (budget is not None and sum(r.epochs for r in records) >= budget))
 
 
 def _how_to_continue(runs: RunsFolder, campaign: str) -> str:

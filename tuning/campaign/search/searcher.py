@@ -14,17 +14,22 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
-from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from tuning.campaign.private_apis import optuna_study_of, optuna_trial_finished, optuna_trial_of, told_trials
+from tuning.campaign.private_apis import (
+    optuna_reported_steps,
+    optuna_study_of,
+    optuna_trial_finished,
+    optuna_trial_of,
+    told_trials,
+)
 from tuning.campaign.records.results import trial_status
 from tuning.campaign.search.control import launch_deadline
 from tuning.campaign.services.stores import Stores
 from tuning.campaign.space import SearchSpace
 from tuning.campaign.statuses import TrialStatus
-from tuning.campaign.tune_results import TRAINING_ITERATION
+from tuning.campaign.tune_results import epoch_of
 
 STATUS_ATTR = "dualtune_status"
 OPTUNA_STATES = {TrialStatus.COMPLETED: TrialState.COMPLETE, TrialStatus.EARLY_STOPPED: TrialState.PRUNED,
@@ -69,8 +74,12 @@ class CampaignSearch(OptunaSearch):
         return ot_trial is None or optuna_trial_finished(ot_trial)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if not self._already_finished(trial_id):
-            super().on_trial_result(trial_id, result)
+        """Tell the study an epoch's value once: a resumed trial may deliver an epoch again."""
+        if self._already_finished(trial_id):
+            return
+        if epoch_of(result) in optuna_reported_steps(optuna_trial_of(self, trial_id)):
+            return
+        super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         told = told_trials(self)
@@ -86,18 +95,6 @@ class CampaignSearch(OptunaSearch):
         ot_trial.set_user_attr(STATUS_ATTR, status)
         optuna_study_of(self).tell(ot_trial, value, state=state)
         told.add(trial_id)
-
-
-def build_scheduler(space: SearchSpace, epochs: int) -> TrialScheduler:
-    """The space's Tune scheduler for trials of ``epochs`` epochs: FIFO, or asynchronous successive
-    halving on the space's metric at every epoch (one bracket for asha, ``brackets`` for hyperband)."""
-    spec = space.scheduler
-    if not spec.stops_early or not space.params:
-        return FIFOScheduler()
-    return AsyncHyperBandScheduler(metric=space.metric, mode=space.mode, time_attr=TRAINING_ITERATION, max_t=epochs,
-                                   grace_period=min(spec.grace_period, epochs),
-                                   reduction_factor=spec.reduction_factor,
-                                   brackets=spec.brackets if spec.type == "hyperband" else 1)
 
 
 def build_searcher(space: SearchSpace, study_name: str, stores: Stores, control_file: Path | None = None,

@@ -24,6 +24,7 @@ from tuning.campaign.records.results import recorded_epochs
 from tuning.campaign.services.capacity import DEFAULT_CAPACITY_WAIT_S, fit_while_it_fits
 from tuning.campaign.services.cluster import runs_in_trial_process
 from tuning.campaign.space import SearchSpace
+from tuning.campaign.tune_results import with_epoch_clock
 from tuning.config import PretrainConfig
 from tuning.run.checkpoints import newest_checkpoint
 from tuning.run.data import PreparedData
@@ -63,13 +64,20 @@ class TuneTrialSession:
 
     def report(self, metrics: dict, checkpoint_dir: Path | None = None) -> None:
         checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=checkpoint)
+        tune.report(with_epoch_clock(metrics), checkpoint=checkpoint)
 
     def recorded(self, epoch: int) -> bool:
         """Whether the trial's result.json holds ``epoch``: an epoch reported as the campaign
         stopped (or as its node went) may have its checkpoint stored but its report unrecorded."""
         storage = tune.get_context().get_storage()
         return epoch in recorded_epochs(storage.storage_filesystem, storage.trial_fs_path)
+
+
+class EpochClockReport(TuneReportCallback):
+    """Ray Train's reports to Tune with Tune's iteration set to the epoch (see ``with_epoch_clock``)."""
+
+    def after_report(self, run_context, metrics: list[dict], checkpoint) -> None:
+        super().after_report(run_context, [with_epoch_clock(metrics[0]), *metrics[1:]], checkpoint)
 
 
 def build_trainer(cfg: PretrainConfig, request: RunRequest, run_name: str, storage_path: str,
@@ -101,5 +109,5 @@ def run_trial(sampled: dict[str, Any], *, space: SearchSpace, context: TrialCont
         return
     trial_id = tune.get_context().get_trial_id()
     trainer = build_trainer(cfg, request, f"{context.campaign}-{trial_id}", context.storage,
-                            callbacks=[TuneReportCallback()])
+                            callbacks=[EpochClockReport()])
     fit_while_it_fits(trainer, cfg, context.capacity_wait_s)
