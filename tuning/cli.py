@@ -20,12 +20,35 @@ from typer.core import TyperGroup
 from tuning.campaign.services.stores import OPTUNA_ENV, TRACKING_ENV
 from tuning.errors import USER_ERRORS, ConfigError
 
-console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get full rows
+PIPE_WIDTH = 1000
+"""Logs and pipes get whole rows: a table as wide as its cells, never cut at a terminal's width."""
+console = Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our lines, not MLflow's download bars
 logging.basicConfig(format="dualtune: %(levelname)s: %(message)s", level=logging.WARNING)
 
 
+FLAG = ""  # the help shows no value placeholder for a flag: `--retry-errored`, not `--retry-errored <bool>`
+
+
+def _as_flag(option):
+    """A flag's option shown without a value placeholder in the help (``--help``, not ``--help <bool>``)."""
+    if option is not None:
+        option.metavar = FLAG
+    return option
+
+
 class _Commands(TyperGroup):
-    """Runs a command; the one place user errors become a one-line message and exit code 2."""
+    """Runs a command; the one place user errors become a one-line message and exit code 2.
+    Every command's ``--help`` is shown as the flag it is."""
+
+    def get_help_option(self, ctx):
+        return _as_flag(super().get_help_option(ctx))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            _as_flag(command.get_help_option(ctx))
+        return command
 
     def invoke(self, ctx):
         try:
@@ -35,10 +58,9 @@ class _Commands(TyperGroup):
             raise typer.Exit(code=2) from None
 
 
-FLAG = ""  # the help shows no value placeholder for a flag: `--retry-errored`, not `--retry-errored <bool>`
 app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
                   help="Ray-distributed hyperparameter tuning for SSL pretraining (SimCLR/VICReg duality).")
-spaces_app = typer.Typer(help="List and show search spaces.", invoke_without_command=True)
+spaces_app = typer.Typer(cls=_Commands, help="List and show search spaces.", invoke_without_command=True)
 app.add_typer(spaces_app, name="spaces")
 
 
@@ -54,7 +76,7 @@ def _print_version(asked: bool) -> None:
 def main(version: bool = typer.Option(False, "--version", metavar=FLAG, callback=_print_version, is_eager=True,
                                       help="print dualtune's version and exit")):
     """Ray-distributed hyperparameter tuning for SSL pretraining (SimCLR/VICReg duality)."""
-data_app = typer.Typer(help="Write .beton datasets.", no_args_is_help=True)
+data_app = typer.Typer(cls=_Commands, help="Write .beton datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="where .beton caches, Ray results and mlflow.db live")
@@ -103,7 +125,7 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.search.control import parse_duration
     from tuning.campaign.search.driver import CampaignOptions, extend_campaign, resume_campaign, run_campaign
-    from tuning.campaign.search.state import command_stores
+    from tuning.campaign.search.state import CampaignState, command_stores
     from tuning.campaign.space import load_space
     from tuning.config import parse_assignments
     from tuning.tables import print_summary
@@ -120,6 +142,8 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
         raise ConfigError("--retry-errored applies to --resume CAMPAIGN")
     if (resume or extend) and set_values:
         raise ConfigError("--set cannot change a campaign being continued; its trials keep their config")
+    if resume or extend:
+        CampaignState.load(RunsFolder(runs_dir), resume or extend)  # an unknown campaign is named before anything
     if resume:
         console.print(f"resuming campaign [bold]{resume}[/]")
         result = resume_campaign(resume, options, retry_errored=retry_errored)
@@ -386,23 +410,34 @@ def status(campaign: str = typer.Argument(..., help="campaign name (as printed b
            runs_dir: Path = RUNS_DIR,
            output_format: str = typer.Option("table", "--format", help="table | csv | json (for scripts)"),
            tracking_uri: Optional[str] = TRACKING_URI):
-    """A campaign's trials from the MLflow store: status, params, metrics, time."""
+    """A campaign's trials from the MLflow store: status, params, metrics, time; when its driver
+    is gone (killed, its node lost), its unfinished trials show as stopped, with the command that
+    continues them."""
     import csv
     import json
 
     from tuning.campaign.paths import RunsFolder
     from tuning.campaign.records.history import campaign_overview
+    from tuning.campaign.search.control import driver_running, recorded_driver
     from tuning.campaign.search.state import command_stores
+    from tuning.campaign.statuses import resume_command
     from tuning.tables import status_document, status_records, status_table
 
     if output_format not in STATUS_FORMATS:
         raise ConfigError(f"--format {output_format!r} is not one of {', '.join(STATUS_FORMATS)}")
-    stores = command_stores(RunsFolder(runs_dir), tracking_uri, None, campaign=campaign)
+    runs = RunsFolder(runs_dir)
+    stores = command_stores(runs, tracking_uri, None, campaign=campaign)
     overview = campaign_overview(stores, campaign)
+    driver = recorded_driver(runs, campaign)
+    if driver is not None and not driver_running(driver):
+        overview = overview.driver_gone()
+    resume = resume_command(campaign, runs.root) if overview.resumable and driver is not None else None
     if output_format == "table":
-        console.print(status_table(overview))
+        console.print(status_table(overview, console.width))
+        if resume:
+            console.print(f"[bold yellow]Campaign {campaign} is stopped; continue it: {resume}[/]", soft_wrap=True)
     elif output_format == "json":
-        sys.stdout.write(json.dumps(status_document(overview), indent=1) + "\n")
+        sys.stdout.write(json.dumps({**status_document(overview), "resume": resume}, indent=1) + "\n")
     else:
         records = status_records(overview)
         writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]))

@@ -6,12 +6,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tuning.campaign.paths import RunsFolder
 from tuning.campaign.records.best import RANK_METRIC
 from tuning.campaign.records.export import rerun_command
 from tuning.campaign.records.history import CampaignOverview, varying_params
 from tuning.campaign.records.results import CampaignResult
 from tuning.campaign.records.tracking import ui_path
-from tuning.campaign.services.stores import is_server
+from tuning.campaign.services.stores import Stores, is_server
 from tuning.campaign.statuses import TrialStatus, resume_command
 from tuning.run import reports
 
@@ -40,21 +41,54 @@ BEST_NOTE = (f"* the best trial, as export picks it: the completed one with the 
              "completes, the best by the search's metric)")
 
 
-def filled_table(title: str, headers: list[str], rows: list[list[str]], caption: str | None = None) -> Table:
+DROPPED_FIRST = ("k-NN (test)", "online (select)", "time (s)", "epochs", "rung (select)")
+"""The columns a table leaves out, in this order, when the console is too narrow for all of them."""
+CELL_PADDING = 3  # a column's two spaces of padding and its border
+TABLE_EDGE = 1  # the table's right border
+
+
+def _column_width(header: str, cells: list[str]) -> int:
+    return max([len(word) for word in header.split()] + [len(cell) for cell in cells]) + CELL_PADDING
+
+
+def fitting_columns(headers: list[str], rows: list[list[str]], width: int | None) -> list[int]:
+    """The columns kept in ``width`` characters: all of them if they fit, else with
+    ``DROPPED_FIRST`` columns left out in that order until they do (the others always stay)."""
+    kept = list(range(len(headers)))
+    droppable = [i for name in DROPPED_FIRST for i, header in enumerate(headers) if header == name]
+    while width is not None and droppable and TABLE_EDGE + sum(
+            _column_width(headers[i], [row[i] for row in rows]) for i in kept) > width:
+        kept.remove(droppable.pop(0))
+    return kept
+
+
+def filled_table(title: str, headers: list[str], rows: list[list[str]], caption: str | None = None,
+                 width: int | None = None) -> Table:
     """A table whose columns are never narrower than their longest word or cell: a narrow
-    terminal wraps headers between words, never inside one ("temperature", not "temperatu/re")."""
-    table = Table(title=title, caption=caption)
-    for index, header in enumerate(headers):
-        widest = max([len(word) for word in header.split()] + [len(row[index]) for row in rows])
-        table.add_column(header, justify="left" if index == 0 else "right", min_width=widest)
+    terminal wraps headers between words, never inside one ("temperature", not "temperatu/re"),
+    and never cuts a number; where ``width`` cannot hold every column, the least needed go
+    (``fitting_columns``) and the caption names them."""
+    kept = fitting_columns(headers, rows, width)
+    left_out = [headers[i] for i in range(len(headers)) if i not in kept]
+    notes = [caption] if caption else []
+    if left_out:
+        notes.append(f"left out to fit {width} columns: {', '.join(left_out)} (a wider terminal, or --format csv, "
+                     "shows them)")
+    table = Table(title=title, caption="\n".join(notes) or None)
+    natural = TABLE_EDGE + sum(max(len(headers[i]), *(len(row[i]) for row in rows)) + CELL_PADDING for i in kept)
+    compact = width is not None and natural > width  # then each column as narrow as its longest word or cell
+    for index in kept:
+        widest = _column_width(headers[index], [row[index] for row in rows]) - CELL_PADDING
+        table.add_column(headers[index], justify="left" if index == 0 else "right", min_width=widest,
+                         width=widest if compact else None, overflow="fold")  # too narrow still: wrap, never "…"
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in kept))
     return table
 
 
-def trials_table(result: CampaignResult) -> Table:
+def trials_table(result: CampaignResult, width: int | None = None) -> Table:
     """One row per trial: params, what the choice read (select), what is reported (test), status,
-    duration; the best trial (chosen on select) is starred."""
+    duration; the best trial (chosen on select) is starred (``filled_table`` fits it in ``width``)."""
     best_id = result.best.trial_id if result.best else None
     headers = ["trial", *(name.split(".")[-1] for name in result.param_names), "epochs", *SPLIT_COLUMNS,
                "status", "time (s)"]
@@ -62,7 +96,9 @@ def trials_table(result: CampaignResult) -> Table:
              *(fmt(r.params.get(p), 3) for p in result.param_names), fmt(r.epoch, 0),
              *(fmt(value) for value in (r.online_select_top1, r.linear_probe_select_top1, r.linear_probe_test_top1,
                                         r.knn_test_top1)), r.status, fmt(r.duration_s, 1)] for r in result.rows]
-    return filled_table(f"campaign {result.name}: {len(result.rows)} trials", headers, rows, caption=BEST_NOTE)
+    starred = any(r.trial_id == best_id for r in result.rows)
+    return filled_table(f"campaign {result.name}: {len(result.rows)} trials", headers, rows,
+                        caption=BEST_NOTE if starred else None, width=width)
 
 
 def status_records(overview: CampaignOverview) -> list[dict[str, object]]:
@@ -98,12 +134,14 @@ def baselines_line(baselines: dict[str, float]) -> str | None:
     return "Baselines (the same probes, test top-1): " + "; ".join(parts)
 
 
-def status_table(overview: CampaignOverview) -> Table:
+def status_table(overview: CampaignOverview, width: int | None = None) -> Table:
     """``dualtune status``: one row per trial (the best starred), with the params that differ
-    between trials, the rung metric the search ran on, the scores, and the baselines beneath."""
+    between trials, the rung metric the search ran on, the scores, and the baselines beneath
+    (``filled_table`` fits it in ``width``)."""
     searched = varying_params([s.params for s in overview.trials])
     rung = [overview.rung_metric] if overview.rung_metric and overview.rung_metric not in STATUS_METRICS else []
-    notes = [BEST_NOTE, *(f"rung (select): {m}, what the search ranked trials by" for m in rung),
+    starred = any(s.trial_id == overview.best for s in overview.trials)
+    notes = [BEST_NOTE if starred else None, *(f"rung (select): {m}, what the search ranked trials by" for m in rung),
              baselines_line(overview.baselines)]
     headers = ["trial", "status", *(name.split(".")[-1] for name in searched), "epochs",
                *("rung (select)" for _ in rung), *SPLIT_COLUMNS, "time (s)"]
@@ -111,13 +149,21 @@ def status_table(overview: CampaignOverview) -> Table:
              *(fmt(s.params.get(p), 3) for p in searched), str(s.epochs),
              *(fmt(s.metric(m)) for m in (*rung, *STATUS_METRICS)), fmt(s.duration_s, 1)] for s in overview.trials]
     return filled_table(f"campaign {overview.campaign}: {len(overview.trials)} trials", headers, rows,
-                        caption="\n".join(note for note in notes if note))
+                        caption="\n".join(note for note in notes if note), width=width)
+
+
+def ui_command(result: CampaignResult) -> str:
+    """The command that serves the UI on the campaign's tracking store: its runs folder's, or the
+    store it was given (a rerun from another folder into a campaign's store)."""
+    if result.tracking_uri == Stores.default(RunsFolder(result.runs_dir)).tracking_uri:
+        return f"dualtune ui --runs-dir {result.runs_dir}"
+    return f"dualtune ui --tracking-uri {result.tracking_uri}"
 
 
 def print_summary(result: CampaignResult, console: Console | None = None) -> None:
     """The trials table, where MLflow holds the runs, and the exported best config."""
     console = console or Console()
-    console.print(trials_table(result))
+    console.print(trials_table(result, console.width))
     if result.baselines:
         console.print(baselines_line(result.baselines))
     console.print(f"MLflow tracking URI: {result.tracking_uri}  (experiment {result.experiment!r}"
@@ -126,8 +172,8 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
     if is_server(result.tracking_uri):
         console.print(f"Browse it: {result.tracking_uri.rstrip('/')}/{ui_path(result.experiment_id, shared_view)}")
     else:
-        console.print(f"Browse it: dualtune ui --runs-dir {result.runs_dir}, then open "
-                      f"http://127.0.0.1:5000/{ui_path(result.experiment_id, shared_view)}")
+        console.print(f"Browse it: {ui_command(result)}, then open "
+                      f"http://127.0.0.1:5000/{ui_path(result.experiment_id, shared_view)}", soft_wrap=True)
     if not result.mlflow_synced:
         console.print(f"[bold yellow]MLflow could not be brought up to date; when it is back: "
                       f"dualtune sync {result.name} --runs-dir {result.runs_dir}[/]", soft_wrap=True)

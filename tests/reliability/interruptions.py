@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
 import signal
 import subprocess
@@ -59,6 +60,7 @@ class Draw:
     """A seeded plan of interruptions; ``stops`` fill in their moments as they land."""
     seed: int
     stops: list[Stop] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what a stop itself said wrong (see ``check_stopped``)
 
     @classmethod
     def of(cls, seed: int, length_s: float, ways: tuple[str, ...] = STOP_WAYS) -> Draw:
@@ -129,6 +131,23 @@ def _reap_ray(runs: Path) -> None:
     time.sleep(2)
 
 
+def check_stopped(runs: Path, name: str, log: Path, stop: Stop) -> list[str]:
+    """A stopped campaign as its user finds it: ``status`` lists every started trial, the
+    unfinished ones as stopped, and (unless the driver was killed) the driver's summary counts
+    the same unfinished trials and prints the command that resumes them."""
+    started = len(list((runs / "ray").glob(f"{name}*/run_trial_*/params.json")))
+    trials = json.loads(subprocess.run(cli("status", name, "--runs-dir", str(runs), "--format", "json"),
+                                       capture_output=True, text=True, check=True).stdout)["trials"]
+    stopped = sum(t["status"] == "stopped" for t in trials)
+    problems = [] if len(trials) == started else [f"after {stop.way}: status lists {len(trials)} of {started}"]
+    if stop.way != "sigkill":
+        summary = r"stopped with (\d+) trials unfinished.*?continue it: dualtune tune --resume"
+        said = re.findall(summary, log.read_text(), flags=re.S)
+        if not said or int(said[-1]) != stopped:
+            problems.append(f"after {stop.way}: the summary says {said[-1:] or 'nothing'} unfinished, status {stopped}")
+    return problems
+
+
 def run_with_stops(runs: Path, space: Path, name: str, draw: Draw, epochs: int, log: Path) -> None:
     """Run the campaign, interrupting it as ``draw`` says and resuming it each time as printed,
     to its end."""
@@ -137,6 +156,7 @@ def run_with_stops(runs: Path, space: Path, name: str, draw: Draw, epochs: int, 
         line = interrupt(driver, stop, runs, name, epochs)
         if line is None:
             break
+        draw.problems += check_stopped(runs, name, log, stop)
         with log.open("a") as out:
             out.write(f"\n### {stop.way} ({stop.moment}); resuming with: {line.strip()}\n")
             out.flush()
@@ -201,3 +221,35 @@ def differences(reference: dict, got: dict, prefix: str = "") -> list[str]:
     if isinstance(reference, float) and isinstance(got, float) and abs(reference - got) <= 1e-9:
         return []
     return [] if reference == got else [f"{prefix}: {str(got)[:300]} (reference: {str(reference)[:300]})"]
+
+
+def inconsistencies(runs: Path, name: str, params: list[str], recorded: dict) -> list[str]:
+    """What must hold however timing went (two trials at a time, where ASHA's choices depend on
+    it): every started trial in every view; each trial's epochs 1..n once, Tune's iteration the
+    epoch; the same epoch counts in result.json, ``status`` and MLflow; one MLflow run a trial;
+    the parent run closed and its status tag saying so; the exported best a completed trial."""
+    found = []
+    started = {_key(json.loads(p.read_text()), params) for p in (runs / "ray").glob(f"{name}*/run_trial_*/params.json")}
+    for view in ("tune", "status", "mlflow"):
+        missing = started - set(recorded[view])
+        if missing:
+            found.append(f"{view} lacks started trials {sorted(missing)}")
+    for key, results in recorded["tune"].items():
+        epochs = [r[reports.EPOCH] for r in results]
+        if epochs != list(range(1, len(epochs) + 1)):
+            found.append(f"{key}: result.json epochs {epochs}")
+        if [r["training_iteration"] for r in results] != epochs:
+            found.append(f"{key}: training_iteration {[r['training_iteration'] for r in results]} for epochs {epochs}")
+        counts = {"tune": len(epochs), "status": recorded["status"].get(key, {}).get("epochs"),
+                  "mlflow": [len(run[reports.LOSS]) for run in recorded["mlflow"].get(key, [])]}
+        if counts["status"] != len(epochs) or counts["mlflow"] != [len(epochs)]:
+            found.append(f"{key}: epochs counted {counts}")
+        for run in recorded["mlflow"].get(key, []):
+            if [step for step, _ in run[reports.LOSS]] != epochs:
+                found.append(f"{key}: MLflow steps {[step for step, _ in run[reports.LOSS]]}")
+    if recorded["parents"] != [{"status": "FINISHED", "dualtune.status": "completed"}]:
+        found.append(f"parent runs {recorded['parents']}")
+    best = [key for key, trial in recorded["status"].items() if trial["best"]]
+    if len(best) != 1 or recorded["status"][best[0]]["status"] != "completed":
+        found.append(f"best trials {best}")
+    return found

@@ -15,18 +15,18 @@ import time
 
 import pytest
 
-from tests.reliability.interruptions import Draw, differences, records, run_with_stops, start
+from tests.reliability.interruptions import Draw, differences, inconsistencies, records, run_with_stops, start
 from tests.spaces import write_tiny_space
 
 pytestmark = pytest.mark.service  # driver processes, each with its own local Ray
 NAME = "inv"
 EPOCHS = 3
 PARAMS = ["loss.params.temperature"]
-QUICK_DRAWS, SLOW_DRAWS = 2, 12
+QUICK_DRAWS, SLOW_DRAWS, CONCURRENT_DRAWS = 2, 12, 4
 
 
-def _space(path):
-    return write_tiny_space(path, NAME, num_samples=3, max_concurrent_trials=1, seed=0, sampler="tpe",
+def _space(path, trials: int = 3, at_once: int = 1):
+    return write_tiny_space(path, NAME, num_samples=trials, max_concurrent_trials=at_once, seed=0, sampler="tpe",
                             scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 2},
                             metric="frozen_ridge_select_top1", overrides={"schedule.epochs": EPOCHS})
 
@@ -60,7 +60,7 @@ def _check_draws(reference, tmp_path, count: int) -> None:
         draw = Draw.of(seed, reference["length_s"])
         run_with_stops(folder / "runs", reference["space"], NAME, draw, EPOCHS, folder / "driver.log")
         landed += [stop.moment for stop in draw.stops if stop.moment]
-        found = differences(reference["records"], records(folder / "runs", NAME, PARAMS))
+        found = draw.problems + differences(reference["records"], records(folder / "runs", NAME, PARAMS))
         if found:
             failures.append(f"{draw.describe()}\n  " + "\n  ".join(found[:20]))
     print(f"moments covered: {sorted(set(landed))}")
@@ -90,3 +90,20 @@ def test_stopped_and_resumed_campaigns_keep_the_reference_records(reference, tmp
 @pytest.mark.slow
 def test_many_drawn_interruptions_keep_the_reference_records(reference, tmp_path):
     _check_draws(reference, tmp_path, SLOW_DRAWS)
+
+
+@pytest.mark.slow
+def test_two_trials_at_a_time_keep_every_view_whole(reference, tmp_path):
+    """Two trials at a time, ASHA's choices depend on timing: what must hold all the same."""
+    space = _space(tmp_path / "inv2.yaml", trials=4, at_once=2)
+    failures = []
+    for seed in _seeds(CONCURRENT_DRAWS):
+        folder = tmp_path / f"draw{seed}"
+        folder.mkdir()
+        shutil.copytree(reference["data"], folder / "runs" / "data")
+        draw = Draw.of(seed, reference["length_s"])
+        run_with_stops(folder / "runs", space, NAME, draw, EPOCHS, folder / "driver.log")
+        found = draw.problems + inconsistencies(folder / "runs", NAME, PARAMS, records(folder / "runs", NAME, PARAMS))
+        if found:
+            failures.append(f"{draw.describe()}\n  " + "\n  ".join(found[:20]))
+    assert not failures, "\n".join(failures)

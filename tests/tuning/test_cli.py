@@ -100,3 +100,15 @@ def test_a_bad_pretrain_value_is_named_as_the_users_preset_and_setting(tmp_path)
     text = " ".join(out.output.split())
     assert out.exit_code == 2 and "digits-simclr with optim.base_lr=-1: optim.base_lr" in text
     assert "search space" not in text and list(tmp_path.iterdir()) == []
+
+
+def test_every_help_shows_flags_without_a_value_placeholder():
+    for command in ([], ["tune"], ["status"], ["spaces"], ["spaces", "show"], ["data", "write"]):
+        out = runner.invoke(app, [*command, "--help"], terminal_width=120)
+        assert out.exit_code == 0 and "--help" in out.output and "<bool>" not in out.output, (command, out.output)
+
+
+def test_resuming_an_unknown_campaign_says_so_first_and_only(tmp_path):
+    out = runner.invoke(app, ["tune", "--resume", "nosuch", "--runs-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "no campaign 'nosuch'" in out.output
+    assert "resuming campaign" not in out.output

@@ -2,6 +2,7 @@
 campaign as ``dualtune status`` shows them."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from tuning.campaign.records.best import RANK_METRIC, Scored, best_of
 from tuning.campaign.records.tracking import CHECKPOINT_ANALYSES, Tags
 from tuning.campaign.services.stores import Stores
+from tuning.campaign.statuses import TrialStatus
 from tuning.campaign.tune_results import TIME_TOTAL_S, epochs_trained
 from tuning.errors import StoreError
 from tuning.run import reports
@@ -46,6 +48,19 @@ class CampaignOverview:
     rung_metric: str | None = None
     baselines: dict[str, float] = field(default_factory=dict)
     rung_mode: str = "max"
+
+    def driver_gone(self) -> CampaignOverview:
+        """The campaign as it stands when its driver is gone (killed, its node lost): the trials
+        its runs still call running are stopped, waiting for ``--resume``."""
+        trials = [dataclasses.replace(t, status=TrialStatus.STOPPED) if t.status == TrialStatus.RUNNING else t
+                  for t in self.trials]
+        return dataclasses.replace(self, trials=trials)
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``--resume`` has trials to continue (stopped ones; no_capacity ones wait for
+        ``--retry-errored``, which the campaign's summary prints)."""
+        return any(t.status == TrialStatus.STOPPED for t in self.trials)
 
     @property
     def best(self) -> str | None:

@@ -38,7 +38,11 @@ class CampaignProgress:
     best: tuple[float, str] | None = None
 
     def result(self, trial_id: str, result: dict) -> None:
+        """Count an epoch; its value may be the best so far unless its trial diverged (a diverged
+        report carries chance-level scores, not a result)."""
         self.epochs[trial_id] = epoch_of(result)
+        if result.get(reports.RUN_STATE) == reports.RunState.DIVERGED:
+            return
         value = result.get(self.metric)
         better = (lambda a, b: a > b) if self.mode == "max" else (lambda a, b: a < b)
         if isinstance(value, (int, float)) and (self.best is None or better(value, self.best[0])):

@@ -50,19 +50,29 @@ def launch_deadline(control_file: Path) -> float | None:
         return None
 
 
-def request_stop(runs: RunsFolder, campaign: str) -> int:
-    """Ask the campaign's running driver to stop gracefully; returns its pid."""
+def recorded_driver(runs: RunsFolder, campaign: str) -> int | None:
+    """The pid of the last driver the campaign recorded (None: it has no control file here)."""
+    control = runs.control_file(campaign)
+    return json.loads(control.read_text())["driver_pid"] if control.is_file() else None
+
+
+def driver_running(pid: int) -> bool:
+    """Whether ``pid`` is still a dualtune driver (not gone, nor reused by another program)."""
     import psutil
 
-    control = runs.control_file(campaign)
-    if not control.is_file():
-        raise StoreError(f"no campaign {campaign!r} in {runs.root} (known: {', '.join(runs.campaigns()) or 'none'})")
-    pid = json.loads(control.read_text())["driver_pid"]
     try:
         command = " ".join(psutil.Process(pid).cmdline())
     except psutil.Error:
-        command = ""
-    if "dualtune" not in command and "tuning" not in command:
+        return False
+    return "dualtune" in command or "tuning" in command
+
+
+def request_stop(runs: RunsFolder, campaign: str) -> int:
+    """Ask the campaign's running driver to stop gracefully; returns its pid."""
+    pid = recorded_driver(runs, campaign)
+    if pid is None:
+        raise StoreError(f"no campaign {campaign!r} in {runs.root} (known: {', '.join(runs.campaigns()) or 'none'})")
+    if not driver_running(pid):
         raise StoreError(f"campaign {campaign!r} has no running driver (pid {pid} is gone); it is already stopped "
                          f"(resume it with: {resume_command(campaign, runs.root)})")
     os.kill(pid, STOP_SIGNAL)

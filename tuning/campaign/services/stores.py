@@ -87,6 +87,13 @@ def check_optuna_storage(url: str) -> str:
     return url
 
 
+def _artifacts_of(tracking_uri: str, runs: RunsFolder) -> Path:
+    """Where a tracking database's new experiments keep artifacts: beside a SQLite file (as
+    ``--runs-dir``'s own ``mlartifacts/``), else in ``--runs-dir``."""
+    database = _sqlite_file(tracking_uri)
+    return database.parent / runs.mlflow_artifacts.name if database else runs.mlflow_artifacts
+
+
 @dataclass(frozen=True)
 class Stores:
     """The MLflow tracking URI and the Optuna storage URL of a campaign (never with passwords),
@@ -105,11 +112,12 @@ class Stores:
     def choose(cls, runs: RunsFolder, tracking_uri: str | None = None, optuna_storage: str | None = None,
                recorded: Stores | None = None) -> Stores:
         """The stores a command uses: what it was given (flag or environment variable), else
-        what the campaign recorded, else the SQLite files under ``--runs-dir``."""
+        what the campaign recorded, else the SQLite files under ``--runs-dir``.  A SQLite tracking
+        file keeps its artifacts beside it (a rerun from another folder adds to the store's own)."""
         fallback = recorded or cls.default(runs)
         if tracking_uri:
             tracking = check_tracking_uri(tracking_uri)
-            artifact_root = None if is_server(tracking) else str(runs.mlflow_artifacts)
+            artifact_root = None if is_server(tracking) else str(_artifacts_of(tracking, runs))
         else:
             tracking, artifact_root = fallback.tracking_uri, fallback.artifact_root
         optuna_url = check_optuna_storage(_absolute_journal(optuna_storage)) if optuna_storage else None

@@ -97,3 +97,11 @@ def test_until_exit_the_libraries_stderr_stays_in_the_log_after_the_campaign(tmp
     log = (tmp_path / "driver.log").read_text()
     assert "during" in log and "Exception ignored" in log and "our warning after" not in log
     assert out.stderr == "dualtune: WARNING: our warning after\n" and out.stdout == "summary\n"
+
+
+def test_a_diverged_trials_chance_scores_are_never_the_best():
+    progress = CampaignProgress(planned_trials=2, epochs_per_trial=3, metric="frozen_ridge_select_top1")
+    progress.result("a", {"epoch": 1, "status": "diverged", "frozen_ridge_select_top1": 10.0})
+    assert progress.best is None and progress.epochs == {"a": 1}
+    progress.result("b", {"epoch": 1, "status": "running", "frozen_ridge_select_top1": 8.0})
+    assert progress.best == (8.0, "b")
