@@ -184,10 +184,22 @@ class ResourcesConfig(Strict):
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     torch_threads: int = Field(1, ge=1)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="autocast dtype; auto: bf16 where native (CUDA capability 8.0+, CPUs with "
+        "avx512_bf16/AMX), fp16 with a gradient scaler on older GPUs, fp32 elsewhere")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK", description="how a multi-worker trial's workers are placed on nodes (Ray placement groups): "
         "PACK as few nodes as possible, SPREAD over many, STRICT_* as a must")
+
+    @model_validator(mode="after")
+    def _one_gpu_a_rank(self):
+        """Ray would pack two ranks of a fractional-GPU trial onto one GPU, where NCCL fails."""
+        fractional = 0 < self.gpus_per_worker < 1 or self.gpus_per_worker != int(self.gpus_per_worker)
+        if fractional and self.workers > 1:
+            raise ValueError(f"resources.gpus_per_worker={self.gpus_per_worker} with resources.workers="
+                             f"{self.workers}: a DDP rank needs whole GPUs (NCCL fails when two ranks share one); "
+                             "give 1 (or another whole number), or share a GPU with one worker a trial")
+        return self
 
 
 class CheckpointConfig(Strict):

@@ -176,3 +176,14 @@ def test_an_augmentation_is_searchable_like_any_config_value():
     space.check()
     assert space.trial_config({"data.augment.jitter_p": 0.3}).data.augment.jitter_p == 0.3
     assert space.trial_config({}).data.augment.crop_scale_min == 0.25  # the preset's own value kept
+
+
+@pytest.mark.parametrize("gpus, workers, refused", [(0.5, 2, True), (1.5, 2, True), (0.5, 1, False), (1, 4, False),
+                                                    (2, 2, False), (0, 2, False)])
+def test_fractional_gpus_are_refused_with_several_workers(gpus, workers, refused):
+    config = {"resources": {"workers": workers, "gpus_per_worker": gpus}, "data": {"batch_size": 256}}
+    if refused:
+        with pytest.raises(ConfigError, match=rf"resources.gpus_per_worker={gpus} with resources.workers={workers}"):
+            validate_config(config)
+    else:
+        assert validate_config(config).resources.gpus_per_worker == gpus

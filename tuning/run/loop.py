@@ -36,7 +36,7 @@ from tuning.run import checkpoints, reports
 from tuning.run.data import PreparedData
 from tuning.run.evaluation import extract_features, final_evaluation
 from tuning.run.model import build_network
-from tuning.run.precision import autocast_dtype
+from tuning.run.precision import autocast_dtype, needs_grad_scaler
 from tuning.run.rung_probes import RungProbes
 from tuning.run.sessions import Session, TrainWorkerSession
 
@@ -103,6 +103,7 @@ class Pretraining:
         self.device = session.device
         self.memory_format = torch.channels_last if cfg.model.channels_last else torch.contiguous_format
         self.precision = autocast_dtype(cfg.resources.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=needs_grad_scaler(self.precision))
         torch.set_num_threads(cfg.resources.torch_threads)
         torch.manual_seed(cfg.seed)
         if cfg.ablation_warning() and session.rank == 0:
@@ -164,20 +165,23 @@ class Pretraining:
                             indices=split.select, **common), self.data.num_classes)
 
     def _autocast(self):
-        """bf16 autocast when the run uses it, else nothing."""
+        """Autocast to the run's dtype (bf16 or fp16) when it uses one, else nothing."""
         if self.precision:
             return torch.autocast(self.device.type, dtype=self.precision)
         return contextlib.nullcontext()
 
     def state(self, epoch: int) -> dict:
         return {"model": self.network.state_dict(), "ssl_optimizer": self.ssl_optimizer.state_dict(),
-                "probe_optimizer": self.probe_optimizer.state_dict(), "epoch": epoch}
+                "probe_optimizer": self.probe_optimizer.state_dict(), "grad_scaler": self.scaler.state_dict(),
+                "epoch": epoch}
 
     def load_state(self, state: dict) -> int:
         """Restore a checkpoint's state; returns the epoch to start from."""
         self.network.load_state_dict(state["model"])
         self.ssl_optimizer.load_state_dict(state["ssl_optimizer"])
         self.probe_optimizer.load_state_dict(state["probe_optimizer"])
+        if state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
         return int(state["epoch"]) + 1
 
     def _views(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
@@ -222,9 +226,10 @@ class Pretraining:
         probe_loss = sum(F.cross_entropy(head.float(), both_labels) for head in logits.values())
         self.ssl_optimizer.zero_grad(set_to_none=True)
         self.probe_optimizer.zero_grad(set_to_none=True)
-        (ssl.total + probe_loss).backward()
-        self.ssl_optimizer.step()
-        self.probe_optimizer.step()
+        self.scaler.scale(ssl.total + probe_loss).backward()  # unscaled where no scaler is needed
+        self.scaler.step(self.ssl_optimizer)
+        self.scaler.step(self.probe_optimizer)
+        self.scaler.update()
         self._accumulate(totals, ssl, logits, labels)
         totals.last_embeddings = z1.detach()
         return True
