@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from tuning.campaign.services.stores import OPTUNA_ENV, TRACKING_ENV
 from tuning.errors import USER_ERRORS, ConfigError
+from tuning.exit_codes import EXPLAINED, ExitCode, campaign_exit_code
 
 PIPE_WIDTH = 1000
 """Logs and pipes get whole rows: a table as wide as its cells, never cut at a terminal's width."""
@@ -55,7 +56,7 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except USER_ERRORS as error:
             console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)  # commands in it paste whole
-            raise typer.Exit(code=2) from None
+            raise typer.Exit(code=ExitCode.BAD_INPUT) from None
 
 
 app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
@@ -93,11 +94,12 @@ OPTUNA_STORAGE = typer.Option(None, "--optuna-storage", envvar=OPTUNA_ENV, show_
                                    "PGPASSWORD or ~/.pgpass) or journal:PATH on a shared file system; default: the "
                                    "one the campaign recorded, else RUNS_DIR/optuna.db")
 STATUS_FORMATS = ("table", "csv", "json")
+EXIT_CODES = f"Exit codes: {EXPLAINED}."
 RUN_ID = typer.Option(None, "--run-id", help="MLflow run to log to (default: the trial run that saved the "
                                            "checkpoint, else a new run)")
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def tune(space: str = typer.Option("smoke", "--space", help="search space name or YAML path"),
          runs_dir: Path = RUNS_DIR,
          name: Optional[str] = typer.Option(None, help="campaign name (default: SPACE-timestamp)"),
@@ -119,6 +121,8 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
          set_values: list[str] = SET,
          tracking_uri: Optional[str] = TRACKING_URI,
          optuna_storage: Optional[str] = OPTUNA_STORAGE,
+         allow_failed: bool = typer.Option(False, "--allow-failed", metavar=FLAG,
+                                           help="exit 0 when some trials raised but others completed"),
          verbose: int = typer.Option(0, "--verbose", "-v", count=True, metavar=FLAG, help="-v: Tune's progress table")):
     """Run a tuning campaign: Optuna search, ASHA early stopping, MLflow logging, best-config export.
     Stop it with Ctrl-C, SIGTERM or `dualtune stop CAMPAIGN`; continue it with --resume."""
@@ -164,6 +168,7 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
                       soft_wrap=True)
         result = run_campaign(loaded, options, name=name, storage=storage)
     print_summary(result, console)
+    raise typer.Exit(code=campaign_exit_code(result, allow_failed))
 
 
 @app.command()
@@ -179,7 +184,7 @@ def stop(campaign: str = typer.Argument(..., help="campaign name (as printed by 
                   f"Continue with: {resume_command(campaign, runs_dir)}", soft_wrap=True)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="config YAML (e.g. an exported best)"),
              preset: Optional[str] = typer.Option(None, "--preset", help="preset name from search_spaces/presets"),
              data: Optional[Path] = typer.Option(None, "--data", help="train .beton (test: --test-data)"),
@@ -215,6 +220,7 @@ def pretrain(config: Optional[Path] = typer.Option(None, "--config", help="confi
                               quiet_until_exit=True)
     result = run_pretrain(str(config) if config else preset, options, storage=storage, overrides=overrides)
     print_summary(result, console)
+    raise typer.Exit(code=campaign_exit_code(result))
 
 
 @spaces_app.callback()

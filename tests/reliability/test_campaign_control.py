@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from search_spaces import find_preset
 from tuning.campaign.records.tracking import Tags
+from tuning.exit_codes import ExitCode
 from tuning.run.checkpoints import CONFIG_FILE, load_checkpoint_config
 
 pytestmark = pytest.mark.slow
@@ -87,7 +88,7 @@ def test_stop_resume_and_extend_one_campaign(ray_cluster, tmp_path):
         time.sleep(1)
     stop = subprocess.run(_cli(runs, "stop", NAME), capture_output=True, text=True)
     assert stop.returncode == 0 and f"--resume {NAME}" in stop.stdout, stop.stdout + stop.stderr
-    assert driver.wait(timeout=300) == 0
+    assert driver.wait(timeout=300) == ExitCode.STOPPED
     output = (tmp_path / "driver.log").read_text()
     assert "stopped with" in output and f"dualtune tune --resume {NAME}" in output, output[-3000:]
 

@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from tests.ray_nodes import kill_node, nodes_running, ray_head, worker_node
 from tests.spaces import write_tiny_space
 from tuning.campaign.records.tracking import Tags
+from tuning.exit_codes import ExitCode
 
 pytestmark = pytest.mark.slow
 RAY_INTERNALS = ("(raylet)", "Traceback", "ActorDiedError", "ActorUnavailableError", "marked dead")
@@ -115,7 +116,7 @@ def test_a_trial_the_survivors_cannot_hold_waits_then_ends_resumable_and_resumes
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         _kill_when(node, driver, lambda: _trials_reported(runs / "mlflow.db") >= 1)
         output = driver.communicate(timeout=600)[0]
-    assert driver.returncode == 0, output[-4000:]
+    assert driver.returncode == ExitCode.STOPPED, output[-4000:]  # no_capacity: resumable, not done
     assert not [word for word in RAY_INTERNALS if word in output], output[-4000:]
     notices = [line for line in output.splitlines() if "no longer fits the live nodes" in line]
     assert notices and "STRICT_SPREAD" in notices[0] and "waits up to 10 s" in notices[0], output[-4000:]

@@ -1,0 +1,32 @@
+"""What ``dualtune tune`` and ``dualtune pretrain`` exit with, so that a CI step or a workflow
+engine can tell a campaign that found something from one that did not."""
+from __future__ import annotations
+
+import enum
+
+from tuning.campaign.records.results import CampaignResult
+from tuning.campaign.statuses import TrialStatus
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # finished, at least one trial completed (and, unless allowed, none failed)
+    BAD_INPUT = 2  # refused before any compute: the message names the bad value
+    STOPPED = 3  # stopped with trials unfinished: resumable with the printed --resume command
+    NO_TRIAL_COMPLETED = 4  # finished, but every trial failed, diverged or was cut early
+    TRIALS_FAILED = 5  # finished with completed trials, but some raised (--allow-failed: 0)
+
+
+EXPLAINED = "; ".join(f"{code.value} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
+"""The codes in one line, for ``--help``."""
+
+
+def campaign_exit_code(result: CampaignResult, allow_failed: bool = False) -> ExitCode:
+    """The code a finished (or stopped) campaign's command exits with."""
+    statuses = [row.status for row in result.rows]
+    if result.unfinished or TrialStatus.NO_CAPACITY in statuses:
+        return ExitCode.STOPPED
+    if TrialStatus.COMPLETED not in statuses:
+        return ExitCode.NO_TRIAL_COMPLETED
+    if TrialStatus.FAILED in statuses and not allow_failed:
+        return ExitCode.TRIALS_FAILED
+    return ExitCode.OK
