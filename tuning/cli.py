@@ -54,6 +54,9 @@ class _Commands(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C outside a campaign's own handler (a campaign stops gracefully)
+            console.print("interrupted")
+            raise typer.Exit(code=ExitCode.INTERRUPTED) from None
         except USER_ERRORS as error:
             console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)  # commands in it paste whole
             raise typer.Exit(code=ExitCode.BAD_INPUT) from None

@@ -3,9 +3,12 @@ engine can tell a campaign that found something from one that did not."""
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
-from tuning.campaign.records.results import CampaignResult
 from tuning.campaign.statuses import TrialStatus
+
+if TYPE_CHECKING:  # the CLI imports this module at start: Ray stays unimported until a command needs it
+    from tuning.campaign.records.results import CampaignResult
 
 
 class ExitCode(enum.IntEnum):
@@ -14,6 +17,7 @@ class ExitCode(enum.IntEnum):
     STOPPED = 3  # stopped with trials unfinished: resumable with the printed --resume command
     NO_TRIAL_COMPLETED = 4  # finished, but every trial failed, diverged or was cut early
     TRIALS_FAILED = 5  # finished with completed trials, but some raised (--allow-failed: 0)
+    INTERRUPTED = 130  # Ctrl-C before a campaign had started (the shell's code; a started one stops as 3)
 
 
 EXPLAINED = "; ".join(f"{code.value} {code.name.lower().replace('_', ' ')}" for code in ExitCode)

@@ -121,8 +121,18 @@ def interrupt(driver: subprocess.Popen, stop: Stop, runs: Path, name: str, epoch
     driver.wait(timeout=300)
     if stop.way == "sigkill":
         _reap_ray(runs)
+    return next_command(runs, name)
+
+
+def next_command(runs: Path, name: str) -> str:
+    """What a user runs after a driver died without a word: the resume command ``status`` prints;
+    with no campaign to show yet, the original command again, or (when that says the campaign
+    exists) the command its error names."""
     said = subprocess.run(cli("status", name, "--runs-dir", str(runs)), capture_output=True, text=True, timeout=120)
-    return next((line for line in said.stdout.splitlines() if "dualtune tune --resume" in line), None)
+    line = next((line for line in said.stdout.splitlines() if "dualtune tune --resume" in line), None)
+    if line is None and (runs / name / "campaign.json").is_file():
+        line = f"dualtune tune --resume {name} --runs-dir {runs}"  # as the refusal to start it again says
+    return line or "dualtune tune (started again)"
 
 
 def _reap_ray(runs: Path) -> None:
@@ -136,8 +146,11 @@ def check_stopped(runs: Path, name: str, log: Path, stop: Stop) -> list[str]:
     unfinished ones as stopped, and (unless the driver was killed) the driver's summary counts
     the same unfinished trials and prints the command that resumes them."""
     started = len(list((runs / "ray").glob(f"{name}*/run_trial_*/params.json")))
-    trials = json.loads(subprocess.run(cli("status", name, "--runs-dir", str(runs), "--format", "json"),
-                                       capture_output=True, text=True, check=True).stdout)["trials"]
+    said = subprocess.run(cli("status", name, "--runs-dir", str(runs), "--format", "json"), capture_output=True,
+                          text=True)
+    if said.returncode:  # no trial run in MLflow yet
+        return [] if not started else [f"after {stop.way}: status failed with {started} trials started"]
+    trials = json.loads(said.stdout)["trials"]
     stopped = sum(t["status"] == "stopped" for t in trials)
     problems = [] if len(trials) == started else [f"after {stop.way}: status lists {len(trials)} of {started}"]
     if stop.way != "sigkill":
@@ -156,6 +169,11 @@ def run_with_stops(runs: Path, space: Path, name: str, draw: Draw, epochs: int, 
         line = interrupt(driver, stop, runs, name, epochs)
         if line is None:
             break
+        if "(started again)" in line:
+            with log.open("a") as out:
+                out.write(f"\n### {stop.way} ({stop.moment}) before the campaign existed: started again\n")
+            driver = start(runs, space, name, log)
+            continue
         draw.problems += check_stopped(runs, name, log, stop)
         with log.open("a") as out:
             out.write(f"\n### {stop.way} ({stop.moment}); resuming with: {line.strip()}\n")

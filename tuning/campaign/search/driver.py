@@ -283,6 +283,8 @@ def resume_campaign(campaign: str, options: CampaignOptions = CampaignOptions(),
     with _terminal(state.runs, campaign, options):
         cluster.connect(options.address, options.num_cpus)
         _reopen_parent_run(state)
+        if not tune.Tuner.can_restore(state.tune_results):  # stopped before Tune saved anything: start it
+            return _fit_new_experiment(state, state.space, options, started, extending=False)
         _take_control(state, options.time_budget_s)
         _tune_output(options.verbose)
         tuner = tune.Tuner.restore(state.tune_results, trainable=_trainable(state),
