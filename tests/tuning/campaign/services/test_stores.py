@@ -34,6 +34,26 @@ def test_a_given_store_wins_over_the_recorded_one_which_wins_over_the_default(tm
     assert direct.study_file() == tmp_path.cwd() / "relative/optuna.log" and direct.tracking_file() is None
 
 
+def test_a_sqlite_store_given_by_flag_keeps_its_artifacts_beside_it(tmp_path):
+    """A rerun from another folder into a campaign's store adds to that store's artifacts, and the
+    summary's browse line serves that store, not the folder the rerun ran from."""
+    from tuning.campaign.records.results import CampaignResult
+    from tuning.tables import ui_command
+
+    campaign_folder, elsewhere = tmp_path / "campaign_runs", tmp_path / "elsewhere" / "runs"
+    given = Stores.choose(RunsFolder(elsewhere), f"sqlite:///{campaign_folder}/mlflow.db")
+    assert given.artifact_root == str(campaign_folder / "mlartifacts")
+
+    def browse(runs_dir, tracking_uri):
+        return ui_command(CampaignResult(name="r", rows=[], tracking_uri=tracking_uri, experiment="pretrain",
+                                         experiment_id="1", parent_run_id=None, best=None, exported=None,
+                                         runs_dir=runs_dir, storage="", wall_time_s=0.0))
+
+    assert browse(elsewhere, given.tracking_uri) == f"dualtune ui --tracking-uri {given.tracking_uri}"
+    own = Stores.default(RunsFolder(campaign_folder)).tracking_uri
+    assert browse(campaign_folder, own) == f"dualtune ui --runs-dir {campaign_folder}"
+
+
 @pytest.mark.parametrize("tracking, optuna_storage, message", [
     ("ftp://x/y", None, "--tracking-uri 'ftp://x/y' is not an MLflow tracking server"),
     ("mlruns", None, "--tracking-uri 'mlruns' is not"),
