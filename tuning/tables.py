@@ -117,7 +117,8 @@ def status_document(overview: CampaignOverview) -> dict[str, object]:
     """``dualtune status --format json``: the campaign, what picks its best and what its search
     ranked by, its baselines, and its trials."""
     return {"campaign": overview.campaign, "best_trial": overview.best, "best_by": RANK_METRIC,
-            "rung_metric": overview.rung_metric, "baselines": overview.baselines, "trials": status_records(overview)}
+            "rung_metric": overview.rung_metric, "baselines": overview.baselines, "at_bound": overview.at_bound,
+            "trials": status_records(overview)}
 
 
 def baselines_line(baselines: dict[str, float]) -> str | None:
@@ -141,7 +142,8 @@ def status_table(overview: CampaignOverview, width: int | None = None) -> Table:
     searched = varying_params([s.params for s in overview.trials])
     rung = [overview.rung_metric] if overview.rung_metric and overview.rung_metric not in STATUS_METRICS else []
     starred = any(s.trial_id == overview.best for s in overview.trials)
-    notes = [BEST_NOTE if starred else None, *(f"rung (select): {m}, what the search ranked trials by" for m in rung),
+    notes = [BEST_NOTE if starred else None, *(f"note: {line}" for line in overview.at_bound),
+             *(f"rung (select): {m}, what the search ranked trials by" for m in rung),
              baselines_line(overview.baselines)]
     headers = ["trial", "status", *(name.split(".")[-1] for name in searched), "epochs",
                *("rung (select)" for _ in rung), *SPLIT_COLUMNS, "time (s)"]
@@ -186,6 +188,8 @@ def print_summary(result: CampaignResult, console: Console | None = None) -> Non
         console.print(f"[bold yellow]{len(waiting)} trials found no room on the live nodes "
                       f"({TrialStatus.NO_CAPACITY}); once the cluster can hold them again: "
                       f"{resume_command(result.name, result.runs_dir, retry_errored=True)}[/]", soft_wrap=True)
+    for line in result.at_bound:
+        console.print(f"[bold yellow]Note: {line}[/]", soft_wrap=True)
     if result.exported:
         best = result.best
         chosen_on = fmt(best.linear_probe_select_top1)

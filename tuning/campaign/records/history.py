@@ -48,6 +48,7 @@ class CampaignOverview:
     rung_metric: str | None = None
     baselines: dict[str, float] = field(default_factory=dict)
     rung_mode: str = "max"
+    at_bound: list[str] = field(default_factory=list)  # the best trial at a searched bound (bounds.py)
 
     def driver_gone(self) -> CampaignOverview:
         """The campaign as it stands when its driver is gone (killed, its node lost): the trials
@@ -118,7 +119,9 @@ def campaign_overview(stores: Stores, campaign: str) -> CampaignOverview:
             run_id=run.info.run_id, params={name: typed(value) for name, value in run.data.params.items()},
             metrics=dict(metrics), epochs=epochs_trained(steps),
             duration_s=metrics.get(TIME_TOTAL_S, (end - run.info.start_time) / 1000)))
-    return CampaignOverview(campaign, sorted(trials, key=lambda s: s.trial_id), rung_metric, baselines, rung_mode)
+    at_bound = [line for run in parents for line in run.data.tags.get(Tags.AT_BOUND, "").splitlines()]
+    return CampaignOverview(campaign, sorted(trials, key=lambda s: s.trial_id), rung_metric, baselines, rung_mode,
+                            at_bound)
 
 
 def varying_params(params_per_trial: list[dict[str, Any]]) -> list[str]:

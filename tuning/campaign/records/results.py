@@ -114,6 +114,7 @@ class CampaignResult:
     mlflow_synced: bool = True
     unfinished: int = 0  # trials left to resume (the campaign was stopped)
     baselines: dict[str, float] = field(default_factory=dict)  # tuning.run.baselines of its base config
+    at_bound: list[str] = field(default_factory=list)  # the best trial's values at a searched bound (bounds.py)
 
 
 def storage_filesystem(storage: str):

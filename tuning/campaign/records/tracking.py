@@ -46,6 +46,7 @@ class Tags:
     EXPORTED_TO = "dualtune.exported_to"
     CHECKPOINT = "dualtune.checkpoint"
     RESUME = "dualtune.resume"  # on a stopped campaign's runs: the command that continues them
+    AT_BOUND = "dualtune.at_bound"  # on a finished campaign's parent run: the best trial's values at a bound
     RUN_NAME = "mlflow.runName"
     PARENT_RUN = "mlflow.parentRunId"
 
@@ -305,7 +306,7 @@ def log_baselines(client: MlflowClient, run_id: str, baselines: dict[str, float]
 
 
 def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: TrialRow | None,
-                      exported: Path | None, plots_dir: Path | None) -> None:
+                      exported: Path | None, plots_dir: Path | None, at_bound: list[str] | None = None) -> None:
     """Log the campaign's outcome to its parent run (trials CSV, best trial and config,
     Optuna plots) and close it, its status tag saying so (a resumed campaign's said running)."""
     client.log_text(run_id, trials_csv, "trials.csv")
@@ -317,6 +318,8 @@ def finish_parent_run(client: MlflowClient, run_id: str, trials_csv: str, best: 
         for key in (reports.LINEAR_PROBE_TEST_TOP1, reports.ONLINE_TOP1):
             if getattr(best, key) is not None:
                 client.log_metric(run_id, f"best_{key}", float(getattr(best, key)))
+    if at_bound:
+        client.set_tag(run_id, Tags.AT_BOUND, "\n".join(at_bound))
     client.set_tag(run_id, Tags.TRIAL_STATUS, TrialStatus.COMPLETED)
     client.set_terminated(run_id, MLFLOW_FINISHED)
 

@@ -20,6 +20,7 @@ from ray import tune
 
 from tuning.campaign.paths import RunsFolder, timestamped
 from tuning.campaign.records.best import best_row
+from tuning.campaign.records.bounds import at_bounds
 from tuning.campaign.records.export import export_config
 from tuning.campaign.records.plots import StudyPlotsRefresher, write_study_plots
 from tuning.campaign.records.progress import CampaignProgress, ProgressDisplay, library_output_to
@@ -391,6 +392,7 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
         run_ids = None
     rows = trial_rows(records, state.name, run_ids or {}, param_names, state.storage)
     best = best_row(rows, state.space.metric, state.space.mode)
+    at_bound = [str(note) for note in at_bounds(state.space, best.sampled)] if best else []
     exported = _export_best(state, best) if best is not None else None
     synced = run_ids is not None
     unfinished = [record.trial_id for record in records if not record.ended]
@@ -399,7 +401,7 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
             if unfinished:
                 _mark_campaign_stopped(state, [run_ids[t] for t in unfinished])
             else:
-                _close_campaign_runs(state, rows, best, exported)
+                _close_campaign_runs(state, rows, best, exported, at_bound)
         except Exception as error:  # as above
             logger.warning("could not finish the MLflow parent run (%s); run `dualtune sync %s` later",
                            str(error).splitlines()[0], state.name)
@@ -409,7 +411,7 @@ def _finish(state: CampaignState, started: float) -> CampaignResult:
                           parent_run_id=state.parent_run_id, best=best, exported=exported,
                           runs_dir=state.runs.root, storage=state.storage,
                           wall_time_s=time.perf_counter() - started, param_names=param_names, mlflow_synced=synced,
-                          unfinished=len(unfinished), baselines=state.baselines)
+                          unfinished=len(unfinished), baselines=state.baselines, at_bound=at_bound)
 
 
 def _mark_campaign_stopped(state: CampaignState, run_ids: list[str]) -> None:
@@ -438,7 +440,7 @@ def _storage_location(storage: str | None, runs: RunsFolder) -> str:
 
 
 def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: TrialRow | None,
-                         exported: Path | None) -> None:
+                         exported: Path | None, at_bound: list[str]) -> None:
     client = open_store(state.stores, state.space.name)[0]
     if best is not None and best.run_id:
         client.set_tag(best.run_id, Tags.EXPORTED_TO, str(exported))
@@ -452,7 +454,7 @@ def _close_campaign_runs(state: CampaignState, rows: list[TrialRow], best: Trial
             plots_dir = Path(tmp) / "optuna"
             write_study_plots(study, plots_dir)
         finish_parent_run(client, state.parent_run_id, trials_csv(rows, list(state.space.params)), best,
-                          exported, plots_dir)
+                          exported, plots_dir, at_bound)
 
 
 def run_pretrain(config_source: str, options: CampaignOptions = CampaignOptions(), *,
