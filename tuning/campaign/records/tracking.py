@@ -22,7 +22,7 @@ from ray import tune
 
 from tuning.campaign.records.best import RANK_METRIC
 from tuning.campaign.records.results import TrialRecord, TrialRow, error_text, trial_status
-from tuning.campaign.services.stores import Stores
+from tuning.campaign.services.stores import Stores, create_sqlite_whole
 from tuning.campaign.space import VARIANT, SearchSpace
 from tuning.campaign.statuses import MLFLOW_FINISHED, MLFLOW_RUN_STATUS, MLFLOW_RUNNING, TrialStatus, resume_command
 from tuning.campaign.tune_results import TUNE_KEYS, epoch_of, reported_at
@@ -70,6 +70,8 @@ def open_store(stores: Stores, experiment: str) -> tuple[MlflowClient, str]:
             Path(stores.artifact_root).mkdir(parents=True, exist_ok=True)
         for local_file in stores.local_files():
             local_file.parent.mkdir(parents=True, exist_ok=True)
+        if stores.tracking_file() is not None:
+            create_sqlite_whole(stores.tracking_file(), lambda partial: MlflowClient(partial).search_experiments())
         client = MlflowClient(stores.tracking_uri)
         return client, _experiment_id(client, experiment, stores.artifact_root)
     except Exception as error:

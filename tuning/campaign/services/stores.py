@@ -19,6 +19,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from tuning.campaign.paths import RunsFolder
@@ -179,6 +180,26 @@ def _absolute_journal(url: str) -> str:
     return url
 
 
+def create_sqlite_whole(database: Path, create: Callable[[str], object]) -> None:
+    """Create a SQLite store that does not exist yet as a whole: ``create(url)`` builds its schema
+    under a temporary name, which then becomes ``database`` in one step.  MLflow and Optuna create
+    their tables one by one, so a process stopped meanwhile (Ctrl-C at start-up) would leave a file
+    no later start can use.  A store another process created meanwhile is kept, not replaced."""
+    if database.exists():
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    partial = database.with_name(f".{database.name}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        create(sqlite_uri(partial))
+        try:
+            os.link(partial, database)  # fails where another process got there first
+        except FileExistsError:
+            pass
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _rdb_storage(url: str, attempts: int = 5):
     """Optuna's RDB storage.  Two campaigns opening a fresh database at once both create
     Optuna's tables; the one that loses that race (a unique violation, rolled back) opens it
@@ -186,6 +207,9 @@ def _rdb_storage(url: str, attempts: int = 5):
     import optuna
     import sqlalchemy
 
+    database = _sqlite_file(url)
+    if database is not None:
+        create_sqlite_whole(database, lambda partial: optuna.storages.RDBStorage(partial))
     for attempt in range(attempts):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))

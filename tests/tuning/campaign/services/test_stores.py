@@ -145,3 +145,29 @@ def test_a_store_that_refuses_a_read_is_a_store_error_not_a_traceback(tmp_path):
 
     with pytest.raises(StoreError, match="unreachable"):
         campaign_overview(Stores(f"http://127.0.0.1:{free_port()}", "sqlite:////nonexistent/o.db", None), "c")
+
+
+def test_a_store_whose_creation_was_interrupted_leaves_nothing_to_trip_on(tmp_path):
+    """Ctrl-C while MLflow built a new SQLite store's tables left a file that every later start
+    refused ("table ... already exists"); the store is now created whole or not at all."""
+    import sqlite3
+
+    from mlflow.tracking import MlflowClient
+
+    from tuning.campaign.records.tracking import open_store
+    from tuning.campaign.services.stores import create_sqlite_whole
+
+    database = tmp_path / "mlflow.db"
+
+    def interrupted(url):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as half:
+            half.execute("create table experiments (id integer)")  # some of the tables, then Ctrl-C
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        create_sqlite_whole(database, interrupted)
+    assert not database.exists() and list(tmp_path.iterdir()) == []
+    client, experiment_id = open_store(Stores.default(RunsFolder(tmp_path)), "again")
+    assert client.get_experiment(experiment_id).name == "again"
+    create_sqlite_whole(database, lambda url: MlflowClient(url).search_experiments())  # exists: kept as it is
+    assert MlflowClient(f"sqlite:///{database}").get_experiment_by_name("again") is not None
