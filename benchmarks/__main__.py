@@ -20,7 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 RESULTS, SECTIONS = HERE / "RESULTS.md", HERE / "results"
 BENCHMARKS = ("loader", "writer", "loader_defaults", "train_step", "precision", "scaling", "overhead",
-              "table_rung_metrics", "search_replay", "search_efficiency", "metric_signal", "learning_curves")
+              "table_rung_metrics", "grid_edge",
+              "search_replay", "search_efficiency", "metric_signal", "learning_curves")
 KEEPING = ("search_replay", "search_efficiency", "learning_curves")  # those that keep their outcome (RAW)
 
 
