@@ -149,14 +149,14 @@ def tune(space: str = typer.Option("smoke", "--space", help="search space name o
         raise ConfigError("--retry-errored applies to --resume CAMPAIGN")
     if (resume or extend) and set_values:
         raise ConfigError("--set cannot change a campaign being continued; its trials keep their config")
-    if resume or extend:
-        CampaignState.load(RunsFolder(runs_dir), resume or extend)  # an unknown campaign is named before anything
     if resume:
+        CampaignState.load(RunsFolder(runs_dir), resume)  # an unknown campaign is named before anything is said
         console.print(f"resuming campaign [bold]{resume}[/]")
         result = resume_campaign(resume, options, retry_errored=retry_errored)
     elif extend:
         if num_samples is None:
             raise ConfigError("--extend CAMPAIGN needs --num-samples N: how many trials to add")
+        CampaignState.load(RunsFolder(runs_dir), extend)
         console.print(f"extending campaign [bold]{extend}[/] by {num_samples} trials")
         result = extend_campaign(extend, num_samples, options)
     else:

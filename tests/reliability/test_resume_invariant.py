@@ -22,7 +22,7 @@ pytestmark = pytest.mark.service  # driver processes, each with its own local Ra
 NAME = "inv"
 EPOCHS = 3
 PARAMS = ["loss.params.temperature"]
-QUICK_DRAWS, SLOW_DRAWS, CONCURRENT_DRAWS = 2, 12, 4
+QUICK_DRAWS, SLOW_DRAWS, CONCURRENT_DRAWS = 2, 5, 3  # about 2 minutes a draw
 
 
 def _space(path, trials: int = 3, at_once: int = 1):
