@@ -115,24 +115,27 @@ def interrupt(driver: subprocess.Popen, stop: Stop, runs: Path, name: str, epoch
     stop.moment = moment(runs, epochs)
     if stop.way == "stop":
         said = subprocess.run(cli("stop", name, "--runs-dir", str(runs)), capture_output=True, text=True, timeout=60)
-        driver.wait(timeout=300)
+        if driver.wait(timeout=300) == 0:  # the stop came as the campaign finished: nothing to resume
+            return None
         return next((line for line in said.stdout.splitlines() if "--resume" in line), None)
     os.killpg(driver.pid, signal.SIGINT if stop.way == "sigint" else signal.SIGKILL)
-    driver.wait(timeout=300)
+    if driver.wait(timeout=300) == 0:
+        return None
     if stop.way == "sigkill":
         _reap_ray(runs)
     return next_command(runs, name)
 
 
-def next_command(runs: Path, name: str) -> str:
-    """What a user runs after a driver died without a word: the resume command ``status`` prints;
-    with no campaign to show yet, the original command again, or (when that says the campaign
-    exists) the command its error names."""
+def next_command(runs: Path, name: str) -> str | None:
+    """What a user runs after a driver died without a word: the resume command ``status`` prints
+    (None when it prints none: the campaign had finished); with no campaign to show yet, the
+    original command again, or (when that says the campaign exists) the command its error names."""
     said = subprocess.run(cli("status", name, "--runs-dir", str(runs)), capture_output=True, text=True, timeout=120)
-    line = next((line for line in said.stdout.splitlines() if "dualtune tune --resume" in line), None)
-    if line is None and (runs / name / "campaign.json").is_file():
-        line = f"dualtune tune --resume {name} --runs-dir {runs}"  # as the refusal to start it again says
-    return line or "dualtune tune (started again)"
+    if said.returncode == 0:
+        return next((line for line in said.stdout.splitlines() if "dualtune tune --resume" in line), None)
+    if (runs / name / "campaign.json").is_file():
+        return f"dualtune tune --resume {name} --runs-dir {runs}"  # as the refusal to start it again says
+    return "dualtune tune (started again)"
 
 
 def _reap_ray(runs: Path) -> None:
@@ -169,8 +172,13 @@ def run_with_stops(runs: Path, space: Path, name: str, draw: Draw, epochs: int, 
     driver = start(runs, space, name, log)
     for stop in draw.stops:
         line = interrupt(driver, stop, runs, name, epochs)
-        if line is None:
-            break
+        if line is None:  # the campaign had ended, before the stop or as it came
+            failed = f"{draw.describe()}: the driver failed\n{log.read_text()[-4000:]}"
+            assert stop.moment or driver.returncode == 0, failed
+            finished = json.loads(subprocess.run(cli("status", name, "--runs-dir", str(runs), "--format", "json"),
+                                                 capture_output=True, text=True, check=True).stdout)
+            assert finished["resume"] is None, f"{draw.describe()}: nothing to resume, yet status says {finished}"
+            return
         if "(started again)" in line:
             with log.open("a") as out:
                 out.write(f"\n### {stop.way} ({stop.moment}) before the campaign existed: started again\n")
