@@ -16,16 +16,8 @@ from pathlib import Path
 
 from ray.tune.logger import JsonLoggerCallback
 
+from tuning.campaign.records.results import read_storage_text
 from tuning.campaign.tune_results import RESULT_FILE, epoch_of
-
-
-def _stored_text(trial) -> str:
-    filesystem = trial.storage.storage_filesystem
-    try:
-        with filesystem.open_input_stream(f"{trial.storage.trial_fs_path}/{RESULT_FILE}") as stream:
-            return stream.read().decode()
-    except (FileNotFoundError, OSError):
-        return ""
 
 
 class ResultLog(JsonLoggerCallback):
@@ -39,7 +31,7 @@ class ResultLog(JsonLoggerCallback):
         trial.init_local_path()
         staged = Path(trial.local_path, RESULT_FILE)
         if not staged.is_file():
-            stored = _stored_text(trial)
+            stored = read_storage_text(trial.storage.storage_filesystem, f"{trial.storage.trial_fs_path}/{RESULT_FILE}")
             if stored:
                 staged.write_text(stored)
         super().log_trial_start(trial)

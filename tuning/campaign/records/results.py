@@ -126,11 +126,12 @@ def storage_filesystem(storage: str):
 
 def recorded_epochs(filesystem, trial_path: str) -> set[int]:
     """The epochs a trial's result.json (Tune's record of its reports, in storage) holds."""
-    text = _read_text(filesystem, f"{trial_path}/{RESULT_FILE}") or ""
+    text = read_storage_text(filesystem, f"{trial_path}/{RESULT_FILE}") or ""
     return {json.loads(line).get(reports.EPOCH) for line in text.splitlines() if line.strip()}
 
 
-def _read_text(filesystem, path: str) -> str | None:
+def read_storage_text(filesystem, path: str) -> str | None:
+    """A file's text in a pyarrow filesystem (Ray's storage); None when it cannot be read."""
     try:
         with filesystem.open_input_stream(path) as stream:
             return stream.read().decode()
@@ -148,10 +149,10 @@ def read_trial_records(tune_results: str) -> list[TrialRecord]:
     filesystem, _ = storage_filesystem(tune_results)
     records = []
     for launch_index, trial in enumerate(ExperimentAnalysis(tune_results).trials):
-        text = _read_text(filesystem, f"{trial.path}/{RESULT_FILE}") or ""
+        text = read_storage_text(filesystem, f"{trial.path}/{RESULT_FILE}") or ""
         record = TrialRecord(trial_id=trial.trial_id, config=dict(trial.config),
                              results=[json.loads(line) for line in text.splitlines() if line.strip()],
-                             error=_read_text(filesystem, f"{trial.path}/error.txt"), path=trial.path,
+                             error=read_storage_text(filesystem, f"{trial.path}/error.txt"), path=trial.path,
                              ended=trial.status in ENDED_STATES, launch_index=launch_index)
         records.append(record)
     return sorted(records, key=lambda r: r.trial_id)
